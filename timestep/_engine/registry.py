@@ -1,0 +1,127 @@
+"""Agents known to this process, by name, and the fingerprint of an agent graph.
+
+Agents hold code and cannot be stored; a run records its starting agent's name and a description
+of the whole graph it can reach (agents, their tools with parameter schemas, handoffs). Recovery
+and resumption look the agent up here and refuse a graph that differs from the recorded one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from typing import Any
+
+from agents import Agent, FunctionTool, Handoff
+
+from ..errors import AgentMismatchError, TimestepError
+
+_agents: dict[str, Agent[Any]] = {}
+_lock = threading.Lock()
+
+
+def walk_agents(agent: Agent[Any]) -> list[Agent[Any]]:
+    """Every agent reachable from `agent` through handoffs, `agent` first."""
+    seen: dict[int, Agent[Any]] = {}
+    pending: list[Agent[Any]] = [agent]
+    while pending:
+        current = pending.pop(0)
+        if id(current) in seen:
+            continue
+        seen[id(current)] = current
+        for handoff in current.handoffs:
+            if isinstance(handoff, Agent):
+                pending.append(handoff)
+            elif isinstance(handoff, Handoff):
+                target = getattr(handoff, "_agent_ref", None)
+                resolved = target() if callable(target) else None
+                if isinstance(resolved, Agent):
+                    pending.append(resolved)
+    return list(seen.values())
+
+
+def register_agent(agent: Agent[Any]) -> None:
+    """Make `agent` and every agent it hands off to available to runs in this process.
+
+    Registering another agent under a name already taken replaces it (a redefinition in a
+    notebook); runs recorded against the old graph are then refused by the fingerprint check.
+    """
+    if not isinstance(agent, Agent):
+        raise TimestepError(f"register_agent expects an agents.Agent, got {type(agent).__name__}")
+    with _lock:
+        for reachable in walk_agents(agent):
+            _agents[reachable.name] = reachable
+
+
+def get_agent(name: str) -> Agent[Any] | None:
+    return _agents.get(name)
+
+
+def registered_names() -> list[str]:
+    return sorted(_agents)
+
+
+def _tool_description(tool: Any) -> dict[str, Any]:
+    if isinstance(tool, FunctionTool):
+        return {"type": "function", "parameters": tool.params_json_schema}
+    return {"type": type(tool).__name__}
+
+
+def describe_graph(agent: Agent[Any]) -> dict[str, Any]:
+    """A JSON description of the agent graph: what must match for a run to replay."""
+    agents: dict[str, Any] = {}
+    for reachable in walk_agents(agent):
+        handoff_names = []
+        for handoff in reachable.handoffs:
+            if isinstance(handoff, Agent):
+                handoff_names.append(handoff.name)
+            else:
+                handoff_names.append(handoff.agent_name)
+        agents[reachable.name] = {
+            "tools": {
+                getattr(tool, "name", type(tool).__name__): _tool_description(tool)
+                for tool in reachable.tools
+            },
+            "handoffs": sorted(handoff_names),
+        }
+    return {"start": agent.name, "agents": agents}
+
+
+def fingerprint(description: dict[str, Any]) -> str:
+    canonical = json.dumps(description, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def graph_differences(recorded: dict[str, Any], current: dict[str, Any]) -> list[str]:
+    """Human-readable differences between two graph descriptions (empty when they match)."""
+    diffs: list[str] = []
+    if recorded.get("start") != current.get("start"):
+        diffs.append(
+            f"starting agent was {recorded.get('start')!r}, now {current.get('start')!r}"
+        )
+    old_agents, new_agents = recorded.get("agents", {}), current.get("agents", {})
+    for name in sorted(set(old_agents) - set(new_agents)):
+        diffs.append(f"agent {name!r} is missing")
+    for name in sorted(set(new_agents) - set(old_agents)):
+        diffs.append(f"agent {name!r} was not in the run")
+    for name in sorted(set(old_agents) & set(new_agents)):
+        old, new = old_agents[name], new_agents[name]
+        for tool in sorted(set(old["tools"]) - set(new["tools"])):
+            diffs.append(f"agent {name!r} lost tool {tool!r}")
+        for tool in sorted(set(new["tools"]) - set(old["tools"])):
+            diffs.append(f"agent {name!r} gained tool {tool!r}")
+        for tool in sorted(set(old["tools"]) & set(new["tools"])):
+            if old["tools"][tool] != new["tools"][tool]:
+                diffs.append(f"agent {name!r} tool {tool!r} has a different parameter schema")
+        if old["handoffs"] != new["handoffs"]:
+            diffs.append(
+                f"agent {name!r} hands off to {new['handoffs']} instead of {old['handoffs']}"
+            )
+    return diffs
+
+
+def check_graph(run_id: str, recorded: dict[str, Any], agent: Agent[Any]) -> None:
+    """Raise `AgentMismatchError` when `agent`'s graph differs from the recorded one."""
+    differences = graph_differences(recorded, describe_graph(agent))
+    if differences:
+        raise AgentMismatchError(run_id, differences)

@@ -1,0 +1,127 @@
+"""Streaming a model call that is also a recorded step.
+
+The live stream is relayed event by event while the step runs; the step records only the final
+response. When the step is replayed nothing streams from the model: the recorded response is
+returned as one `response.completed` event, which is all the SDK needs to continue the run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+from agents.items import ModelResponse, TResponseStreamEvent
+from agents.usage import Usage, _response_usage_to_usage
+from openai.types.responses import Response, ResponseCompletedEvent
+from openai.types.responses.response_usage import (
+    InputTokensDetails,
+    OutputTokensDetails,
+    ResponseUsage,
+)
+
+from ..errors import TimestepError
+from .codecs import decode_model_response
+
+if TYPE_CHECKING:
+    from .durable import DurableModel
+
+_DONE = object()
+
+
+def _response_from_event(event: ResponseCompletedEvent) -> ModelResponse:
+    response = event.response
+    return ModelResponse(
+        output=list(response.output),
+        usage=_response_usage_to_usage(response.usage) if response.usage else Usage(requests=1),
+        response_id=response.id,
+        request_id=getattr(response, "_request_id", None),
+    )
+
+
+def completed_event(response: ModelResponse) -> ResponseCompletedEvent:
+    """A `response.completed` event carrying a recorded response."""
+    usage = response.usage
+    sdk_response = Response(
+        id=response.response_id or "timestep-replayed",
+        created_at=0,
+        model="timestep-replay",
+        object="response",
+        output=list(response.output),
+        tool_choice="auto",
+        tools=[],
+        top_p=None,
+        parallel_tool_calls=True,
+        status="completed",
+        usage=ResponseUsage(
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            total_tokens=usage.total_tokens,
+            input_tokens_details=InputTokensDetails(
+                cached_tokens=getattr(usage.input_tokens_details, "cached_tokens", 0) or 0
+            ),
+            output_tokens_details=OutputTokensDetails(
+                reasoning_tokens=getattr(usage.output_tokens_details, "reasoning_tokens", 0) or 0
+            ),
+        ),
+    )
+    return ResponseCompletedEvent(
+        type="response.completed", response=sdk_response, sequence_number=0
+    )
+
+
+async def stream_recorded(
+    model: DurableModel, *args: Any, **kwargs: Any
+) -> AsyncIterator[TResponseStreamEvent]:
+    from .durable import (
+        _fire_hooks,
+        _function_call_ids,
+        _model_call_step,
+        current_segment,
+        start_step,
+    )
+
+    segment = current_segment()
+    if segment is None:
+        async for event in model.inner.stream_response(*args, **kwargs):
+            yield event
+        return
+
+    queue: asyncio.Queue[Any] = asyncio.Queue()
+
+    async def call() -> ModelResponse:
+        final: ModelResponse | None = None
+        try:
+            async for event in model.inner.stream_response(*args, **kwargs):
+                queue.put_nowait(event)
+                if isinstance(event, ResponseCompletedEvent):
+                    final = _response_from_event(event)
+        finally:
+            queue.put_nowait(_DONE)
+        if final is None:
+            raise TimestepError("the model's stream ended without a response.completed event")
+        return final
+
+    # Creating the step coroutine here, in the run's task, fixes its step id in run order.
+    step = asyncio.ensure_future(start_step(_model_call_step, call))
+    relayed_completion = False
+    while True:
+        getter = asyncio.ensure_future(queue.get())
+        done, _ = await asyncio.wait({getter, step}, return_when=asyncio.FIRST_COMPLETED)
+        if getter in done:
+            event = getter.result()
+        else:
+            getter.cancel()
+            # The step finished first: relay what it left in the queue (nothing on replay).
+            event = queue.get_nowait() if not queue.empty() else _DONE
+        if event is _DONE:
+            break
+        relayed_completion |= isinstance(event, ResponseCompletedEvent)
+        yield event
+    record = await step
+    response = decode_model_response(record)
+    if not relayed_completion:
+        yield completed_event(response)
+    segment.reserve_tool_slots(_function_call_ids(response))
+    _fire_hooks("model", response.response_id or "")
+

@@ -1,0 +1,233 @@
+"""The DBOS workflow that runs one segment of a run.
+
+A segment runs the SDK `Runner` until the run finishes or stops for approval. Its input is JSON
+(agent name, input items or a saved state, options); what cannot be stored (the agent itself, a
+custom run config, hooks, a non-JSON context, a session object) is looked up in this process:
+agents in the registry, the rest among the objects the caller attached to the run. A recovered
+segment whose agent or attachments are missing here waits for them, logging why, and stays
+PENDING in the database: it is never failed for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from agents import Agent, RunConfig, RunHooks, Runner, RunResult, RunState
+from agents.memory import Session, SQLiteSession
+from agents.models.interface import ModelProvider
+from agents.usage import serialize_usage
+from dbos import DBOS
+from dbos._serialization import WorkflowSerializationFormat
+from pydantic_core import to_jsonable_python
+
+from ..errors import AgentMismatchError
+from ..state import records
+from . import launch, registry
+from .durable import (
+    ReplaySafeSession,
+    Segment,
+    durable_agent,
+    durable_run_config,
+    enter_segment,
+    reset_segment,
+)
+
+logger = logging.getLogger("timestep")
+
+WAIT_POLL_SECONDS = 0.5
+
+
+@dataclass
+class Attachments:
+    """Objects a caller hands to a segment that cannot be stored in the database."""
+
+    session: Session | None = None
+    context: Any = None
+    has_context: bool = False
+    run_config: RunConfig | None = None
+    hooks: RunHooks[Any] | None = None
+
+
+@dataclass
+class _Process:
+    attachments: dict[str, Attachments] = field(default_factory=dict)
+    results: dict[str, RunResult] = field(default_factory=dict)
+    errors: dict[str, BaseException] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+# Segments may run on DBOS's own event loop thread (recovery) or on the caller's loop.
+_process = _Process()
+
+
+def attach(workflow_id: str, attachments: Attachments) -> None:
+    with _process.lock:
+        _process.attachments[workflow_id] = attachments
+
+
+def take_live_result(workflow_id: str) -> RunResult | None:
+    with _process.lock:
+        return _process.results.pop(workflow_id, None)
+
+
+def take_live_error(workflow_id: str) -> BaseException | None:
+    with _process.lock:
+        return _process.errors.pop(workflow_id, None)
+
+
+def segment_workflow_id(run_id: str, segment: int) -> str:
+    return run_id if segment == 1 else f"{run_id}:segment-{segment}"
+
+
+def default_model_provider() -> ModelProvider:
+    try:
+        from ..models import MultiModelProvider
+    except ImportError:  # models package not written yet
+        from agents.models.multi_provider import MultiProvider as MultiModelProvider
+    return MultiModelProvider()
+
+
+def session_descriptor(session: Session | None) -> dict[str, Any] | None:
+    """How to reopen `session` in another process, when its kind allows it."""
+    if isinstance(session, SQLiteSession) and str(session.db_path) != ":memory:":
+        return {"kind": "sqlite", "session_id": session.session_id, "db_path": str(session.db_path)}
+    return None
+
+
+def _reopen_session(descriptor: dict[str, Any] | None) -> Session | None:
+    if descriptor and descriptor.get("kind") == "sqlite":
+        return SQLiteSession(descriptor["session_id"], descriptor["db_path"])
+    return None
+
+
+async def _wait_for_agent(run_id: str, name: str, graph: dict[str, Any]) -> Agent[Any]:
+    logged = ""
+    while True:
+        agent = registry.get_agent(name)
+        if agent is not None:
+            try:
+                registry.check_graph(run_id, graph, agent)
+                return agent
+            except AgentMismatchError as exc:
+                reason = str(exc)
+        else:
+            reason = (
+                f"run {run_id!r} waits for agent {name!r}, which this process has not "
+                "registered (timestep.register_agent or `python -m workflows --app MODULE`)"
+            )
+        if reason != logged:
+            logger.warning("timestep: %s; the run stays pending", reason)
+            logged = reason
+        await asyncio.sleep(WAIT_POLL_SECONDS)
+
+
+async def _wait_for_attachments(run_id: str, workflow_id: str) -> Attachments:
+    logger.warning(
+        "timestep: run %r was started with objects that cannot be stored (a run config, hooks, "
+        "a session or a non-JSON context); it stays pending until run_agent(..., run_id=%r) "
+        "is called again with them",
+        run_id,
+        run_id,
+    )
+    while True:
+        with _process.lock:
+            found = _process.attachments.pop(workflow_id, None)
+        if found is not None:
+            return found
+        await asyncio.sleep(WAIT_POLL_SECONDS)
+
+
+def pending_approvals(result: RunResult) -> list[dict[str, Any]]:
+    pending = []
+    for item in result.interruptions:
+        raw = item.raw_item
+        get = raw.get if isinstance(raw, dict) else (lambda key, r=raw: getattr(r, key, None))
+        pending.append(
+            {
+                "call_id": get("call_id") or get("id"),
+                "tool_name": item.tool_name or get("name"),
+                "arguments": get("arguments"),
+                "agent": item.agent.name,
+            }
+        )
+    return pending
+
+
+@DBOS.step(name="timestep.record_outcome")
+async def _record_outcome(run_id: str, values: dict[str, Any]) -> None:
+    await asyncio.to_thread(records.update, launch.storage_engine(), run_id, **values)
+
+
+def _outcome(result: RunResult) -> dict[str, Any]:
+    pending = pending_approvals(result)
+    return {
+        "status": "awaiting_approval" if pending else "completed",
+        "pending": pending,
+        "final_output": None if pending else to_jsonable_python(result.final_output),
+        "usage": serialize_usage(result.context_wrapper.usage),
+        "state": result.to_state().to_json(),
+        "error": None,
+    }
+
+
+@DBOS.workflow(
+    name="timestep.run_segment", serialization_type=WorkflowSerializationFormat.PORTABLE
+)
+async def run_segment(request: dict[str, Any]) -> dict[str, Any]:
+    """Run one segment of a run; returns {"status": ..., "segment": ...}."""
+    run_id: str = request["run_id"]
+    workflow_id = DBOS.workflow_id
+    assert workflow_id is not None
+    engine = launch.storage_engine()
+    record = await asyncio.to_thread(records.get, engine, run_id)
+    agent = await _wait_for_agent(run_id, request["agent"], record.graph)
+
+    with _process.lock:
+        attached = _process.attachments.pop(workflow_id, None)
+    if attached is None and request.get("needs_attachments"):
+        attached = await _wait_for_attachments(run_id, workflow_id)
+    attached = attached or Attachments()
+    session = attached.session or _reopen_session(request.get("session"))
+    context = attached.context if attached.has_context else request.get("context")
+
+    starting_agent = durable_agent(agent)
+    run_config = durable_run_config(attached.run_config, default_model_provider())
+    segment = Segment(run_id=run_id, workflow_id=workflow_id)
+    token = enter_segment(segment)
+    try:
+        run_input: Any = request.get("input")
+        if request.get("state") is not None:
+            state = await RunState.from_json(starting_agent, request["state"])
+            segment.reserve_tool_slots([p["call_id"] for p in request.get("pending", [])])
+            run_input = state
+        kwargs: dict[str, Any] = {}
+        if request.get("max_turns") is not None:
+            kwargs["max_turns"] = request["max_turns"]
+        try:
+            result = await Runner.run(
+                starting_agent,
+                run_input,
+                context=context,
+                hooks=attached.hooks,
+                run_config=run_config,
+                session=ReplaySafeSession(session) if session is not None else None,
+                **kwargs,
+            )
+            outcome = _outcome(result)
+        except Exception as exc:
+            with _process.lock:
+                _process.errors[workflow_id] = exc
+            await _record_outcome(
+                run_id, {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}
+            )
+            raise
+    finally:
+        reset_segment(token)
+    await _record_outcome(run_id, outcome)
+    with _process.lock:
+        _process.results[workflow_id] = result
+    return {"status": outcome["status"], "segment": request.get("segment", 1)}

@@ -1,0 +1,108 @@
+"""Every error Timestep raises derives from `TimestepError`.
+
+Each error says what failed and what to do about it. Errors raised before anything is written
+leave the database untouched.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class TimestepError(Exception):
+    """Base class of every error raised by Timestep."""
+
+
+class ConfigurationError(TimestepError):
+    """The database URL or another setting is missing, malformed or unusable."""
+
+
+class DatabaseUnavailableError(ConfigurationError):
+    """The configured database cannot be reached or opened."""
+
+
+class RunNotFoundError(TimestepError):
+    """No run with the given id exists in the configured database."""
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__(
+            f"no run with id {run_id!r} in the configured database; "
+            "`timestep runs list` shows the runs that exist"
+        )
+        self.run_id = run_id
+
+
+class AgentMismatchError(TimestepError):
+    """A run is resumed or recovered against an agent graph that differs from its own."""
+
+    def __init__(self, run_id: str, differences: list[str]) -> None:
+        detail = "; ".join(differences)
+        super().__init__(
+            f"run {run_id!r} was started with a different agent graph: {detail}. "
+            "Resume it with the agent definitions it was started with, or start a new run id."
+        )
+        self.run_id = run_id
+        self.differences = differences
+
+
+class AgentNotRegisteredError(TimestepError):
+    """A run needs an agent that this process has not registered."""
+
+
+class ToolOutputNotSerializableError(TimestepError):
+    """A tool returned a value that cannot be stored as JSON."""
+
+    def __init__(self, tool_name: str, value: Any, cause: Exception) -> None:
+        super().__init__(
+            f"tool {tool_name!r} returned a {type(value).__name__}, which cannot be stored as "
+            f"JSON ({cause}); return a str, a JSON value, or a pydantic model"
+        )
+        self.tool_name = tool_name
+
+
+class ReplayMismatchError(TimestepError):
+    """A recorded step does not match what the run asks for on replay."""
+
+
+class InterruptionException(TimestepError):
+    """A run stopped to wait for a human decision on one or more tool calls.
+
+    Raised by `run_agent(..., raise_on_interruption=True)`.
+    """
+
+    def __init__(self, run_id: str, pending: list[dict[str, Any]]) -> None:
+        names = ", ".join(f"{p['tool_name']} ({p['call_id']})" for p in pending)
+        super().__init__(
+            f"run {run_id!r} awaits approval of {names}; decide with timestep.approve/reject "
+            "or `timestep approve RUN_ID`"
+        )
+        self.run_id = run_id
+        self.pending_approvals = pending
+
+
+class DecisionError(TimestepError):
+    """An approval decision conflicts with one already recorded, or names no pending call."""
+
+
+class StateError(TimestepError):
+    """A saved run state is missing, malformed, or of an unsupported version."""
+
+
+class StateNotFoundError(StateError):
+    """No state is saved under the requested key."""
+
+
+class ModelError(TimestepError):
+    """A model provider failed in a way the caller can act on."""
+
+
+class ModelProviderUnreachableError(ModelError):
+    """The model server cannot be reached."""
+
+
+class ModelNotFoundError(ModelError):
+    """The model server does not know the requested model."""
+
+
+class ModelAuthenticationError(ModelError):
+    """The model server rejected the credentials."""

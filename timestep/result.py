@@ -1,0 +1,58 @@
+"""Results of durable runs: the SDK's own result objects, carrying the run id.
+
+A run that finished in this process returns the SDK's live `RunResult`. A run that finished
+elsewhere (another process, before a crash) is rebuilt from its stored state, with the same
+attributes: `final_output`, `new_items`, `raw_responses`, `interruptions`, `last_agent`,
+`context_wrapper.usage` and `to_state()`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from agents import Agent, AgentOutputSchema, RunResult, RunState
+
+from .errors import StateError
+
+
+def _decode_final_output(agent: Agent[Any], value: Any) -> Any:
+    output_type = agent.output_type
+    if value is None or output_type is None or output_type is str:
+        return value
+    schema = (
+        output_type if not isinstance(output_type, type) else AgentOutputSchema(output_type)
+    )
+    return schema.validate_json(json.dumps(value))
+
+
+async def rebuild_result(
+    agent: Agent[Any], state_json: dict[str, Any] | None, final_output: Any
+) -> RunResult:
+    """A `RunResult` equivalent to the one the run produced, from its stored state."""
+    if state_json is None:
+        raise StateError("the run has no stored state to rebuild its result from")
+    state = await RunState.from_json(agent, state_json)
+    last_agent = state._current_agent or agent
+    result = RunResult(
+        input=state._original_input,
+        new_items=list(state._generated_items),
+        raw_responses=list(state._model_responses),
+        final_output=_decode_final_output(last_agent, final_output),
+        input_guardrail_results=list(state._input_guardrail_results),
+        output_guardrail_results=list(state._output_guardrail_results),
+        tool_input_guardrail_results=list(state._tool_input_guardrail_results),
+        tool_output_guardrail_results=list(state._tool_output_guardrail_results),
+        context_wrapper=state._context,
+        _last_agent=last_agent,
+        interruptions=state.get_interruptions(),
+    )
+    result._last_processed_response = state._last_processed_response
+    result._current_turn = state._current_turn
+    result._original_input = state._original_input
+    return result
+
+
+def with_run_id(result: RunResult, run_id: str) -> RunResult:
+    result.run_id = run_id  # type: ignore[attr-defined]
+    return result

@@ -1,0 +1,175 @@
+"""Starting and continuing durable runs: `run_agent` and `consume_result`."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+from agents import Agent, RunConfig, RunHooks, RunResult, RunResultStreaming, RunState
+from agents.memory import Session
+from dbos import DBOS, SetWorkflowID
+from pydantic_core import PydanticSerializationError, to_jsonable_python
+
+from ._engine import launch, registry
+from ._engine.workflow import (
+    Attachments,
+    attach,
+    run_segment,
+    segment_workflow_id,
+    session_descriptor,
+    take_live_error,
+    take_live_result,
+)
+from .errors import InterruptionException, TimestepError
+from .result import rebuild_result, with_run_id
+from .state import records
+
+
+def _json_or_none(value: Any) -> tuple[Any, bool]:
+    """(JSON form of `value`, True) when it round-trips as JSON, else (None, False)."""
+    if value is None or isinstance(value, (dict, list, str, int, float, bool)):
+        try:
+            return to_jsonable_python(value), True
+        except PydanticSerializationError:
+            return None, False
+    return None, False
+
+
+def _input_request(run_input: Any) -> dict[str, Any]:
+    if isinstance(run_input, RunState):
+        return {
+            "state": run_input.to_json(),
+            "pending": [
+                {"call_id": getattr(item.raw_item, "call_id", None) or item.raw_item.get("call_id")}
+                if not isinstance(item.raw_item, dict)
+                else {"call_id": item.raw_item.get("call_id")}
+                for item in run_input.get_interruptions()
+            ],
+        }
+    if isinstance(run_input, str):
+        return {"input": run_input}
+    if isinstance(run_input, list):
+        try:
+            return {"input": to_jsonable_python(run_input)}
+        except PydanticSerializationError as exc:
+            raise TimestepError(
+                f"run_input holds an item that cannot be stored as JSON: {exc}"
+            ) from exc
+    raise TimestepError(
+        f"run_input must be a string, a list of input items or a RunState, "
+        f"not {type(run_input).__name__}"
+    )
+
+
+async def run_agent(
+    agent: Agent[Any],
+    run_input: str | list[Any] | RunState[Any],
+    session: Session | None = None,
+    stream: bool = False,
+    *,
+    run_id: str | None = None,
+    run_config: RunConfig | None = None,
+    context: Any = None,
+    max_turns: int | None = None,
+    hooks: RunHooks[Any] | None = None,
+    raise_on_interruption: bool = False,
+) -> RunResult | RunResultStreaming:
+    """Run `agent` durably and return the SDK result, with `result.run_id` set.
+
+    Every model call, function-tool call and session read or write is a recorded step. If the
+    process dies, calling `run_agent` again with the same `run_id` (or restarting a process that
+    registers the same agents) finishes the run from its records: recorded steps are never
+    executed again; a step that was in flight when the process died runs again.
+
+    Calling `run_agent` with the id of a finished run returns its stored result without running
+    anything. An existing id started with a different agent graph raises `AgentMismatchError`.
+    With `raise_on_interruption=True`, a run that stops for approval raises
+    `InterruptionException` instead of returning a result with `interruptions`.
+    """
+    if not isinstance(agent, Agent):
+        raise TimestepError(f"run_agent expects an agents.Agent, got {type(agent).__name__}")
+    if stream:
+        from ._engine.stream import run_streamed
+
+        return await run_streamed(
+            agent,
+            run_input,
+            session=session,
+            run_id=run_id,
+            run_config=run_config,
+            context=context,
+            max_turns=max_turns,
+            hooks=hooks,
+        )
+    request = _input_request(run_input)
+    await asyncio.to_thread(launch.ensure_dbos)
+    registry.register_agent(agent)
+    run_id = run_id or str(uuid.uuid4())
+    graph = registry.describe_graph(agent)
+    engine = launch.storage_engine()
+    record, _created = await asyncio.to_thread(
+        records.create_or_check, engine, run_id, agent.name, graph, registry.fingerprint(graph)
+    )
+    context_json, context_is_json = _json_or_none(context)
+    descriptor = session_descriptor(session)
+    request.update(
+        run_id=run_id,
+        segment=record.segment,
+        agent=agent.name,
+        max_turns=max_turns,
+        context=context_json,
+        session=descriptor,
+        needs_attachments=bool(
+            run_config is not None
+            or hooks is not None
+            or not context_is_json
+            or (session is not None and descriptor is None)
+        ),
+    )
+    workflow_id = segment_workflow_id(run_id, record.segment)
+    attach(
+        workflow_id,
+        Attachments(
+            session=session,
+            context=context,
+            has_context=context is not None,
+            run_config=run_config,
+            hooks=hooks,
+        ),
+    )
+    result = await _finish_segment(agent, run_id, workflow_id, request)
+    if raise_on_interruption and result.interruptions:
+        stored = await asyncio.to_thread(records.get, engine, run_id)
+        raise InterruptionException(run_id, stored.pending_approvals)
+    return result
+
+
+async def _finish_segment(
+    agent: Agent[Any], run_id: str, workflow_id: str, request: dict[str, Any]
+) -> RunResult:
+    with SetWorkflowID(workflow_id):
+        handle = await DBOS.start_workflow_async(run_segment, request)
+    try:
+        await handle.get_result()
+    except Exception as exc:
+        original = take_live_error(workflow_id)
+        if original is not None:
+            raise original from None
+        record = await asyncio.to_thread(records.get, launch.storage_engine(), run_id)
+        raise TimestepError(f"run {run_id!r} failed: {record.error or exc}") from exc
+    live = take_live_result(workflow_id)
+    if live is not None:
+        return with_run_id(live, run_id)
+    engine = launch.storage_engine()
+    record = await asyncio.to_thread(records.get, engine, run_id)
+    state = await asyncio.to_thread(records.load_state, engine, run_id)
+    return with_run_id(await rebuild_result(agent, state, record.final_output), run_id)
+
+
+async def consume_result(result: RunResult | RunResultStreaming) -> RunResult | RunResultStreaming:
+    """Drain a streaming result's events (a no-op for a finished result) and return it."""
+    if isinstance(result, RunResultStreaming):
+        async for _event in result.stream_events():
+            pass
+    return result

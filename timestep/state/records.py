@@ -1,0 +1,171 @@
+"""Reading and writing run records in `timestep_runs`."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+
+from ..errors import AgentMismatchError, RunNotFoundError
+from .schema import runs
+
+STATUSES = ("running", "awaiting_approval", "completed", "failed", "cancelled")
+
+
+@dataclass
+class RunRecord:
+    """One run as stored: what `get_run` and `list_runs` return."""
+
+    run_id: str
+    """The run's id (also the DBOS workflow id of its first segment)."""
+
+    agent_name: str
+    """Name of the agent the run started with."""
+
+    status: str
+    """One of `running`, `awaiting_approval`, `completed`, `failed`, `cancelled`."""
+
+    created_at: float
+    """Seconds since the epoch when the run was first started."""
+
+    updated_at: float
+    """Seconds since the epoch of the last change of status or state."""
+
+    segment: int = 1
+    """How many segments the run has started (a segment ends at each interruption)."""
+
+    usage: dict[str, Any] = field(default_factory=dict)
+    """Token usage of the run so far (requests, input/output/total tokens)."""
+
+    final_output: Any = None
+    """The final output, as JSON, once completed."""
+
+    pending_approvals: list[dict[str, Any]] = field(default_factory=list)
+    """Tool calls awaiting a decision: call id, tool name, arguments, agent."""
+
+    error: str | None = None
+    """What went wrong, for a failed run."""
+
+    graph: dict[str, Any] = field(default_factory=dict, repr=False)
+    """The recorded agent graph description (for the fingerprint check)."""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "agent": self.agent_name,
+            "status": self.status,
+            "segment": self.segment,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+            "usage": self.usage,
+            "final_output": self.final_output,
+            "pending_approvals": self.pending_approvals,
+            "error": self.error,
+        }
+
+
+def _loads(text: str | None, default: Any) -> Any:
+    return json.loads(text) if text else default
+
+
+def _record(row: Any) -> RunRecord:
+    return RunRecord(
+        run_id=row.run_id,
+        agent_name=row.agent_name,
+        status=row.status,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        segment=row.segment,
+        usage=_loads(row.usage, {}),
+        final_output=_loads(row.final_output, None),
+        pending_approvals=_loads(row.pending, []),
+        error=row.error,
+        graph=_loads(row.graph, {}),
+    )
+
+
+def get(engine: sa.Engine, run_id: str) -> RunRecord:
+    with engine.connect() as connection:
+        row = connection.execute(sa.select(runs).where(runs.c.run_id == run_id)).first()
+    if row is None:
+        raise RunNotFoundError(run_id)
+    return _record(row)
+
+
+def find(engine: sa.Engine, run_id: str) -> RunRecord | None:
+    try:
+        return get(engine, run_id)
+    except RunNotFoundError:
+        return None
+
+
+def list_records(engine: sa.Engine, status: str | None, limit: int) -> list[RunRecord]:
+    query = sa.select(runs).order_by(runs.c.created_at.desc()).limit(limit)
+    if status is not None:
+        query = query.where(runs.c.status == status)
+    with engine.connect() as connection:
+        return [_record(row) for row in connection.execute(query)]
+
+
+def create_or_check(
+    engine: sa.Engine,
+    run_id: str,
+    agent_name: str,
+    graph: dict[str, Any],
+    fingerprint: str,
+) -> tuple[RunRecord, bool]:
+    """Insert a new run, or return the existing one after checking it ran the same graph.
+
+    Returns (record, created).
+    """
+    from .._engine.registry import graph_differences
+
+    now = time.time()
+    with engine.begin() as connection:
+        row = connection.execute(sa.select(runs).where(runs.c.run_id == run_id)).first()
+        if row is None:
+            try:
+                with connection.begin_nested():
+                    connection.execute(
+                        runs.insert().values(
+                            run_id=run_id,
+                            agent_name=agent_name,
+                            graph=json.dumps(graph),
+                            fingerprint=fingerprint,
+                            status="running",
+                            segment=1,
+                            created_at=now,
+                            updated_at=now,
+                        )
+                    )
+                created = True
+            except sa.exc.IntegrityError:
+                created = False  # another process created it first; check it below
+            row = connection.execute(sa.select(runs).where(runs.c.run_id == run_id)).one()
+        else:
+            created = False
+    record = _record(row)
+    if not created and row.fingerprint != fingerprint:
+        raise AgentMismatchError(run_id, graph_differences(record.graph, graph))
+    return record, created
+
+
+def update(engine: sa.Engine, run_id: str, **values: Any) -> None:
+    """Update columns of a run; JSON-typed columns are given as Python values."""
+    for column in ("usage", "final_output", "state", "pending"):
+        if column in values and values[column] is not None:
+            values[column] = json.dumps(values[column])
+    values["updated_at"] = time.time()
+    with engine.begin() as connection:
+        connection.execute(runs.update().where(runs.c.run_id == run_id).values(**values))
+
+
+def load_state(engine: sa.Engine, run_id: str) -> dict[str, Any] | None:
+    with engine.connect() as connection:
+        text = connection.execute(
+            sa.select(runs.c.state).where(runs.c.run_id == run_id)
+        ).scalar()
+    return json.loads(text) if text else None

@@ -1,0 +1,106 @@
+"""Timestep's own tables, beside DBOS's system tables in the same database, and their migrations.
+
+Every column holding structured data is JSON text: nothing in the database is pickled.
+Migrations are numbered and applied in order, each once, under a lock so that several processes
+starting together do not race.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+runs = sa.Table(
+    "timestep_runs",
+    metadata,
+    sa.Column("run_id", sa.String(255), primary_key=True),
+    sa.Column("agent_name", sa.Text, nullable=False),
+    sa.Column("graph", sa.Text, nullable=False),  # JSON: the agent graph description
+    sa.Column("fingerprint", sa.String(64), nullable=False),
+    sa.Column("status", sa.String(32), nullable=False),
+    sa.Column("segment", sa.Integer, nullable=False, server_default="1"),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+    sa.Column("usage", sa.Text),  # JSON: cumulative usage of the run
+    sa.Column("final_output", sa.Text),  # JSON
+    sa.Column("state", sa.Text),  # JSON: latest RunState (schema of the pinned SDK)
+    sa.Column("pending", sa.Text),  # JSON: pending approvals
+    sa.Column("error", sa.Text),
+    sa.Column("approval_deadline", sa.Float),
+)
+sa.Index("timestep_runs_status", runs.c.status, runs.c.updated_at)
+
+decisions = sa.Table(
+    "timestep_decisions",
+    metadata,
+    sa.Column("run_id", sa.String(255), primary_key=True),
+    sa.Column("segment", sa.Integer, primary_key=True),
+    sa.Column("call_id", sa.String(255), primary_key=True),
+    sa.Column("tool_name", sa.Text, nullable=False),
+    sa.Column("decision", sa.String(16), nullable=False),  # "approve" | "reject"
+    sa.Column("always", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("message", sa.Text),
+    sa.Column("decided_at", sa.Float, nullable=False),
+)
+
+states = sa.Table(
+    "timestep_states",
+    metadata,
+    sa.Column("key", sa.String(512), primary_key=True),
+    sa.Column("agent_name", sa.Text, nullable=False),
+    sa.Column("state", sa.Text, nullable=False),  # JSON: RunState.to_json()
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
+schema_migrations = sa.Table(
+    "timestep_schema_migrations",
+    sa.MetaData(),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("applied_at", sa.Float, nullable=False),
+)
+
+
+def _v1_initial(connection: sa.Connection) -> None:
+    metadata.create_all(connection, tables=[runs, decisions, states])
+
+
+MIGRATIONS: list[tuple[int, Callable[[sa.Connection], None]]] = [
+    (1, _v1_initial),
+]
+"""(version, apply) pairs in order. Append new ones; never edit an applied migration."""
+
+
+def migrate(engine: sa.Engine) -> int:
+    """Apply pending migrations; returns the schema version now in force.
+
+    Safe to call from several processes at once: on PostgreSQL an advisory lock serialises the
+    migrators; on SQLite a migrator that loses the race to create a table sees the winner's
+    migration recorded when it tries again.
+    """
+    for attempt in range(3):
+        try:
+            _migrate_once(engine)
+            break
+        except (sa.exc.OperationalError, sa.exc.IntegrityError, sa.exc.ProgrammingError):
+            if attempt == 2:
+                raise
+    return MIGRATIONS[-1][0]
+
+
+def _migrate_once(engine: sa.Engine) -> None:
+    with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            connection.execute(sa.text("SELECT pg_advisory_xact_lock(774411001)"))
+        schema_migrations.create(connection, checkfirst=True)
+        applied = set(connection.execute(sa.select(schema_migrations.c.version)).scalars())
+        for version, apply in MIGRATIONS:
+            if version in applied:
+                continue
+            apply(connection)
+            connection.execute(
+                schema_migrations.insert().values(version=version, applied_at=time.time())
+            )
