@@ -1,6 +1,5 @@
 """Timestep: durable OpenAI Agents SDK runs on DBOS."""
 
-from ._engine.durable import unrecorded
 from ._engine.registry import register_agent
 from .config import configure
 from .errors import (
@@ -12,7 +11,10 @@ from .errors import (
     TimestepError,
     ToolOutputNotSerializableError,
 )
-from .run import consume_result, run_agent
+from .run import consume_result, launch, run_agent
+from .runs import get_run, list_runs
+from .state.records import RunRecord
+from .tool import idempotency_key, unrecorded
 
 __all__ = [
     "AgentMismatchError",
@@ -20,10 +22,15 @@ __all__ = [
     "DatabaseUnavailableError",
     "InterruptionException",
     "RunNotFoundError",
+    "RunRecord",
     "TimestepError",
     "ToolOutputNotSerializableError",
     "configure",
     "consume_result",
+    "get_run",
+    "idempotency_key",
+    "launch",
+    "list_runs",
     "register_agent",
     "run_agent",
     "unrecorded",

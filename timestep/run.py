@@ -11,7 +11,8 @@ from agents.memory import Session
 from dbos import DBOS, SetWorkflowID
 from pydantic_core import PydanticSerializationError, to_jsonable_python
 
-from ._engine import launch, registry
+from ._engine import launch as _launch
+from ._engine import registry
 from ._engine.workflow import (
     Attachments,
     attach,
@@ -24,6 +25,16 @@ from ._engine.workflow import (
 from .errors import InterruptionException, TimestepError
 from .result import rebuild_result, with_run_id
 from .state import records
+
+
+def launch() -> None:
+    """Launch DBOS in this process and start recovering its pending runs.
+
+    Runs whose agents are registered (`register_agent`) resume from their records; the others
+    wait, logged, until their agent is registered. `run_agent` launches on first use; call this
+    in a process that should recover runs without starting any.
+    """
+    _launch.ensure_dbos()
 
 
 def _json_or_none(value: Any) -> tuple[Any, bool]:
@@ -103,11 +114,11 @@ async def run_agent(
             hooks=hooks,
         )
     request = _input_request(run_input)
-    await asyncio.to_thread(launch.ensure_dbos)
+    await asyncio.to_thread(_launch.ensure_dbos)
     registry.register_agent(agent)
     run_id = run_id or str(uuid.uuid4())
     graph = registry.describe_graph(agent)
-    engine = launch.storage_engine()
+    engine = _launch.storage_engine()
     record, _created = await asyncio.to_thread(
         records.create_or_check, engine, run_id, agent.name, graph, registry.fingerprint(graph)
     )
@@ -156,12 +167,12 @@ async def _finish_segment(
         original = take_live_error(workflow_id)
         if original is not None:
             raise original from None
-        record = await asyncio.to_thread(records.get, launch.storage_engine(), run_id)
+        record = await asyncio.to_thread(records.get, _launch.storage_engine(), run_id)
         raise TimestepError(f"run {run_id!r} failed: {record.error or exc}") from exc
     live = take_live_result(workflow_id)
     if live is not None:
         return with_run_id(live, run_id)
-    engine = launch.storage_engine()
+    engine = _launch.storage_engine()
     record = await asyncio.to_thread(records.get, engine, run_id)
     state = await asyncio.to_thread(records.load_state, engine, run_id)
     return with_run_id(await rebuild_result(agent, state, record.final_output), run_id)

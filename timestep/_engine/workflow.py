@@ -24,7 +24,7 @@ from dbos import DBOS
 from dbos._serialization import WorkflowSerializationFormat
 from pydantic_core import to_jsonable_python
 
-from ..errors import AgentMismatchError
+from ..errors import AgentMismatchError, TimestepError
 from ..state import records
 from . import launch, registry
 from .durable import (
@@ -157,6 +157,16 @@ def pending_approvals(result: RunResult) -> list[dict[str, Any]]:
     return pending
 
 
+def _timestep_cause(exc: BaseException) -> BaseException:
+    """The Timestep error the SDK wrapped (it wraps tool errors in `UserError`), else `exc`."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, TimestepError):
+            return cause
+        cause = cause.__cause__
+    return exc
+
+
 @DBOS.step(name="timestep.record_outcome")
 async def _record_outcome(run_id: str, values: dict[str, Any]) -> None:
     await asyncio.to_thread(records.update, launch.storage_engine(), run_id, **values)
@@ -219,10 +229,11 @@ async def run_segment(request: dict[str, Any]) -> dict[str, Any]:
             )
             outcome = _outcome(result)
         except Exception as exc:
+            cause = _timestep_cause(exc)
             with _process.lock:
-                _process.errors[workflow_id] = exc
+                _process.errors[workflow_id] = cause
             await _record_outcome(
-                run_id, {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}
+                run_id, {"status": "failed", "error": f"{type(cause).__name__}: {cause}"}
             )
             raise
     finally:

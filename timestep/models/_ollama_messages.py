@@ -179,7 +179,9 @@ def _call_arguments(call_name: str, arguments: Any) -> str:
     return json.dumps(arguments, ensure_ascii=False)
 
 
-def to_tool_calls(raw_calls: Iterable[Mapping[str, Any]]) -> list[ChatCompletionMessageFunctionToolCall]:
+def to_tool_calls(
+    raw_calls: Iterable[Mapping[str, Any]],
+) -> list[ChatCompletionMessageFunctionToolCall]:
     """Ollama tool calls as Chat Completions tool calls, keeping the server's ids."""
     calls = []
     for raw in raw_calls:

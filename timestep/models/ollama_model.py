@@ -213,9 +213,7 @@ class OllamaModel(Model):
                 span.span_data.output = [message.model_dump()]
             span.span_data.usage = model_usage_to_span_usage(usage)
 
-            items = Converter.message_to_output_items(
-                message, provider_data={"model": self.model}
-            )
+            items = Converter.message_to_output_items(message, provider_data={"model": self.model})
             return ModelResponse(output=items, usage=usage, response_id=None)
 
     async def stream_response(

@@ -1,0 +1,106 @@
+"""Test support: deterministic models, execution logs, and a fresh Timestep per database."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from agents import Model, ModelResponse, Usage
+from agents.testing import assistant_message, function_call
+
+import timestep
+from timestep._engine import launch
+
+
+class ExecutionLog:
+    """Appends one JSON line per real execution; survives the process that wrote it."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    def write(self, kind: str, **fields: Any) -> None:
+        with open(self.path, "a") as handle:
+            handle.write(json.dumps({"kind": kind, **fields}) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    def entries(self, kind: str | None = None) -> list[dict[str, Any]]:
+        if not self.path.exists():
+            return []
+        lines = [json.loads(line) for line in self.path.read_text().splitlines() if line]
+        return [line for line in lines if kind is None or line["kind"] == kind]
+
+
+def _outputs_seen(input_items: Any) -> int:
+    if isinstance(input_items, str):
+        return 0
+    return sum(
+        1
+        for item in input_items
+        if (item.get("type") if isinstance(item, dict) else getattr(item, "type", None))
+        == "function_call_output"
+    )
+
+
+class TurnModel(Model):
+    """A model whose reply depends only on its input, so a replayed run asks the same things.
+
+    Turn k (k tool outputs seen so far, counted in calls of `calls_per_turn`) asks for the tool
+    calls in `script[k]`; past the script it answers `final`. Each real call is logged.
+    """
+
+    def __init__(
+        self,
+        script: list[list[tuple[str, dict[str, Any]]]],
+        final: str = "done",
+        log: ExecutionLog | None = None,
+        on_call: Callable[[int], None] | None = None,
+    ) -> None:
+        self.script = script
+        self.final = final
+        self.log = log
+        self.on_call = on_call
+        self.calls = 0
+
+    def _turn(self, input_items: Any) -> int:
+        seen, turn = _outputs_seen(input_items), 0
+        while turn < len(self.script) and seen >= len(self.script[turn]):
+            seen -= len(self.script[turn])
+            turn += 1
+        return turn
+
+    async def get_response(self, system_instructions: Any, input: Any, *args: Any, **kwargs: Any) -> ModelResponse:
+        turn = self._turn(input)
+        self.calls += 1
+        if self.log:
+            self.log.write("model", turn=turn)
+        if self.on_call:
+            self.on_call(turn)
+        if turn < len(self.script):
+            output = [
+                function_call(name, arguments, call_id=f"call_{turn}_{index}")
+                for index, (name, arguments) in enumerate(self.script[turn])
+            ]
+        else:
+            output = [assistant_message(self.final)]
+        return ModelResponse(
+            output=output,
+            usage=Usage(requests=1, input_tokens=10, output_tokens=5, total_tokens=15),
+            response_id=f"resp_{turn}",
+        )
+
+    def stream_response(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError("TurnModel does not stream")
+
+
+@pytest.fixture
+def timestep_db(database_url: str) -> Iterator[str]:
+    """Timestep configured on a fresh database (SQLite and PostgreSQL)."""
+    launch.reset_for_tests()
+    timestep.configure(database_url=database_url)
+    yield database_url
+    launch.reset_for_tests()

@@ -1,0 +1,176 @@
+"""Durable runs in one process, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from agents import Agent, RunConfig, RunContextWrapper, function_tool
+from agents.models.multi_provider import MultiProvider
+
+import timestep
+from timestep import (
+    AgentMismatchError,
+    DatabaseUnavailableError,
+    RunNotFoundError,
+    ToolOutputNotSerializableError,
+)
+from timestep._engine import launch
+
+from .helpers import ExecutionLog, TurnModel, timestep_db  # noqa: F401
+
+
+def step_rows(run_id: str) -> list[Any]:
+    engine = launch.storage_engine()
+    table = "dbos.operation_outputs" if engine.dialect.name == "postgresql" else "operation_outputs"
+    with engine.connect() as connection:
+        return list(
+            connection.execute(
+                sa.text(
+                    f"SELECT function_id, function_name, serialization, output FROM {table} "
+                    "WHERE workflow_uuid = :id ORDER BY function_id"
+                ),
+                {"id": run_id},
+            )
+        )
+
+
+def adder(log: ExecutionLog) -> Any:
+    @function_tool
+    async def add(a: int, b: int) -> int:
+        # Finish in reverse order of arrival so step ids cannot follow completion order.
+        await asyncio.sleep(random.uniform(0, 0.05))
+        log.write("tool", a=a, b=b)
+        return a + b
+
+    return add
+
+
+async def test_run_records_every_step_as_json_and_replays_nothing(timestep_db: str, tmp_path: Any) -> None:
+    log = ExecutionLog(tmp_path / "log.jsonl")
+    model = TurnModel([[("add", {"a": 1, "b": 2}), ("add", {"a": 3, "b": 4}), ("add", {"a": 5, "b": 6})]], final="sum", log=log)
+    agent = Agent(name="Adder", model=model, tools=[adder(log)])
+
+    result = await timestep.run_agent(agent, "add these", run_id="run-1")
+    assert result.final_output == "sum"
+    assert result.run_id == "run-1"
+    rows = step_rows("run-1")
+    names = [row.function_name for row in rows]
+    assert names == ["timestep.model_call"] + ["timestep.tool_call"] * 3 + ["timestep.model_call", "timestep.record_outcome"]
+    assert {row.serialization for row in rows} == {"portable_json"}
+    # Tool steps take the step ids reserved in response order, whatever order they finished in.
+    tool_calls = [json.loads(row.output)["call_id"] for row in rows[1:4]]
+    assert tool_calls == ["call_0_0", "call_0_1", "call_0_2"]
+
+    again = await timestep.run_agent(agent, "add these", run_id="run-1")
+    assert again.final_output == "sum"
+    assert again.run_id == "run-1"
+    assert len(log.entries("model")) == 2
+    assert len(log.entries("tool")) == 3
+    assert [item.type for item in again.new_items] == [item.type for item in result.new_items]
+
+    record = await timestep.get_run("run-1")
+    assert record.status == "completed"
+    assert record.final_output == "sum"
+    assert record.usage["requests"] == 2
+    assert record.usage["total_tokens"] == 30
+    assert [r.run_id for r in await timestep.list_runs(status="completed")] == ["run-1"]
+
+
+async def test_every_way_of_giving_a_model_is_recorded(timestep_db: str, tmp_path: Any) -> None:
+    log = ExecutionLog(tmp_path / "log.jsonl")
+
+    class Provider(MultiProvider):
+        def get_model(self, model_name: str | None) -> Any:
+            return TurnModel([], final=f"from provider {model_name}", log=log)
+
+    on_agent = Agent(name="A", model=TurnModel([], final="agent model", log=log))
+    await timestep.run_agent(on_agent, "hi", run_id="m-agent")
+    plain = Agent(name="B")
+    await timestep.run_agent(plain, "hi", run_id="m-config", run_config=RunConfig(model=TurnModel([], final="config model", log=log)))
+    named = Agent(name="C", model="custom-name")
+    result = await timestep.run_agent(named, "hi", run_id="m-provider", run_config=RunConfig(model_provider=Provider()))
+    assert result.final_output == "from provider custom-name"
+    for run_id in ("m-agent", "m-config", "m-provider"):
+        assert [r.function_name for r in step_rows(run_id)][0] == "timestep.model_call"
+    assert len(log.entries("model")) == 3
+
+
+async def test_run_id_reused_with_another_agent_is_refused(timestep_db: str, tmp_path: Any) -> None:
+    log = ExecutionLog(tmp_path / "log.jsonl")
+    first = Agent(name="Adder", model=TurnModel([], log=log), tools=[adder(log)])
+    await timestep.run_agent(first, "x", run_id="shared")
+
+    @function_tool
+    def subtract(a: int, b: int) -> int:
+        return a - b
+
+    second = Agent(name="Adder", model=TurnModel([], log=log), tools=[subtract])
+    with pytest.raises(AgentMismatchError) as caught:
+        await timestep.run_agent(second, "x", run_id="shared")
+    assert "lost tool 'add'" in str(caught.value)
+    assert "gained tool 'subtract'" in str(caught.value)
+    assert len(log.entries("model")) == 1
+    assert (await timestep.get_run("shared")).status == "completed"
+
+
+async def test_unknown_run_id(timestep_db: str) -> None:
+    with pytest.raises(RunNotFoundError, match="no run with id 'nope'"):
+        await timestep.get_run("nope")
+
+
+async def test_non_json_tool_output_names_the_tool(timestep_db: str) -> None:
+    @function_tool
+    def opaque() -> Any:
+        return object()
+
+    agent = Agent(name="Opaque", model=TurnModel([[("opaque", {})]]), tools=[opaque])
+    with pytest.raises(ToolOutputNotSerializableError, match="tool 'opaque' returned a object"):
+        await timestep.run_agent(agent, "go", run_id="opaque-run")
+    record = await timestep.get_run("opaque-run")
+    assert record.status == "failed"
+    assert "opaque" in (record.error or "")
+
+
+async def test_tools_read_an_idempotency_key(timestep_db: str) -> None:
+    keys: list[str] = []
+
+    @function_tool
+    def charge(ctx: RunContextWrapper[Any], amount: int) -> str:
+        keys.append(timestep.idempotency_key())
+        return "charged"
+
+    agent = Agent(name="Biller", model=TurnModel([[("charge", {"amount": 5})]]), tools=[charge])
+    await timestep.run_agent(agent, "bill", run_id="bill-1")
+    assert keys == ["bill-1:call_0_0"]
+
+
+async def test_unrecorded_tool_is_not_a_step(timestep_db: str) -> None:
+    @function_tool
+    def clock() -> str:
+        return "now"
+
+    agent = Agent(name="Clock", model=TurnModel([[("clock", {})]]), tools=[timestep.unrecorded(clock)])
+    await timestep.run_agent(agent, "time?", run_id="clock-1")
+    assert "timestep.tool_call" not in [r.function_name for r in step_rows("clock-1")]
+
+
+def test_unusable_database_urls_say_where(tmp_path: Any) -> None:
+    launch.reset_for_tests()
+    missing_dir = tmp_path / "no" / "such" / "dir" / "db.sqlite"
+    timestep.configure(database_url=f"sqlite:///{missing_dir}")
+    with pytest.raises(DatabaseUnavailableError, match=str(missing_dir.parent)):
+        launch.storage_engine()
+    launch.reset_for_tests()
+    timestep.configure(database_url="postgresql://user@127.0.0.1:1/db")
+    with pytest.raises(DatabaseUnavailableError, match="127.0.0.1:1/db"):
+        launch.storage_engine()
+    launch.reset_for_tests()
+    timestep.configure(database_url="mysql://x@y/z")
+    with pytest.raises(timestep.ConfigurationError, match="'mysql'"):
+        launch.storage_engine()
+    launch.reset_for_tests()
