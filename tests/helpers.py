@@ -4,16 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
 from agents import Model, ModelResponse, Usage
 from agents.testing import assistant_message, function_call
-
-import timestep
-from timestep._engine import launch
 
 
 class ExecutionLog:
@@ -73,7 +69,9 @@ class TurnModel(Model):
             turn += 1
         return turn
 
-    async def get_response(self, system_instructions: Any, input: Any, *args: Any, **kwargs: Any) -> ModelResponse:
+    async def get_response(
+        self, system_instructions: Any, input: Any, *args: Any, **kwargs: Any
+    ) -> ModelResponse:
         turn = self._turn(input)
         self.calls += 1
         if self.log:
@@ -95,12 +93,3 @@ class TurnModel(Model):
 
     def stream_response(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError("TurnModel does not stream")
-
-
-@pytest.fixture
-def timestep_db(database_url: str) -> Iterator[str]:
-    """Timestep configured on a fresh database (SQLite and PostgreSQL)."""
-    launch.reset_for_tests()
-    timestep.configure(database_url=database_url)
-    yield database_url
-    launch.reset_for_tests()

@@ -21,7 +21,7 @@ from timestep import (
 )
 from timestep._engine import launch
 
-from .helpers import ExecutionLog, TurnModel, timestep_db  # noqa: F401
+from .helpers import ExecutionLog, TurnModel
 
 
 def step_rows(run_id: str) -> list[Any]:
@@ -50,9 +50,15 @@ def adder(log: ExecutionLog) -> Any:
     return add
 
 
-async def test_run_records_every_step_as_json_and_replays_nothing(timestep_db: str, tmp_path: Any) -> None:
+async def test_run_records_every_step_as_json_and_replays_nothing(
+    timestep_db: str, tmp_path: Any
+) -> None:
     log = ExecutionLog(tmp_path / "log.jsonl")
-    model = TurnModel([[("add", {"a": 1, "b": 2}), ("add", {"a": 3, "b": 4}), ("add", {"a": 5, "b": 6})]], final="sum", log=log)
+    model = TurnModel(
+        [[("add", {"a": 1, "b": 2}), ("add", {"a": 3, "b": 4}), ("add", {"a": 5, "b": 6})]],
+        final="sum",
+        log=log,
+    )
     agent = Agent(name="Adder", model=model, tools=[adder(log)])
 
     result = await timestep.run_agent(agent, "add these", run_id="run-1")
@@ -60,7 +66,10 @@ async def test_run_records_every_step_as_json_and_replays_nothing(timestep_db: s
     assert result.run_id == "run-1"
     rows = step_rows("run-1")
     names = [row.function_name for row in rows]
-    assert names == ["timestep.model_call"] + ["timestep.tool_call"] * 3 + ["timestep.model_call", "timestep.record_outcome"]
+    assert names == ["timestep.model_call"] + ["timestep.tool_call"] * 3 + [
+        "timestep.model_call",
+        "timestep.record_outcome",
+    ]
     assert {row.serialization for row in rows} == {"portable_json"}
     # Tool steps take the step ids reserved in response order, whatever order they finished in.
     tool_calls = [json.loads(row.output)["call_id"] for row in rows[1:4]]
@@ -91,9 +100,16 @@ async def test_every_way_of_giving_a_model_is_recorded(timestep_db: str, tmp_pat
     on_agent = Agent(name="A", model=TurnModel([], final="agent model", log=log))
     await timestep.run_agent(on_agent, "hi", run_id="m-agent")
     plain = Agent(name="B")
-    await timestep.run_agent(plain, "hi", run_id="m-config", run_config=RunConfig(model=TurnModel([], final="config model", log=log)))
+    await timestep.run_agent(
+        plain,
+        "hi",
+        run_id="m-config",
+        run_config=RunConfig(model=TurnModel([], final="config model", log=log)),
+    )
     named = Agent(name="C", model="custom-name")
-    result = await timestep.run_agent(named, "hi", run_id="m-provider", run_config=RunConfig(model_provider=Provider()))
+    result = await timestep.run_agent(
+        named, "hi", run_id="m-provider", run_config=RunConfig(model_provider=Provider())
+    )
     assert result.final_output == "from provider custom-name"
     for run_id in ("m-agent", "m-config", "m-provider"):
         assert [r.function_name for r in step_rows(run_id)][0] == "timestep.model_call"
@@ -154,7 +170,9 @@ async def test_unrecorded_tool_is_not_a_step(timestep_db: str) -> None:
     def clock() -> str:
         return "now"
 
-    agent = Agent(name="Clock", model=TurnModel([[("clock", {})]]), tools=[timestep.unrecorded(clock)])
+    agent = Agent(
+        name="Clock", model=TurnModel([[("clock", {})]]), tools=[timestep.unrecorded(clock)]
+    )
     await timestep.run_agent(agent, "time?", run_id="clock-1")
     assert "timestep.tool_call" not in [r.function_name for r in step_rows("clock-1")]
 

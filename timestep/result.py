@@ -20,9 +20,7 @@ def _decode_final_output(agent: Agent[Any], value: Any) -> Any:
     output_type = agent.output_type
     if value is None or output_type is None or output_type is str:
         return value
-    schema = (
-        output_type if not isinstance(output_type, type) else AgentOutputSchema(output_type)
-    )
+    schema = output_type if not isinstance(output_type, type) else AgentOutputSchema(output_type)
     return schema.validate_json(json.dumps(value))
 
 
@@ -34,6 +32,8 @@ async def rebuild_result(
         raise StateError("the run has no stored state to rebuild its result from")
     state = await RunState.from_json(agent, state_json)
     last_agent = state._current_agent or agent
+    if state._context is None:
+        raise StateError("the stored state has no run context")
     result = RunResult(
         input=state._original_input,
         new_items=list(state._generated_items),

@@ -15,6 +15,7 @@ from ._engine import launch as _launch
 from ._engine import registry
 from ._engine.workflow import (
     Attachments,
+    approval_fields,
     attach,
     run_segment,
     segment_workflow_id,
@@ -52,9 +53,7 @@ def _input_request(run_input: Any) -> dict[str, Any]:
         return {
             "state": run_input.to_json(),
             "pending": [
-                {"call_id": getattr(item.raw_item, "call_id", None) or item.raw_item.get("call_id")}
-                if not isinstance(item.raw_item, dict)
-                else {"call_id": item.raw_item.get("call_id")}
+                {"call_id": approval_fields(item)["call_id"]}
                 for item in run_input.get_interruptions()
             ],
         }

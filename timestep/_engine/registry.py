@@ -96,9 +96,7 @@ def graph_differences(recorded: dict[str, Any], current: dict[str, Any]) -> list
     """Human-readable differences between two graph descriptions (empty when they match)."""
     diffs: list[str] = []
     if recorded.get("start") != current.get("start"):
-        diffs.append(
-            f"starting agent was {recorded.get('start')!r}, now {current.get('start')!r}"
-        )
+        diffs.append(f"starting agent was {recorded.get('start')!r}, now {current.get('start')!r}")
     old_agents, new_agents = recorded.get("agents", {}), current.get("agents", {})
     for name in sorted(set(old_agents) - set(new_agents)):
         diffs.append(f"agent {name!r} is missing")

@@ -58,7 +58,9 @@ def completed_event(response: ModelResponse) -> ResponseCompletedEvent:
             output_tokens=usage.output_tokens,
             total_tokens=usage.total_tokens,
             input_tokens_details=InputTokensDetails(
-                cached_tokens=getattr(usage.input_tokens_details, "cached_tokens", 0) or 0
+                cached_tokens=getattr(usage.input_tokens_details, "cached_tokens", 0) or 0,
+                cache_write_tokens=getattr(usage.input_tokens_details, "cache_write_tokens", 0)
+                or 0,
             ),
             output_tokens_details=OutputTokensDetails(
                 reasoning_tokens=getattr(usage.output_tokens_details, "reasoning_tokens", 0) or 0
@@ -83,8 +85,8 @@ async def stream_recorded(
 
     segment = current_segment()
     if segment is None:
-        async for event in model.inner.stream_response(*args, **kwargs):
-            yield event
+        async for passthrough in model.inner.stream_response(*args, **kwargs):
+            yield passthrough
         return
 
     queue: asyncio.Queue[Any] = asyncio.Queue()
@@ -92,10 +94,10 @@ async def stream_recorded(
     async def call() -> ModelResponse:
         final: ModelResponse | None = None
         try:
-            async for event in model.inner.stream_response(*args, **kwargs):
-                queue.put_nowait(event)
-                if isinstance(event, ResponseCompletedEvent):
-                    final = _response_from_event(event)
+            async for streamed in model.inner.stream_response(*args, **kwargs):
+                queue.put_nowait(streamed)
+                if isinstance(streamed, ResponseCompletedEvent):
+                    final = _response_from_event(streamed)
         finally:
             queue.put_nowait(_DONE)
         if final is None:
@@ -108,6 +110,7 @@ async def stream_recorded(
     while True:
         getter = asyncio.ensure_future(queue.get())
         done, _ = await asyncio.wait({getter, step}, return_when=asyncio.FIRST_COMPLETED)
+        event: Any
         if getter in done:
             event = getter.result()
         else:
@@ -124,4 +127,3 @@ async def stream_recorded(
         yield completed_event(response)
     segment.reserve_tool_slots(_function_call_ids(response))
     _fire_hooks("model", response.response_id or "")
-

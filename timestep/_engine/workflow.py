@@ -16,7 +16,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from agents import Agent, RunConfig, RunHooks, Runner, RunResult, RunState
+from agents import Agent, RunConfig, RunHooks, Runner, RunResult, RunState, ToolApprovalItem
 from agents.memory import Session, SQLiteSession
 from agents.models.interface import ModelProvider
 from agents.usage import serialize_usage
@@ -84,10 +84,8 @@ def segment_workflow_id(run_id: str, segment: int) -> str:
 
 
 def default_model_provider() -> ModelProvider:
-    try:
-        from ..models import MultiModelProvider
-    except ImportError:  # models package not written yet
-        from agents.models.multi_provider import MultiProvider as MultiModelProvider
+    from ..models import MultiModelProvider
+
     return MultiModelProvider()
 
 
@@ -141,20 +139,23 @@ async def _wait_for_attachments(run_id: str, workflow_id: str) -> Attachments:
         await asyncio.sleep(WAIT_POLL_SECONDS)
 
 
+def approval_fields(item: ToolApprovalItem) -> dict[str, Any]:
+    """Call id, tool name, arguments and agent of a pending approval, as JSON."""
+    raw = item.raw_item
+
+    def get(key: str) -> Any:
+        return raw.get(key) if isinstance(raw, dict) else getattr(raw, key, None)
+
+    return {
+        "call_id": get("call_id") or get("id"),
+        "tool_name": item.tool_name or get("name"),
+        "arguments": get("arguments"),
+        "agent": item.agent.name,
+    }
+
+
 def pending_approvals(result: RunResult) -> list[dict[str, Any]]:
-    pending = []
-    for item in result.interruptions:
-        raw = item.raw_item
-        get = raw.get if isinstance(raw, dict) else (lambda key, r=raw: getattr(r, key, None))
-        pending.append(
-            {
-                "call_id": get("call_id") or get("id"),
-                "tool_name": item.tool_name or get("name"),
-                "arguments": get("arguments"),
-                "agent": item.agent.name,
-            }
-        )
-    return pending
+    return [approval_fields(item) for item in result.interruptions]
 
 
 def _timestep_cause(exc: BaseException) -> BaseException:
@@ -184,9 +185,7 @@ def _outcome(result: RunResult) -> dict[str, Any]:
     }
 
 
-@DBOS.workflow(
-    name="timestep.run_segment", serialization_type=WorkflowSerializationFormat.PORTABLE
-)
+@DBOS.workflow(name="timestep.run_segment", serialization_type=WorkflowSerializationFormat.PORTABLE)
 async def run_segment(request: dict[str, Any]) -> dict[str, Any]:
     """Run one segment of a run; returns {"status": ..., "segment": ...}."""
     run_id: str = request["run_id"]

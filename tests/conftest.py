@@ -1,0 +1,140 @@
+"""Shared test infrastructure: database fixtures (no library-specific logic here).
+
+Fixtures:
+
+* ``postgres_cluster_url`` (session): URL of a PostgreSQL server whose user may
+  CREATE DATABASE. ``TIMESTEP_TEST_DB_URL`` when set, else a throwaway cluster
+  started by ``tests.pgcluster.PostgresCluster``. When Postgres cannot be
+  provided: ``pytest.fail`` under ``CI=true``, ``pytest.skip`` otherwise.
+* ``database_url`` (function, parametrized ``sqlite`` / ``postgres``):
+  ``sqlite:///<tmp_path>/timestep.sqlite`` or a fresh, empty PostgreSQL database
+  (``postgresql://...``).
+* ``postgres_url`` (function): a fresh, empty PostgreSQL database only.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+_ROOT = Path(__file__).resolve().parent.parent
+if str(_ROOT) not in sys.path:  # `pytest` (not `python -m pytest`) does not add the cwd
+    sys.path.insert(0, str(_ROOT))
+
+from tests.pgcluster import (  # noqa: E402
+    PostgresCluster,
+    PostgresClusterError,
+    create_database,
+    drop_database,
+    normalize_url,
+)
+
+TEST_DB_URL_ENV = "TIMESTEP_TEST_DB_URL"
+
+
+def in_ci() -> bool:
+    """True under CI (``CI=true``): a missing real component is a failure, not a skip."""
+    return os.environ.get("CI", "").strip().lower() in {"true", "1", "yes"}
+
+
+def unavailable(reason: str) -> None:
+    """Skip locally, fail under CI."""
+    if in_ci():
+        pytest.fail(f"{reason} (CI=true: a missing component is a failure)", pytrace=False)
+    pytest.skip(reason)
+
+
+class _PostgresServer:
+    """The session's Postgres server and the databases created on it."""
+
+    def __init__(self, url: str, external: bool) -> None:
+        self.url = url
+        self.external = external
+        self.created: list[str] = []
+
+    def fresh_database(self) -> str:
+        name = f"timestep_test_{os.getpid()}_{uuid.uuid4().hex[:12]}"
+        url = create_database(self.url, name)
+        self.created.append(name)
+        return url
+
+
+@pytest.fixture(scope="session")
+def _postgres_server() -> Iterator[_PostgresServer]:
+    external = os.environ.get(TEST_DB_URL_ENV, "").strip()
+    if external:
+        try:
+            server = _PostgresServer(normalize_url(external), external=True)
+        except ValueError as exc:
+            pytest.fail(f"{TEST_DB_URL_ENV} is invalid: {exc}", pytrace=False)
+        try:
+            psycopg.connect(server.url, connect_timeout=10).close()
+        except psycopg.OperationalError as exc:
+            unavailable(f"cannot reach {TEST_DB_URL_ENV} ({server.url}): {exc}")
+        yield server
+        for name in server.created:
+            try:
+                drop_database(server.url, name)
+            except Exception as exc:  # cleanup must not mask the test results
+                print(f"warning: could not drop test database {name}: {exc}", file=sys.stderr)
+        return
+
+    cluster = PostgresCluster()
+    try:
+        cluster.start()
+    except PostgresClusterError as exc:
+        cluster.stop()
+        unavailable(f"PostgreSQL is not available: {exc}")
+    try:
+        yield _PostgresServer(cluster.url, external=False)
+    finally:
+        cluster.stop()  # deletes the whole cluster, databases included
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster_url(_postgres_server: _PostgresServer) -> str:
+    """A server URL (``postgresql://user@host:port/db``) whose user may CREATE DATABASE."""
+    return _postgres_server.url
+
+
+def _fresh_postgres_database(request: pytest.FixtureRequest) -> str:
+    server: _PostgresServer = request.getfixturevalue("_postgres_server")
+    if not server.external:
+        return server.fresh_database()  # our own cluster: any error is a real failure
+    try:
+        return server.fresh_database()
+    except psycopg.OperationalError as exc:  # external server unreachable
+        unavailable(f"cannot reach {TEST_DB_URL_ENV} ({server.url}): {exc}")
+        raise  # unreachable: unavailable() always raises
+
+
+@pytest.fixture(params=["sqlite", "postgres"], ids=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, empty database: ``sqlite:///<tmp>/timestep.sqlite`` or ``postgresql://...``."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/timestep.sqlite"
+    return _fresh_postgres_database(request)
+
+
+@pytest.fixture
+def postgres_url(request: pytest.FixtureRequest) -> str:
+    """A fresh, empty PostgreSQL database URL (``postgresql://...``)."""
+    return _fresh_postgres_database(request)
+
+
+@pytest.fixture
+def timestep_db(database_url: str) -> Iterator[str]:
+    """Timestep configured on a fresh database (SQLite and PostgreSQL), reset afterwards."""
+    import timestep
+    from timestep._engine import launch
+
+    launch.reset_for_tests()
+    timestep.configure(database_url=database_url)
+    yield database_url
+    launch.reset_for_tests()
