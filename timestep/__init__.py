@@ -1,11 +1,13 @@
 """Timestep: durable OpenAI Agents SDK runs on DBOS."""
 
 from ._engine.registry import register_agent
+from .approvals import approve, reject, resume
 from .config import configure
 from .errors import (
     AgentMismatchError,
     ConfigurationError,
     DatabaseUnavailableError,
+    DecisionError,
     InterruptionException,
     RunNotFoundError,
     TimestepError,
@@ -20,10 +22,14 @@ __all__ = [
     "AgentMismatchError",
     "ConfigurationError",
     "DatabaseUnavailableError",
+    "DecisionError",
     "InterruptionException",
     "RunNotFoundError",
     "RunRecord",
     "TimestepError",
+    "approve",
+    "reject",
+    "resume",
     "ToolOutputNotSerializableError",
     "configure",
     "consume_result",

@@ -8,11 +8,11 @@ from typing import Any
 
 from agents import Agent, RunConfig, RunHooks, RunResult, RunResultStreaming, RunState
 from agents.memory import Session
-from dbos import DBOS, SetWorkflowID
+from dbos import DBOS, SetWorkflowID, WorkflowHandleAsync
 from pydantic_core import PydanticSerializationError, to_jsonable_python
 
 from ._engine import launch as _launch
-from ._engine import registry
+from ._engine import queues, registry
 from ._engine.workflow import (
     Attachments,
     approval_fields,
@@ -113,8 +113,9 @@ async def run_agent(
             hooks=hooks,
         )
     request = _input_request(run_input)
-    await asyncio.to_thread(_launch.ensure_dbos)
     registry.register_agent(agent)
+    await asyncio.to_thread(_launch.ensure_dbos)
+    await queues.listen_for_registered_agents_async()
     run_id = run_id or str(uuid.uuid4())
     graph = registry.describe_graph(agent)
     engine = _launch.storage_engine()
@@ -160,18 +161,25 @@ async def _finish_segment(
 ) -> RunResult:
     with SetWorkflowID(workflow_id):
         handle = await DBOS.start_workflow_async(run_segment, request)
+    return await collect_result(agent, run_id, workflow_id, handle)
+
+
+async def collect_result(
+    agent: Agent[Any], run_id: str, workflow_id: str, handle: WorkflowHandleAsync[Any]
+) -> RunResult:
+    """Wait for a segment and return the run's result: live when it ran here, else rebuilt."""
+    engine = _launch.storage_engine()
     try:
         await handle.get_result()
     except Exception as exc:
         original = take_live_error(workflow_id)
         if original is not None:
             raise original from None
-        record = await asyncio.to_thread(records.get, _launch.storage_engine(), run_id)
+        record = await asyncio.to_thread(records.get, engine, run_id)
         raise TimestepError(f"run {run_id!r} failed: {record.error or exc}") from exc
     live = take_live_result(workflow_id)
     if live is not None:
         return with_run_id(live, run_id)
-    engine = _launch.storage_engine()
     record = await asyncio.to_thread(records.get, engine, run_id)
     state = await asyncio.to_thread(records.load_state, engine, run_id)
     return with_run_id(await rebuild_result(agent, state, record.final_output), run_id)

@@ -111,11 +111,17 @@ def ensure_dbos() -> None:
         DBOS.launch()
         storage_engine()
         _process.dbos_ready = True
+        from . import queues
+
+        queues.listen_for_registered_agents()
 
 
 def reset_for_tests() -> None:
     """Forget the process's DBOS instance and engine (tests that switch databases)."""
+    from . import queues
+
     with _lock:
+        queues.forget_queues()
         if _existing_dbos() is not None:
             DBOS.destroy(destroy_registry=False)
         if _process.engine is not None:

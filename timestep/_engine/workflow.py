@@ -11,6 +11,7 @@ PENDING in the database: it is never failed for it.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import threading
 from dataclasses import dataclass, field
@@ -168,6 +169,51 @@ def _timestep_cause(exc: BaseException) -> BaseException:
     return exc
 
 
+DEADLINE_MESSAGE = "The approval deadline passed before anyone decided on this tool call."
+
+
+@DBOS.step(name="timestep.load_continuation")
+async def _load_continuation(run_id: str, previous_segment: int) -> dict[str, Any]:
+    """The parked state and the decisions on it, recorded so that a replay sees the same."""
+
+    def load() -> dict[str, Any]:
+        engine = launch.storage_engine()
+        records.advance_segment(engine, run_id, previous_segment)
+        state = records.load_state(engine, run_id)
+        record = records.get(engine, run_id)
+        decided = records.decisions_for(engine, run_id, previous_segment)
+        for pending in record.pending_approvals:
+            if pending["call_id"] not in decided:
+                # Only a deadline starts a segment before every call is decided.
+                decided[pending["call_id"]] = records.record_decision(
+                    engine,
+                    run_id,
+                    previous_segment,
+                    records.Decision(
+                        pending["call_id"], pending["tool_name"], "reject", False, DEADLINE_MESSAGE
+                    ),
+                )
+        return {
+            "state": state,
+            "pending": record.pending_approvals,
+            "decisions": [dataclasses.asdict(d) for d in decided.values()],
+        }
+
+    return await asyncio.to_thread(load)
+
+
+def apply_decisions(state: RunState[Any, Any], decisions: list[dict[str, Any]]) -> None:
+    by_call = {d["call_id"]: d for d in decisions}
+    for item in state.get_interruptions():
+        decision = by_call.get(approval_fields(item)["call_id"])
+        if decision is None:
+            continue
+        if decision["decision"] == "approve":
+            state.approve(item, always_approve=decision["always"])
+        else:
+            state.reject(item, rejection_message=decision["message"])
+
+
 @DBOS.step(name="timestep.record_outcome")
 async def _record_outcome(run_id: str, values: dict[str, Any]) -> None:
     await asyncio.to_thread(records.update, launch.storage_engine(), run_id, **values)
@@ -209,10 +255,14 @@ async def run_segment(request: dict[str, Any]) -> dict[str, Any]:
     token = enter_segment(segment)
     try:
         run_input: Any = request.get("input")
-        if request.get("state") is not None:
-            state = await RunState.from_json(starting_agent, request["state"])
+        if request.get("continuation"):
+            loaded = await _load_continuation(run_id, request["segment"] - 1)
+            run_input = await RunState.from_json(starting_agent, loaded["state"])
+            apply_decisions(run_input, loaded["decisions"])
+            segment.reserve_tool_slots([p["call_id"] for p in loaded["pending"]])
+        elif request.get("state") is not None:
+            run_input = await RunState.from_json(starting_agent, request["state"])
             segment.reserve_tool_slots([p["call_id"] for p in request.get("pending", [])])
-            run_input = state
         kwargs: dict[str, Any] = {}
         if request.get("max_turns") is not None:
             kwargs["max_turns"] = request["max_turns"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
+from contextlib import AbstractContextManager
 from typing import Any, cast
 
 from agents.agent_output import AgentOutputSchemaBase
@@ -126,7 +127,7 @@ class OllamaModel(Model):
             return describe_host(self._ollama_client, None)
         return self.endpoint.host
 
-    def _errors(self) -> Any:
+    def _errors(self) -> AbstractContextManager[None]:
         return translated_errors(
             model=self.model,
             host=self.host,
@@ -155,7 +156,7 @@ class OllamaModel(Model):
             stream=stream,
         )
 
-    def _trace_config(self, model_settings: ModelSettings, tracing: ModelTracing) -> Any:
+    def _trace_config(self, model_settings: ModelSettings, tracing: ModelTracing) -> dict[str, Any]:
         return model_config_for_trace(
             model_settings, tracing, base_url=self.host, extra_config=_MODEL_IMPL
         )

@@ -24,7 +24,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from timestep.errors import StateError
+from ._ts_errors import StateConversionError
 
 _JSON_TOKEN_PREFIX = "\u0000openai-agents-json:"
 _JS_NUMBER = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?")
@@ -49,7 +49,7 @@ def tool_name_from_key(key: str) -> str:
         and parts[1]
     ):
         return parts[1]
-    raise StateError(
+    raise StateConversionError(
         f"context.functionApprovals: tool key {key!r} is not a plain function tool; "
         "namespaced and deferred tools are not supported by the TypeScript adapter"
     )
@@ -79,7 +79,9 @@ def _canonical_js_number(token: str) -> str:
 def _encode_strings(value: Any) -> Any:
     # encodeJsonNumbers also re-tags string tokens (keys included) that collide with the prefix.
     if isinstance(value, str):
-        return f"{_JSON_TOKEN_PREFIX}string:{value}" if value.startswith(_JSON_TOKEN_PREFIX) else value
+        return (
+            f"{_JSON_TOKEN_PREFIX}string:{value}" if value.startswith(_JSON_TOKEN_PREFIX) else value
+        )
     if isinstance(value, list):
         return [_encode_strings(item) for item in value]
     if isinstance(value, dict):
@@ -154,7 +156,9 @@ def python_invocation_identity(
         dict(py_call), invocation_role="handoff" if handoff else None
     )
     if identity is None:
-        raise StateError(f"tool call {py_call.get('call_id')!r} has no canonical invocation identity")
+        raise StateConversionError(
+            f"tool call {py_call.get('call_id')!r} has no canonical invocation identity"
+        )
     invocation_type, _, scope, fingerprint = identity
     return invocation_type, scope, fingerprint
 
@@ -206,7 +210,9 @@ def _decision_list(value: Any, field: str) -> bool | list[str]:
         return list(value)
     if value is None:
         return []
-    raise StateError(f"approval record field {field!r} must be a boolean or a list of call ids")
+    raise StateConversionError(
+        f"approval record field {field!r} must be a boolean or a list of call ids"
+    )
 
 
 def per_call_ids(record: Mapping[str, Any]) -> set[str]:

@@ -1,14 +1,13 @@
-"""Python RunState JSON (openai-agents 0.24.0, schema 1.21) -> @openai/agents 0.20.0 (schema 1.22)."""
+"""Python RunState JSON (openai-agents 0.24.0, schema 1.21) -> @openai/agents 0.20.0 (1.22)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
-from timestep.errors import StateError
-
 from . import _ts_approvals as approvals
 from . import _ts_items as items
+from ._ts_errors import StateConversionError
 from ._ts_graph import AgentGraph
 
 JS_SCHEMA_VERSION = "1.22"
@@ -38,15 +37,25 @@ _UNSUPPORTED_ACTIONS = (
 def convert(py: Mapping[str, Any], graph: AgentGraph) -> dict[str, Any]:
     for key in _UNSUPPORTED_IF_SET:
         if py.get(key):
-            raise StateError(f"{key}: not supported by the TypeScript adapter (value is set)")
+            raise StateConversionError(
+                f"{key}: not supported by the TypeScript adapter (value is set)"
+            )
     context = py.get("context") or {}
     if context.get("approvals"):
-        raise StateError("context.approvals: non-function-tool approvals are not supported")
+        raise StateConversionError(
+            "context.approvals: non-function-tool approvals are not supported"
+        )
     if context.get("hosted_mcp_approvals") or context.get("tool_input") is not None:
-        raise StateError("context: hosted MCP approvals and agent-tool input are not supported")
+        raise StateConversionError(
+            "context: hosted MCP approvals and agent-tool input are not supported"
+        )
     if py.get("pending_input"):
-        raise StateError("pending_input: queued input is not supported by the TypeScript adapter")
-    current_agent = graph.require_agent((py.get("current_agent") or {}).get("name"), "current_agent")
+        raise StateConversionError(
+            "pending_input: queued input is not supported by the TypeScript adapter"
+        )
+    current_agent = graph.require_agent(
+        (py.get("current_agent") or {}).get("name"), "current_agent"
+    )
 
     ledger: Mapping[str, Any] = context.get("tool_invocations") or {}
     call_names: dict[str, str] = {}  # call id -> JS tool name, for outputs that omit the name
@@ -73,7 +82,9 @@ def convert(py: Mapping[str, Any], graph: AgentGraph) -> dict[str, Any]:
     def run_item(item: Mapping[str, Any], where: str) -> dict[str, Any]:
         return _run_item(item, raw, graph, ledger, rejected, where)
 
-    generated = [run_item(item, f"generated_items[{i}]") for i, item in enumerate(py["generated_items"])]
+    generated = [
+        run_item(item, f"generated_items[{i}]") for i, item in enumerate(py["generated_items"])
+    ]
     js_approvals = _approvals(context, graph, py_calls, call_names, ledger)
     completed, evidence = _completed_invocations(generated, ledger)
 
@@ -96,7 +107,9 @@ def convert(py: Mapping[str, Any], graph: AgentGraph) -> dict[str, Any]:
             for name, tools in (py.get("tool_use_tracker") or {}).items()
         },
         "maxTurns": py.get("max_turns"),
-        "inputGuardrailResults": [_guardrail_result(r) for r in py.get("input_guardrail_results") or []],
+        "inputGuardrailResults": [
+            _guardrail_result(r) for r in py.get("input_guardrail_results") or []
+        ],
         # Python only pauses after the first turn's input guardrails have run.
         "initialInputGuardrailsCompleted": py["current_turn"] > 0,
         "outputGuardrailResults": [],
@@ -111,7 +124,7 @@ def convert(py: Mapping[str, Any], graph: AgentGraph) -> dict[str, Any]:
         "currentTurnPersistedItemCount": py.get("current_turn_persisted_item_count") or 0,
         "trace": _trace(py.get("trace")),
     }
-    step = py.get("current_step")
+    step: Any = py.get("current_step")
     interrupted = step is not None and step.get("type") == "next_step_interruption"
     # JS distinguishes "an agent run is active" (paused mid-turn) from a fresh start; Python
     # always writes true. At an interruption the agent run is active and the turn in progress.
@@ -128,7 +141,7 @@ def convert(py: Mapping[str, Any], graph: AgentGraph) -> dict[str, Any]:
             },
         }
     elif step is not None:
-        raise StateError(
+        raise StateConversionError(
             f"current_step: a state at step {step.get('type')!r} is not supported; the adapter "
             "converts states paused for approval"
         )
@@ -144,8 +157,13 @@ def convert(py: Mapping[str, Any], graph: AgentGraph) -> dict[str, Any]:
         }
     processed = py.get("last_processed_response")
     if processed:
-        out["lastProcessedResponse"] = _processed_response(processed, run_item, raw, graph, current_agent.name)
-    for key, js_key in (("conversation_id", "conversationId"), ("previous_response_id", "previousResponseId")):
+        out["lastProcessedResponse"] = _processed_response(
+            processed, run_item, raw, graph, current_agent.name
+        )
+    for key, js_key in (
+        ("conversation_id", "conversationId"),
+        ("previous_response_id", "previousResponseId"),
+    ):
         if py.get(key):
             out[js_key] = py[key]
     if py.get("reasoning_item_id_policy"):
@@ -156,7 +174,9 @@ def convert(py: Mapping[str, Any], graph: AgentGraph) -> dict[str, Any]:
 def _model_response(response: Mapping[str, Any], raw: Any, where: str) -> dict[str, Any]:
     out: dict[str, Any] = {
         "usage": items.py_usage_to_js(response.get("usage") or {}, aggregate=False),
-        "output": [raw(item, f"{where}.output[{i}]") for i, item in enumerate(response.get("output") or [])],
+        "output": [
+            raw(item, f"{where}.output[{i}]") for i, item in enumerate(response.get("output") or [])
+        ],
     }
     if response.get("response_id"):
         out["responseId"] = response["response_id"]
@@ -169,14 +189,14 @@ def _context_value(context: Mapping[str, Any]) -> dict[str, Any]:
     value = context.get("context")
     meta = context.get("context_meta") or {}
     if meta.get("omitted"):
-        raise StateError(
+        raise StateConversionError(
             "context.context: the Python context could not be serialized (context_meta.omitted); "
             "pass a JSON-serializable context or a context_serializer"
         )
     if value is None:
         return {}
     if not isinstance(value, Mapping):
-        raise StateError("context.context: JS requires an object context")
+        raise StateConversionError("context.context: JS requires an object context")
     return dict(value)
 
 
@@ -249,7 +269,9 @@ def _run_item(
         out["toolName"] = tool_name
         out["functionToolStateKey"] = approvals.bare_tool_key(tool_name)
     else:
-        raise StateError(f"{where}: run item type {kind!r} is not supported by the adapter")
+        raise StateConversionError(
+            f"{where}: run item type {kind!r} is not supported by the adapter"
+        )
     out["agent"] = {"name": agent}
     return out
 
@@ -272,7 +294,9 @@ def _approvals(
         for call_id in approvals.per_call_ids(record):
             call = py_calls.get(call_id)
             if call is None:
-                raise StateError(f"{where}: decision for call {call_id!r} that is not in the history")
+                raise StateConversionError(
+                    f"{where}: decision for call {call_id!r} that is not in the history"
+                )
             _check_ledger(call, ledger, where)
             js_call = items.py_raw_to_js(call, call_names, lambda n: n, where)
             fingerprint = approvals.js_fingerprint(approvals.bare_tool_key(tool_name), js_call)
@@ -296,8 +320,12 @@ def _check_ledger(call: Mapping[str, Any], ledger: Mapping[str, Any], where: str
     # invocation; carry the decision only under the same condition.
     record = ledger.get(call["call_id"])
     _, scope, fingerprint = approvals.python_invocation_identity(call, handoff=False)
-    if not record or record.get("fingerprint") != fingerprint or record.get("approval_scope") != scope:
-        raise StateError(
+    if (
+        not record
+        or record.get("fingerprint") != fingerprint
+        or record.get("approval_scope") != scope
+    ):
+        raise StateConversionError(
             f"{where}: decision for call {call['call_id']!r} is not bound to that invocation in "
             "context.tool_invocations; Python itself would ask again, so it cannot be exported"
         )
@@ -319,13 +347,19 @@ def _completed_invocations(
                 if kind == "handoff_call_item"
                 else approvals.bare_tool_key(call["name"])
             )
-            open_calls[(item["agent"]["name"], call["callId"])] = (index, approvals.js_fingerprint(tool, call))
+            open_calls[(item["agent"]["name"], call["callId"])] = (
+                index,
+                approvals.js_fingerprint(tool, call),
+            )
         elif kind in ("tool_call_output_item", "handoff_output_item"):
-            agent = (item.get("sourceAgent") or item.get("agent"))["name"]
+            owner: Any = item.get("sourceAgent") or item.get("agent")
+            agent = owner["name"]
             call_id = item["rawItem"]["callId"]
             opened = open_calls.pop((agent, call_id), None)
             if opened is None:
-                raise StateError(f"generated_items[{index}]: output for call {call_id!r} has no call")
+                raise StateConversionError(
+                    f"generated_items[{index}]: output for call {call_id!r} has no call"
+                )
             call_index, fingerprint = opened
             completed.setdefault(agent, {})[call_id] = fingerprint
             evidence.setdefault(agent, {})[call_id] = {
@@ -336,7 +370,7 @@ def _completed_invocations(
         done = any(call_id in calls for calls in completed.values())
         if record.get("executed") and not done:
             # Ran but its output was never recorded: the other side would run it a second time.
-            raise StateError(
+            raise StateConversionError(
                 f"context.tool_invocations[{call_id!r}]: executed without a recorded output; "
                 "this state cannot be handed over without re-running the tool"
             )
@@ -351,7 +385,9 @@ def _processed_response(
 ) -> dict[str, Any]:
     for key in _UNSUPPORTED_ACTIONS:
         if processed.get(key):
-            raise StateError(f"last_processed_response.{key}: not supported by the TypeScript adapter")
+            raise StateConversionError(
+                f"last_processed_response.{key}: not supported by the TypeScript adapter"
+            )
     functions = []
     for i, entry in enumerate(processed.get("functions") or []):
         where = f"last_processed_response.functions[{i}]"

@@ -17,7 +17,7 @@ from typing import Any
 
 from agents import Agent, FunctionTool, Handoff
 
-from timestep.errors import StateError
+from ._ts_errors import StateConversionError
 
 
 def js_default_handoff_name(agent_name: str) -> str:
@@ -43,7 +43,7 @@ class AgentGraph:
                 continue
             seen.add(id(agent))
             if agent.name in graph.agents:
-                raise StateError(
+                raise StateConversionError(
                     f"agent graph: two agents are named {agent.name!r}; the TypeScript adapter "
                     "identifies agents by name, so names must be unique"
                 )
@@ -67,16 +67,17 @@ class AgentGraph:
 
     def require_agent(self, name: Any, where: str) -> Agent[Any]:
         if not isinstance(name, str) or name not in self.agents:
-            raise StateError(
+            raise StateConversionError(
                 f"{where}: agent {name!r} is not in the agent graph given to the adapter "
                 f"(agents: {sorted(self.agents)})"
             )
         return self.agents[name]
 
-    def require_tool(self, agent_name: str, tool_name: str, where: str) -> FunctionTool:
-        tool = self.function_tools.get(agent_name, {}).get(tool_name)
+    def require_tool(self, agent_name: str, tool_name: Any, where: str) -> FunctionTool:
+        tools = self.function_tools.get(agent_name, {})
+        tool = tools.get(tool_name) if isinstance(tool_name, str) else None
         if tool is None:
-            raise StateError(
+            raise StateConversionError(
                 f"{where}: agent {agent_name!r} has no function tool {tool_name!r} "
                 f"(tools: {sorted(self.function_tools.get(agent_name, {}))})"
             )

@@ -13,13 +13,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from timestep.errors import StateError
+from ._ts_errors import StateConversionError
 
 Renamer = Callable[[str], str]
 
 
-def _fail(where: str, message: str) -> StateError:
-    return StateError(f"{where}: {message}")
+def _fail(where: str, message: str) -> StateConversionError:
+    return StateConversionError(f"{where}: {message}")
 
 
 def _text_content(content: Any, where: str) -> str:
@@ -31,7 +31,9 @@ def _text_content(content: Any, where: str) -> str:
 # --- raw items: Python (Responses wire shape) -> JS protocol ------------------------------------
 
 
-def py_raw_to_js(item: Mapping[str, Any], names: Mapping[str, str], rename: Renamer, where: str) -> dict[str, Any]:
+def py_raw_to_js(
+    item: Mapping[str, Any], names: Mapping[str, str], rename: Renamer, where: str
+) -> dict[str, Any]:
     """One raw item; `names` maps call ids to (JS) tool names for outputs, which Python omits."""
     kind = item.get("type", "message" if "role" in item else None)
     if kind == "message":
@@ -161,9 +163,13 @@ def js_raw_to_py(item: Mapping[str, Any], rename: Renamer, where: str) -> dict[s
         }
     if kind == "reasoning":
         out = {"type": "reasoning", "id": item.get("id") or "", "summary": []}
-        out["summary"] = [{"type": "summary_text", "text": c["text"]} for c in item.get("content") or []]
+        out["summary"] = [
+            {"type": "summary_text", "text": c["text"]} for c in item.get("content") or []
+        ]
         if item.get("rawContent"):
-            out["content"] = [{"type": "reasoning_text", "text": c["text"]} for c in item["rawContent"]]
+            out["content"] = [
+                {"type": "reasoning_text", "text": c["text"]} for c in item["rawContent"]
+            ]
         encrypted = (item.get("providerData") or {}).get("encryptedContent")
         if encrypted:
             out["encrypted_content"] = encrypted
@@ -190,7 +196,9 @@ def _js_message_to_py(item: Mapping[str, Any], where: str) -> dict[str, Any]:
         for part in content or []:
             if part.get("type") == "output_text":
                 annotations = (part.get("providerData") or {}).get("annotations") or []
-                parts.append({"annotations": annotations, "text": part["text"], "type": "output_text"})
+                parts.append(
+                    {"annotations": annotations, "text": part["text"], "type": "output_text"}
+                )
             elif part.get("type") == "refusal":
                 parts.append({"refusal": part["refusal"], "type": "refusal"})
             else:
@@ -287,7 +295,8 @@ def js_usage_to_py(usage: Mapping[str, Any]) -> dict[str, Any]:
                 "total_tokens": e.get("totalTokens", 0),
                 "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0}
                 | _numeric(e.get("inputTokensDetails")),
-                "output_tokens_details": {"reasoning_tokens": 0} | _numeric(e.get("outputTokensDetails")),
+                "output_tokens_details": {"reasoning_tokens": 0}
+                | _numeric(e.get("outputTokensDetails")),
             }
             for e in usage.get("requestUsageEntries") or []
         ],

@@ -59,9 +59,7 @@ def parse_database_url(url: str) -> DatabaseTarget:
             raise ConfigurationError(f"PostgreSQL URL {url!r} names no database")
         driverless = parsed.set(drivername="postgresql+psycopg")
         where = f"{parsed.host or 'localhost'}:{parsed.port or 5432}/{parsed.database}"
-        return DatabaseTarget(
-            url, driverless.render_as_string(hide_password=False), False, where
-        )
+        return DatabaseTarget(url, driverless.render_as_string(hide_password=False), False, where)
     raise ConfigurationError(
         f"database URL {url!r} uses {backend!r}; Timestep stores runs in SQLite (sqlite:///PATH) "
         "or PostgreSQL (postgresql://...)"

@@ -10,7 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from ..errors import AgentMismatchError, RunNotFoundError
-from .schema import runs
+from .schema import decisions, runs
 
 STATUSES = ("running", "awaiting_approval", "completed", "failed", "cancelled")
 
@@ -165,7 +165,73 @@ def update(engine: sa.Engine, run_id: str, **values: Any) -> None:
 
 def load_state(engine: sa.Engine, run_id: str) -> dict[str, Any] | None:
     with engine.connect() as connection:
-        text = connection.execute(
-            sa.select(runs.c.state).where(runs.c.run_id == run_id)
-        ).scalar()
+        text = connection.execute(sa.select(runs.c.state).where(runs.c.run_id == run_id)).scalar()
     return json.loads(text) if text else None
+
+
+@dataclass
+class Decision:
+    """A recorded human decision on one pending tool call."""
+
+    call_id: str
+    """The tool call decided."""
+
+    tool_name: str
+    """The tool the call invokes."""
+
+    decision: str
+    """`approve` or `reject`."""
+
+    always: bool = False
+    """Approve this tool for the rest of the run (approve only)."""
+
+    message: str | None = None
+    """What the model is told about a rejection (reject only)."""
+
+
+def record_decision(engine: sa.Engine, run_id: str, segment: int, decision: Decision) -> Decision:
+    """Insert `decision` unless one exists for the call; returns the decision in force."""
+    values = {
+        "run_id": run_id,
+        "segment": segment,
+        "call_id": decision.call_id,
+        "tool_name": decision.tool_name,
+        "decision": decision.decision,
+        "always": decision.always,
+        "message": decision.message,
+        "decided_at": time.time(),
+    }
+    try:
+        with engine.begin() as connection:
+            connection.execute(decisions.insert().values(**values))
+        return decision
+    except sa.exc.IntegrityError:
+        existing = decisions_for(engine, run_id, segment).get(decision.call_id)
+        assert existing is not None
+        return existing
+
+
+def decisions_for(engine: sa.Engine, run_id: str, segment: int) -> dict[str, Decision]:
+    query = sa.select(decisions).where(
+        decisions.c.run_id == run_id, decisions.c.segment == segment
+    )
+    with engine.connect() as connection:
+        return {
+            row.call_id: Decision(row.call_id, row.tool_name, row.decision, row.always, row.message)
+            for row in connection.execute(query)
+        }
+
+
+def advance_segment(engine: sa.Engine, run_id: str, segment: int) -> bool:
+    """Move a parked run to its next segment; True for the one caller that did it."""
+    with engine.begin() as connection:
+        moved = connection.execute(
+            runs.update()
+            .where(
+                runs.c.run_id == run_id,
+                runs.c.segment == segment,
+                runs.c.status == "awaiting_approval",
+            )
+            .values(segment=segment + 1, status="running", updated_at=time.time())
+        ).rowcount
+    return bool(moved)

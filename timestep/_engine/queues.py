@@ -1,0 +1,82 @@
+"""The DBOS queues that carry run continuations to workers that have the agent.
+
+Each starting agent has its own queue, and a process listens only to the queues of agents it
+has registered, so a process without an agent's code never takes that agent's work.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dbos import DBOS, DBOSClient, DBOSPortableJSONSerializer, EnqueueOptions
+from dbos._serialization import WorkflowSerializationFormat
+
+from .. import config
+from . import launch, registry
+
+QUEUE_PREFIX = "timestep:"
+POLLING_INTERVAL_SECONDS = 0.5
+_registered: set[str] = set()
+_client: DBOSClient | None = None
+
+
+def queue_name(agent_name: str) -> str:
+    return QUEUE_PREFIX + agent_name
+
+
+def listen_for_registered_agents() -> None:
+    """Listen to the queue of every registered agent not yet listened to (DBOS launched)."""
+    for name in registry.registered_names():
+        if name not in _registered:
+            DBOS.register_queue(queue_name(name), polling_interval_sec=POLLING_INTERVAL_SECONDS)
+            _registered.add(name)
+
+
+async def listen_for_registered_agents_async() -> None:
+    for name in registry.registered_names():
+        if name not in _registered:
+            await DBOS.register_queue_async(
+                queue_name(name), polling_interval_sec=POLLING_INTERVAL_SECONDS
+            )
+            _registered.add(name)
+
+
+def forget_queues() -> None:
+    global _client
+    _registered.clear()
+    if _client is not None:
+        _client.destroy()
+    _client = None
+
+
+def client() -> DBOSClient:
+    """A DBOS client on the configured database: enqueues without launching DBOS."""
+    global _client
+    if _client is None:
+        _client = DBOSClient(
+            system_database_engine=launch.storage_engine(),
+            serializer=DBOSPortableJSONSerializer(),
+            application_name=config.APP_NAME,
+        )
+    return _client
+
+
+async def enqueue_segment(
+    workflow_id: str, agent_name: str, request: dict[str, Any], delay_seconds: float | None = None
+) -> None:
+    """Enqueue a run segment under `workflow_id`; a second enqueue of the same id is a no-op."""
+    options: EnqueueOptions = {
+        "queue_name": queue_name(agent_name),
+        "workflow_name": "timestep.run_segment",
+        "workflow_id": workflow_id,
+        "app_version": config.settings().application_version,
+        "serialization_type": WorkflowSerializationFormat.PORTABLE,
+    }
+    if delay_seconds is not None:
+        options["delay_seconds"] = delay_seconds
+    await client().enqueue_async(options, request)
+
+
+async def start_now(workflow_id: str) -> None:
+    """Cancel the remaining delay of a delayed segment (no effect on one already running)."""
+    await client().set_workflow_delay_async(workflow_id, delay_seconds=0)
