@@ -106,8 +106,8 @@ class FakeOllama:
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        port = self._server.server_address[1]
+        return f"http://127.0.0.1:{port}"
 
     def start(self) -> FakeOllama:
         # A short poll interval keeps shutdown() (called after every test) fast.

@@ -31,15 +31,17 @@ class ExecutionLog:
         return [line for line in lines if kind is None or line["kind"] == kind]
 
 
-def _outputs_seen(input_items: Any) -> int:
+def tool_outputs(input_items: Any) -> list[str]:
+    """The outputs of the tool calls in a model input, in order."""
     if isinstance(input_items, str):
-        return 0
-    return sum(
-        1
-        for item in input_items
-        if (item.get("type") if isinstance(item, dict) else getattr(item, "type", None))
-        == "function_call_output"
-    )
+        return []
+    outputs = []
+    for item in input_items:
+        item_type = item.get("type") if isinstance(item, dict) else getattr(item, "type", None)
+        if item_type == "function_call_output":
+            output = item.get("output") if isinstance(item, dict) else item.output
+            outputs.append(output if isinstance(output, str) else json.dumps(output))
+    return outputs
 
 
 class TurnModel(Model):
@@ -63,7 +65,7 @@ class TurnModel(Model):
         self.calls = 0
 
     def _turn(self, input_items: Any) -> int:
-        seen, turn = _outputs_seen(input_items), 0
+        seen, turn = len(tool_outputs(input_items)), 0
         while turn < len(self.script) and seen >= len(self.script[turn]):
             seen -= len(self.script[turn])
             turn += 1
@@ -75,7 +77,7 @@ class TurnModel(Model):
         turn = self._turn(input)
         self.calls += 1
         if self.log:
-            self.log.write("model", turn=turn)
+            self.log.write("model", turn=turn, tool_outputs=tool_outputs(input))
         if self.on_call:
             self.on_call(turn)
         if turn < len(self.script):

@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from agents import Agent, RunConfig, function_tool
+from agents import Agent, RawResponsesStreamEvent, RunConfig, function_tool
+from openai.types.responses import ResponseTextDeltaEvent
 
 import timestep
 from tests.fake_ollama import (  # noqa: F401 (pytest fixtures)
@@ -83,9 +84,11 @@ async def test_streamed_durable_run_on_ollama(timestep_db: str, local_ollama: Fa
         )
     except ModuleNotFoundError as missing:  # the engine's streaming half is still being written
         pytest.skip(f"durable streaming is not available yet: {missing}")
-    deltas = []
+    deltas: list[str] = []
     async for event in result.stream_events():  # type: ignore[union-attr]
-        if event.type == "raw_response_event" and event.data.type == "response.output_text.delta":
+        if isinstance(event, RawResponsesStreamEvent) and isinstance(
+            event.data, ResponseTextDeltaEvent
+        ):
             deltas.append(event.data.delta)
     assert result.final_output == "It is sunny in Paris"
     assert "".join(deltas) == "It is sunny in Paris"

@@ -6,9 +6,11 @@ import json
 from typing import Any, Literal
 
 import pytest
-from agents import Agent, ModelSettings, Runner, function_tool
+from agents import Agent, ModelSettings, Runner, RunResult, function_tool
+from agents.items import ToolCallItem
 from agents.models.interface import ModelTracing
 from agents.run import RunConfig
+from openai.types.responses import ResponseFunctionToolCall
 from openai.types.shared import Reasoning
 from pydantic import BaseModel
 
@@ -54,6 +56,15 @@ def get_weather(city: str) -> str:
 def get_time(city: str) -> str:
     """Current time in a city."""
     return f"noon in {city}"
+
+
+def call_ids(result: RunResult) -> list[str]:
+    """Call ids of the function calls the run made, in order."""
+    return [
+        item.raw_item.call_id
+        for item in result.new_items
+        if isinstance(item, ToolCallItem) and isinstance(item.raw_item, ResponseFunctionToolCall)
+    ]
 
 
 def config(provider: Any | None = None) -> RunConfig:
@@ -102,9 +113,7 @@ async def test_tool_results_carry_names_and_ids(local_ollama: FakeOllama) -> Non
         "tool_call_id": "call_w1234567",
         "tool_name": "get_weather",
     }
-    assert [
-        item.raw_item.call_id for item in result.new_items if item.type == "tool_call_item"
-    ] == ["call_w1234567"]
+    assert call_ids(result) == ["call_w1234567"]
 
 
 async def test_two_tools_in_one_turn(local_ollama: FakeOllama) -> None:
@@ -143,14 +152,14 @@ async def test_missing_call_ids_are_generated_and_kept(local_ollama: FakeOllama)
     agent = Agent(name="w", model="ollama/llama3.2", tools=[get_weather])
     result = await Runner.run(agent, "two cities", run_config=config())
 
-    call_ids = [i.raw_item.call_id for i in result.new_items if i.type == "tool_call_item"]
-    assert len(call_ids) == 2 and len(set(call_ids)) == 2
-    assert all(cid.startswith("call_") and len(cid) > 8 for cid in call_ids)
+    ids = call_ids(result)
+    assert len(ids) == 2 and len(set(ids)) == 2
+    assert all(cid.startswith("call_") and len(cid) > 8 for cid in ids)
     messages = local_ollama.chat_requests[1]["messages"]
-    assert [c["id"] for c in messages[1]["tool_calls"]] == call_ids
+    assert [c["id"] for c in messages[1]["tool_calls"]] == ids
     assert [(m["tool_call_id"], m["content"]) for m in messages[2:]] == [
-        (call_ids[0], "sunny in Oslo"),
-        (call_ids[1], "sunny in Rome"),
+        (ids[0], "sunny in Oslo"),
+        (ids[1], "sunny in Rome"),
     ]
 
 
@@ -277,7 +286,7 @@ async def test_fake_server_speaks_tags_and_show(local_ollama: FakeOllama) -> Non
 
     client = AsyncClient(host=local_ollama.url)
     listed = await client.list()
-    assert sorted(m.model for m in listed.models) == ["llama3.2", "qwen3:8b"]
+    assert sorted(str(m.model) for m in listed.models) == ["llama3.2", "qwen3:8b"]
     shown = await client.show("llama3.2")
     assert "tools" in (shown.capabilities or [])
     with pytest.raises(ResponseError) as caught:
@@ -306,7 +315,7 @@ async def test_direct_model_and_caller_supplied_client(local_ollama: FakeOllama)
         prompt=None,
     )
     await model.close()
-    assert response.output[0].content[0].text == "direct"  # type: ignore[union-attr]
+    assert response.output[0].content[0].text == "direct"  # type: ignore[union-attr,index]
     assert (response.usage.requests, response.usage.input_tokens) == (1, 12)
     first = local_ollama.chat_requests[0]
     assert first["messages"] == [

@@ -10,12 +10,17 @@ from .errors import (
     DecisionError,
     InterruptionException,
     RunNotFoundError,
+    StateError,
+    StateNotFoundError,
     TimestepError,
     ToolOutputNotSerializableError,
 )
+from .models import MultiModelProvider, MultiModelProviderMap, OllamaModel, OllamaModelProvider
 from .run import consume_result, launch, run_agent
 from .runs import get_run, list_runs
 from .state.records import RunRecord
+from .state.store import RunStateStore
+from .state.typescript import from_typescript_json, to_typescript_json
 from .tool import idempotency_key, unrecorded
 
 __all__ = [
@@ -24,20 +29,29 @@ __all__ = [
     "DatabaseUnavailableError",
     "DecisionError",
     "InterruptionException",
+    "MultiModelProvider",
+    "MultiModelProviderMap",
+    "OllamaModel",
+    "OllamaModelProvider",
     "RunNotFoundError",
     "RunRecord",
+    "RunStateStore",
+    "StateError",
+    "StateNotFoundError",
     "TimestepError",
-    "approve",
-    "reject",
-    "resume",
     "ToolOutputNotSerializableError",
+    "approve",
     "configure",
     "consume_result",
+    "from_typescript_json",
     "get_run",
     "idempotency_key",
     "launch",
     "list_runs",
     "register_agent",
+    "reject",
+    "resume",
     "run_agent",
+    "to_typescript_json",
     "unrecorded",
 ]

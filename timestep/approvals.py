@@ -10,9 +10,10 @@ any worker that has the agent runs it, exactly once however many deciders race.
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from agents import RunResult
-from dbos import DBOS
+from dbos import DBOS, WorkflowHandleAsync
 
 from ._engine import launch, queues, registry
 from ._engine.workflow import segment_workflow_id
@@ -72,7 +73,7 @@ def _decide(
     return record
 
 
-async def _continue_if_decided(record: RunRecord) -> None:
+async def continue_if_decided(record: RunRecord) -> None:
     engine = launch.storage_engine()
     decided = await asyncio.to_thread(records.decisions_for, engine, record.run_id, record.segment)
     if any(p["call_id"] not in decided for p in record.pending_approvals):
@@ -87,6 +88,7 @@ async def _continue_if_decided(record: RunRecord) -> None:
             "segment": record.segment + 1,
             "agent": record.agent_name,
             "continuation": True,
+            "approval_timeout": record.approval_timeout,
         },
     )
     # A deadline may already have enqueued the segment with a delay: start it now.
@@ -102,7 +104,7 @@ async def approve(run_id: str, call_id: str | None = None, *, always: bool = Fal
     """
     record = await asyncio.to_thread(_decide, run_id, call_id, "approve", always, None)
     if record is not None:
-        await _continue_if_decided(record)
+        await continue_if_decided(record)
 
 
 async def reject(run_id: str, call_id: str | None = None, *, message: str | None = None) -> None:
@@ -113,7 +115,7 @@ async def reject(run_id: str, call_id: str | None = None, *, message: str | None
     """
     record = await asyncio.to_thread(_decide, run_id, call_id, "reject", False, message)
     if record is not None:
-        await _continue_if_decided(record)
+        await continue_if_decided(record)
 
 
 async def resume(run_id: str) -> RunResult:
@@ -121,20 +123,24 @@ async def resume(run_id: str) -> RunResult:
     worker for its agent) and return its result.
 
     Needs the run's agent registered in this process (`register_agent`), to rebuild the SDK
-    result; a run still awaiting decisions raises `DecisionError`.
+    result. A run still awaiting decisions raises `DecisionError`, unless it has an approval
+    deadline: then `resume` waits for the deadline to continue it.
     """
     engine = launch.storage_engine()
     record = await asyncio.to_thread(records.get, engine, run_id)
+    workflow_id = segment_workflow_id(run_id, record.segment)
     if record.status == "awaiting_approval":
         decided = await asyncio.to_thread(records.decisions_for, engine, run_id, record.segment)
         undecided = [p for p in record.pending_approvals if p["call_id"] not in decided]
-        if undecided:
+        if undecided and record.approval_timeout is None:
             raise DecisionError(
                 f"run {run_id!r} still awaits decisions on "
                 + ", ".join(f"{p['call_id']} ({p['tool_name']})" for p in undecided)
             )
-        await _continue_if_decided(record)
-        record = await asyncio.to_thread(records.get, engine, run_id)
+        if not undecided:
+            await continue_if_decided(record)
+        # Otherwise the deadline's delayed segment continues the run.
+        workflow_id = segment_workflow_id(run_id, record.segment + 1)
     agent = registry.get_agent(record.agent_name)
     if agent is None:
         raise AgentNotRegisteredError(
@@ -143,6 +149,5 @@ async def resume(run_id: str) -> RunResult:
         )
     await asyncio.to_thread(launch.ensure_dbos)
     await queues.listen_for_registered_agents_async()
-    workflow_id = segment_workflow_id(run_id, record.segment)
-    handle = await DBOS.retrieve_workflow_async(workflow_id)
+    handle: WorkflowHandleAsync[Any] = await DBOS.retrieve_workflow_async(workflow_id)
     return await collect_result(agent, run_id, workflow_id, handle)

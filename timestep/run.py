@@ -84,6 +84,7 @@ async def run_agent(
     max_turns: int | None = None,
     hooks: RunHooks[Any] | None = None,
     raise_on_interruption: bool = False,
+    approval_timeout: float | None = None,
 ) -> RunResult | RunResultStreaming:
     """Run `agent` durably and return the SDK result, with `result.run_id` set.
 
@@ -93,9 +94,15 @@ async def run_agent(
     executed again; a step that was in flight when the process died runs again.
 
     Calling `run_agent` with the id of a finished run returns its stored result without running
-    anything. An existing id started with a different agent graph raises `AgentMismatchError`.
+    anything. Passing a `RunState` (the seed's resume form: load, approve, run) with the
+    `run_id` of a run parked for approval continues that run; without `run_id` it starts a new
+    run from the state. An existing id started with a different agent graph raises `AgentMismatchError`.
     With `raise_on_interruption=True`, a run that stops for approval raises
     `InterruptionException` instead of returning a result with `interruptions`.
+
+    With `approval_timeout` (seconds), each stop for approval waits that long at most: then the
+    undecided calls are rejected with a stated message and the run continues on a worker. The
+    timer is stored in the database and survives restarts.
     """
     if not isinstance(agent, Agent):
         raise TimestepError(f"run_agent expects an agents.Agent, got {type(agent).__name__}")
@@ -119,16 +126,33 @@ async def run_agent(
     run_id = run_id or str(uuid.uuid4())
     graph = registry.describe_graph(agent)
     engine = _launch.storage_engine()
-    record, _created = await asyncio.to_thread(
-        records.create_or_check, engine, run_id, agent.name, graph, registry.fingerprint(graph)
+    if approval_timeout is not None and not approval_timeout > 0:
+        raise TimestepError(
+            f"approval_timeout must be a positive number of seconds, got {approval_timeout}"
+        )
+    record, created = await asyncio.to_thread(
+        records.create_or_check,
+        engine,
+        run_id,
+        agent.name,
+        graph,
+        registry.fingerprint(graph),
+        approval_timeout,
     )
+    segment = record.segment
+    if not created and record.status == "awaiting_approval" and isinstance(run_input, RunState):
+        # The seed's resume form on a parked run: the state carries the decisions; the run
+        # continues in a new segment (exactly one caller moves it there).
+        if await asyncio.to_thread(records.advance_segment, engine, run_id, segment):
+            segment += 1
     context_json, context_is_json = _json_or_none(context)
     descriptor = session_descriptor(session)
     request.update(
         run_id=run_id,
-        segment=record.segment,
+        segment=segment,
         agent=agent.name,
         max_turns=max_turns,
+        approval_timeout=record.approval_timeout,
         context=context_json,
         session=descriptor,
         needs_attachments=bool(
@@ -138,7 +162,7 @@ async def run_agent(
             or (session is not None and descriptor is None)
         ),
     )
-    workflow_id = segment_workflow_id(run_id, record.segment)
+    workflow_id = segment_workflow_id(run_id, segment)
     attach(
         workflow_id,
         Attachments(

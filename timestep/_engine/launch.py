@@ -81,7 +81,11 @@ def ensure_dbos() -> None:
     with _lock:
         if _process.dbos_ready:
             return
+        from ..models import configure_tracing_for_keys
         from . import workflow  # noqa: F401  registers the workflows before launch
+
+        # Runs on Ollama alone must not try (and fail) to export traces to OpenAI.
+        configure_tracing_for_keys()
 
         instance = _existing_dbos()
         if instance is None:
@@ -114,6 +118,16 @@ def ensure_dbos() -> None:
         from . import queues
 
         queues.listen_for_registered_agents()
+
+
+def shutdown() -> None:
+    """Stop DBOS if Timestep launched it (a worker's clean exit); work in flight resumes on
+    the next start through recovery."""
+    with _lock:
+        if _process.launched_by_us and _existing_dbos() is not None:
+            DBOS.destroy(destroy_registry=False)
+        _process.dbos_ready = False
+        _process.launched_by_us = False
 
 
 def reset_for_tests() -> None:

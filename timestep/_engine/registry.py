@@ -123,3 +123,44 @@ def check_graph(run_id: str, recorded: dict[str, Any], agent: Agent[Any]) -> Non
     differences = graph_differences(recorded, describe_graph(agent))
     if differences:
         raise AgentMismatchError(run_id, differences)
+
+
+def register_module(module_name: str) -> list[Agent[Any]]:
+    """Import `module_name` and register every `Agent` at its top level.
+
+    The module may also call `register_agent` itself; those agents count too. Raises
+    `TimestepError` when the module cannot be imported or defines no agent at all.
+    """
+    import importlib
+    import os
+    import sys
+
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())  # `--app myapp` names a module of the current project
+    before = set(_agents)
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise TimestepError(f"cannot import app module {module_name!r}: {exc}") from exc
+    found = [value for value in vars(module).values() if isinstance(value, Agent)]
+    for agent in found:
+        register_agent(agent)
+    if not found and set(_agents) == before:
+        raise TimestepError(
+            f"module {module_name!r} defines no Agent at its top level and registers none"
+        )
+    return found
+
+
+def resolve_agent_reference(reference: str) -> Agent[Any]:
+    """The agent named by `MODULE:ATTRIBUTE` (the `timestep run` syntax)."""
+    module_name, _, attribute = reference.partition(":")
+    if not module_name or not attribute:
+        raise TimestepError(f"agent reference {reference!r} must look like MODULE:ATTRIBUTE")
+    register_module(module_name)
+    import importlib
+
+    agent = getattr(importlib.import_module(module_name), attribute, None)
+    if not isinstance(agent, Agent):
+        raise TimestepError(f"{reference!r} is not an agents.Agent")
+    return agent

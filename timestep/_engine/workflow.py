@@ -231,6 +231,29 @@ def _outcome(result: RunResult) -> dict[str, Any]:
     }
 
 
+async def _schedule_deadline(run_id: str, request: dict[str, Any], timeout: float) -> None:
+    """Enqueue the next segment delayed by `timeout`: a durable timer in the database.
+
+    Deciding every call earlier starts the same segment (same workflow id) at once; when the
+    delay runs out first, the segment rejects the undecided calls with `DEADLINE_MESSAGE`.
+    """
+    from .queues import enqueue_segment
+
+    segment = request.get("segment", 1) + 1
+    await enqueue_segment(
+        segment_workflow_id(run_id, segment),
+        request["agent"],
+        {
+            "run_id": run_id,
+            "segment": segment,
+            "agent": request["agent"],
+            "continuation": True,
+            "approval_timeout": timeout,
+        },
+        delay_seconds=timeout,
+    )
+
+
 @DBOS.workflow(name="timestep.run_segment", serialization_type=WorkflowSerializationFormat.PORTABLE)
 async def run_segment(request: dict[str, Any]) -> dict[str, Any]:
     """Run one segment of a run; returns {"status": ..., "segment": ...}."""
@@ -288,6 +311,9 @@ async def run_segment(request: dict[str, Any]) -> dict[str, Any]:
     finally:
         reset_segment(token)
     await _record_outcome(run_id, outcome)
+    timeout = request.get("approval_timeout")
+    if outcome["status"] == "awaiting_approval" and timeout is not None:
+        await _schedule_deadline(run_id, request, timeout)
     with _process.lock:
         _process.results[workflow_id] = result
     return {"status": outcome["status"], "segment": request.get("segment", 1)}

@@ -87,7 +87,7 @@ class OllamaModelProvider(ModelProvider):
         """The endpoint `model_name` is served from and the name to send there."""
         cloud_url = self.cloud_url
         if self._base_url:
-            cloud = same_host(self._base_url, cloud_url)
+            cloud = any(same_host(self._base_url, url) for url in (cloud_url, OLLAMA_CLOUD_URL))
             name = strip_cloud_suffix(model_name) if cloud else model_name
             return OllamaEndpoint(self._base_url, self._key(), cloud=cloud), name
         if is_cloud_model(model_name):

@@ -49,6 +49,9 @@ class RunRecord:
     error: str | None = None
     """What went wrong, for a failed run."""
 
+    approval_timeout: float | None = None
+    """Seconds each parked segment waits for decisions before undecided calls are rejected."""
+
     graph: dict[str, Any] = field(default_factory=dict, repr=False)
     """The recorded agent graph description (for the fingerprint check)."""
 
@@ -64,6 +67,7 @@ class RunRecord:
             "final_output": self.final_output,
             "pending_approvals": self.pending_approvals,
             "error": self.error,
+            "approval_timeout": self.approval_timeout,
         }
 
 
@@ -83,6 +87,7 @@ def _record(row: Any) -> RunRecord:
         final_output=_loads(row.final_output, None),
         pending_approvals=_loads(row.pending, []),
         error=row.error,
+        approval_timeout=row.approval_timeout,
         graph=_loads(row.graph, {}),
     )
 
@@ -116,6 +121,7 @@ def create_or_check(
     agent_name: str,
     graph: dict[str, Any],
     fingerprint: str,
+    approval_timeout: float | None = None,
 ) -> tuple[RunRecord, bool]:
     """Insert a new run, or return the existing one after checking it ran the same graph.
 
@@ -139,6 +145,7 @@ def create_or_check(
                             segment=1,
                             created_at=now,
                             updated_at=now,
+                            approval_timeout=approval_timeout,
                         )
                     )
                 created = True
@@ -212,9 +219,7 @@ def record_decision(engine: sa.Engine, run_id: str, segment: int, decision: Deci
 
 
 def decisions_for(engine: sa.Engine, run_id: str, segment: int) -> dict[str, Decision]:
-    query = sa.select(decisions).where(
-        decisions.c.run_id == run_id, decisions.c.segment == segment
-    )
+    query = sa.select(decisions).where(decisions.c.run_id == run_id, decisions.c.segment == segment)
     with engine.connect() as connection:
         return {
             row.call_id: Decision(row.call_id, row.tool_name, row.decision, row.always, row.message)
@@ -235,3 +240,42 @@ def advance_segment(engine: sa.Engine, run_id: str, segment: int) -> bool:
             .values(segment=segment + 1, status="running", updated_at=time.time())
         ).rowcount
     return bool(moved)
+
+
+def insert_parked(
+    engine: sa.Engine,
+    run_id: str,
+    agent_name: str,
+    graph: dict[str, Any],
+    fingerprint: str,
+    *,
+    state: dict[str, Any],
+    pending: list[dict[str, Any]],
+    usage: dict[str, Any],
+) -> RunRecord:
+    """Create a run that starts out parked for approval (an imported state)."""
+    from ..errors import TimestepError
+
+    now = time.time()
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                runs.insert().values(
+                    run_id=run_id,
+                    agent_name=agent_name,
+                    graph=json.dumps(graph),
+                    fingerprint=fingerprint,
+                    status="awaiting_approval",
+                    segment=1,
+                    created_at=now,
+                    updated_at=now,
+                    state=json.dumps(state),
+                    pending=json.dumps(pending),
+                    usage=json.dumps(usage),
+                )
+            )
+    except sa.exc.IntegrityError as exc:
+        raise TimestepError(
+            f"run {run_id!r} already exists; import the state under another --run-id"
+        ) from exc
+    return get(engine, run_id)

@@ -1,0 +1,214 @@
+"""`timestep` subcommands.
+
+Commands that only inspect or decide (`runs`, `approve`, `reject`, `state export`) touch the
+database alone: they need no agent code and never launch DBOS, so they do not take part in
+recovery. `run` and `state import` load the agents they name.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from .. import config
+from ..errors import TimestepError
+from ..state.records import STATUSES, RunRecord
+
+
+def _when(epoch: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(epoch))
+
+
+def _usage_line(usage: dict[str, Any]) -> str:
+    if not usage:
+        return "-"
+    return (
+        f"{usage.get('requests', 0)} requests, {usage.get('input_tokens', 0)} in / "
+        f"{usage.get('output_tokens', 0)} out tokens"
+    )
+
+
+def _print_pending(record: RunRecord) -> None:
+    for pending in record.pending_approvals:
+        print(
+            f"  pending  {pending['call_id']}  {pending['tool_name']}({pending['arguments']})"
+            f"  agent {pending['agent']}"
+        )
+
+
+def _print_record(record: RunRecord) -> None:
+    print(f"run        {record.run_id}")
+    print(f"status     {record.status}")
+    print(f"agent      {record.agent_name}")
+    print(f"segments   {record.segment}")
+    print(f"created    {_when(record.created_at)}")
+    print(f"updated    {_when(record.updated_at)}")
+    print(f"usage      {_usage_line(record.usage)}")
+    if record.final_output is not None:
+        print(f"output     {json.dumps(record.final_output, ensure_ascii=False)}")
+    if record.error:
+        print(f"error      {record.error}")
+    _print_pending(record)
+
+
+async def _runs_list(args: argparse.Namespace) -> int:
+    from ..runs import list_runs
+
+    found = await list_runs(status=args.status, limit=args.limit)
+    if args.json:
+        print(json.dumps([r.as_dict() for r in found], ensure_ascii=False))
+        return 0
+    if not found:
+        print("no runs" + (f" with status {args.status}" if args.status else ""))
+        return 0
+    for record in found:
+        print(
+            f"{record.run_id}  {record.status:<17}  {record.agent_name}  "
+            f"{_when(record.updated_at)}  {_usage_line(record.usage)}"
+        )
+        _print_pending(record)
+    return 0
+
+
+async def _runs_show(args: argparse.Namespace) -> int:
+    from ..runs import get_run
+
+    record = await get_run(args.run_id)
+    if args.json:
+        print(json.dumps(record.as_dict(), ensure_ascii=False))
+    else:
+        _print_record(record)
+    return 0
+
+
+async def _decide(args: argparse.Namespace) -> int:
+    from ..approvals import approve, reject
+    from ..runs import get_run
+
+    if args.command == "approve":
+        await approve(args.run_id, args.call_id, always=args.always)
+    else:
+        await reject(args.run_id, args.call_id, message=args.message)
+    record = await get_run(args.run_id)
+    what = "approved" if args.command == "approve" else "rejected"
+    target = args.call_id or "all pending calls"
+    print(f"{what} {target} of run {args.run_id}; run is now {record.status}")
+    return 0
+
+
+async def _run(args: argparse.Namespace) -> int:
+    from .._engine.registry import resolve_agent_reference
+    from ..run import run_agent
+    from ..runs import get_run
+
+    agent = resolve_agent_reference(args.agent)
+    if args.model:
+        agent = agent.clone(model=args.model)
+    result = await run_agent(agent, args.input, run_id=args.run_id)
+    run_id = getattr(result, "run_id", "")
+    if result.interruptions:
+        record = await get_run(run_id)
+        print(f"run {run_id} awaits approval:")
+        _print_pending(record)
+        print(f"decide with: timestep approve {run_id}  (or: timestep reject {run_id})")
+        return 2
+    output = result.final_output
+    print(output if isinstance(output, str) else json.dumps(output, default=str))
+    print(f"(run {run_id})", file=sys.stderr)
+    return 0
+
+
+async def _state_export(args: argparse.Namespace) -> int:
+    from ..state.handover import export_run_state
+
+    text = await export_run_state(args.run_id, args.format, app=args.app)
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        print(f"wrote {args.format} state of run {args.run_id} to {args.output}")
+    else:
+        print(text)
+    return 0
+
+
+async def _state_import(args: argparse.Namespace) -> int:
+    from ..state.handover import import_run_state
+
+    with open(args.file, encoding="utf-8") as handle:
+        text = handle.read()
+    record = await import_run_state(text, app=args.app, agent_name=args.agent, run_id=args.run_id)
+    print(f"imported run {record.run_id} ({record.status})")
+    _print_pending(record)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="timestep", description=__doc__)
+    parser.add_argument(
+        "--db", metavar="URL", help=f"database URL (default: ${config.DB_URL_ENV} or SQLite)"
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="run an agent durably and print its output")
+    run.add_argument("agent", metavar="MODULE:AGENT")
+    run.add_argument("input")
+    run.add_argument("--run-id", help="run id; reuse it to finish a run a crash interrupted")
+    run.add_argument("--model", help="model name, e.g. gpt-4.1 or ollama/llama3.2")
+    run.set_defaults(handler=_run)
+
+    runs = commands.add_parser("runs", help="inspect runs").add_subparsers(
+        dest="runs_command", required=True
+    )
+    listing = runs.add_parser("list", help="most recent runs first")
+    listing.add_argument("--status", choices=STATUSES)
+    listing.add_argument("--limit", type=int, default=50)
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(handler=_runs_list)
+    show = runs.add_parser("show", help="one run in detail")
+    show.add_argument("run_id")
+    show.add_argument("--json", action="store_true")
+    show.set_defaults(handler=_runs_show)
+
+    approve = commands.add_parser("approve", help="approve pending tool calls of a run")
+    approve.add_argument("run_id")
+    approve.add_argument("call_id", nargs="?", help="one call (default: every pending call)")
+    approve.add_argument("--always", action="store_true", help="approve the tool for the run")
+    approve.set_defaults(handler=_decide)
+    reject = commands.add_parser("reject", help="reject pending tool calls of a run")
+    reject.add_argument("run_id")
+    reject.add_argument("call_id", nargs="?", help="one call (default: every pending call)")
+    reject.add_argument("--message", help="what the model is told about the rejection")
+    reject.set_defaults(handler=_decide)
+
+    state = commands.add_parser("state", help="export or import a parked run's state")
+    state_commands = state.add_subparsers(dest="state_command", required=True)
+    export = state_commands.add_parser("export", help="write a run's RunState JSON")
+    export.add_argument("run_id")
+    export.add_argument("--format", choices=["python", "typescript"], default="python")
+    export.add_argument("--app", metavar="MODULE", help="module defining the agents (typescript)")
+    export.add_argument("-o", "--output", metavar="FILE")
+    export.set_defaults(handler=_state_export)
+    load = state_commands.add_parser("import", help="create a parked run from a state file")
+    load.add_argument("file")
+    load.add_argument("--app", metavar="MODULE", required=True)
+    load.add_argument("--agent", help="starting agent name (default: the state's)")
+    load.add_argument("--run-id")
+    load.set_defaults(handler=_state_import)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.db:
+        config.configure(database_url=args.db)
+    try:
+        code: int = asyncio.run(args.handler(args))
+    except TimestepError as exc:
+        print(f"timestep: error: {exc}", file=sys.stderr)
+        return 1
+    return code

@@ -1,0 +1,298 @@
+"""`RunStateStore`: the seed's explicit store for a paused run's `RunState`.
+
+A state is kept as the JSON that the Python Agents SDK writes (`RunState.to_json()`, schema 1.21)
+in the `timestep_states` table, one row per key; nothing is pickled. From that row either form can
+be produced: the Python JSON as stored, or the TypeScript SDK's JSON through the state-export
+adapter (`export("typescript")`).
+
+Keys are namespaced by kind (`session:<id>` or `run:<id>`), so a session id and a run id that
+happen to be equal never share a row.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import sqlalchemy as sa
+from agents import Agent, RunState
+from sqlalchemy.dialects import postgresql, sqlite
+
+from ..errors import StateError, StateNotFoundError, TimestepError
+from . import schema
+from .database import create_engine, ensure_postgres_database, parse_database_url
+
+__all__ = ["RunStateStore"]
+
+_MAX_KEY_LENGTH = 512  # the width of timestep_states.key
+
+_engines: dict[str, sa.Engine] = {}
+_engines_lock = threading.Lock()
+
+
+def _engine_for(connection_string: str) -> sa.Engine:
+    """A migrated engine for `connection_string`, created once per URL in this process."""
+    target = parse_database_url(connection_string)
+    with _engines_lock:
+        engine = _engines.get(target.sqlalchemy_url)
+        if engine is None:
+            if not target.is_sqlite:
+                ensure_postgres_database(target)
+            engine = create_engine(target)
+            schema.migrate(engine)
+            _engines[target.sqlalchemy_url] = engine
+        return engine
+
+
+def dispose_engines() -> None:
+    """Close the engines opened for `connection_string=` stores (tests, shutdown)."""
+    with _engines_lock:
+        for engine in _engines.values():
+            engine.dispose()
+        _engines.clear()
+
+
+def _where(engine: sa.Engine) -> str:
+    url = engine.url
+    if engine.dialect.name == "sqlite":
+        return f"the SQLite file {url.database}"
+    return f"the PostgreSQL database {url.host or 'localhost'}:{url.port or 5432}/{url.database}"
+
+
+def _upsert(engine: sa.Engine, key: str, agent_name: str, text: str) -> None:
+    values = {"key": key, "agent_name": agent_name, "state": text, "updated_at": time.time()}
+    table = schema.states
+    statement: Any
+    if engine.dialect.name == "postgresql":
+        statement = postgresql.insert(table).values(**values)
+    else:
+        statement = sqlite.insert(table).values(**values)
+    statement = statement.on_conflict_do_update(
+        index_elements=[table.c.key],
+        set_={
+            "agent_name": statement.excluded.agent_name,
+            "state": statement.excluded.state,
+            "updated_at": statement.excluded.updated_at,
+        },
+    )
+    with engine.begin() as connection:
+        connection.execute(statement)
+
+
+def _select(engine: sa.Engine, key: str) -> tuple[str, str] | None:
+    table = schema.states
+    with engine.connect() as connection:
+        row = connection.execute(
+            sa.select(table.c.agent_name, table.c.state).where(table.c.key == key)
+        ).first()
+    return None if row is None else (row.agent_name, row.state)
+
+
+def _delete(engine: sa.Engine, key: str) -> None:
+    with engine.begin() as connection:
+        connection.execute(sa.delete(schema.states).where(schema.states.c.key == key))
+
+
+@dataclass
+class RunStateStore:
+    """Saves and loads one agent's paused `RunState` under a session id or a run id.
+
+    The seed's explicit flow: `state = result.to_state()`, `await store.save(state)`; later, in
+    any process, `state = await store.load()`, `state.approve(...)`,
+    `await timestep.run_agent(agent, state)`.
+
+    Exactly one of `session_id` and `run_id` names the key; passing neither or both raises
+    `TimestepError` (keys are namespaced by kind, so `session_id="x"` and `run_id="x"` are
+    different rows). The database is `connection_string` when given (SQLite `sqlite:///PATH` or
+    PostgreSQL `postgresql://...`, used by this store only), otherwise the one Timestep is
+    configured with (`timestep.configure(database_url=...)`, `TIMESTEP_DB_URL`, or the SQLite
+    default). No database is opened until the first operation.
+    """
+
+    agent: Agent[Any]
+    """The starting agent of the runs whose states this store holds; `load` rebuilds against it."""
+
+    session_id: str | None = None
+    """Key the state by this session id (exclusive with `run_id`)."""
+
+    run_id: str | None = field(default=None, kw_only=True)
+    """Key the state by this run id (exclusive with `session_id`)."""
+
+    connection_string: str | None = field(default=None, kw_only=True, repr=False)
+    """Database URL for this store only; `None` uses Timestep's configured database."""
+
+    _kind: str = field(init=False, repr=False, compare=False)
+    _ident: str = field(init=False, repr=False, compare=False)
+    _key: str = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.agent, Agent):
+            raise TimestepError(
+                f"RunStateStore expects an agents.Agent, got {type(self.agent).__name__}"
+            )
+        if (self.session_id is None) == (self.run_id is None):
+            raise TimestepError(
+                "RunStateStore needs exactly one key: pass session_id=... or run_id=..."
+                + (" (not both)" if self.session_id is not None else "")
+            )
+        kind, ident = (
+            ("session", self.session_id) if self.session_id is not None else ("run", self.run_id)
+        )
+        if not isinstance(ident, str) or not ident:
+            raise TimestepError(f"RunStateStore {kind}_id must be a non-empty string")
+        self._kind = kind
+        self._ident = ident
+        self._key = f"{kind}:{ident}"
+        if len(self._key) > _MAX_KEY_LENGTH:
+            raise TimestepError(
+                f"RunStateStore {kind}_id is {len(ident)} characters long; "
+                f"at most {_MAX_KEY_LENGTH - len(kind) - 1} fit"
+            )
+        if self.connection_string is not None:
+            parse_database_url(self.connection_string)  # a bad URL fails here, clearly
+
+    @property
+    def key(self) -> str:
+        """The row key: `session:<session_id>` or `run:<run_id>`."""
+        return self._key
+
+    def _describe(self) -> str:
+        return f"{self._kind} {self._ident!r}"
+
+    def _engine(self) -> sa.Engine:
+        if self.connection_string is not None:
+            return _engine_for(self.connection_string)
+        from .._engine.launch import storage_engine
+
+        return storage_engine()
+
+    async def save(
+        self, state: RunState[Any, Any], *, context_serializer: Any | None = None
+    ) -> None:
+        """Store `state` under this store's key, replacing whatever was there.
+
+        Atomic: one upsert statement in one transaction (`INSERT ... ON CONFLICT DO UPDATE`), so
+        a reader sees the previous state or the new one whole, and two processes saving the same
+        key at once leave exactly one of the two states, intact (last writer wins).
+
+        `context_serializer` is passed to `RunState.to_json` for a context that is not plain
+        JSON. Raises `StateError` when the state belongs to another starting agent or cannot be
+        serialized; nothing is written then.
+        """
+        if not isinstance(state, RunState):
+            raise StateError(f"RunStateStore.save expects a RunState, got {type(state).__name__}")
+        starting = getattr(state, "_starting_agent", None)  # SDK-private; no public accessor
+        if isinstance(starting, Agent) and starting.name != self.agent.name:
+            raise StateError(
+                f"cannot save a state of agent {starting.name!r} in the store of agent "
+                f"{self.agent.name!r} ({self._describe()})"
+            )
+        try:
+            document = state.to_json(context_serializer=context_serializer)
+            text = json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+        except Exception as error:  # the SDK reports an unserializable context as UserError
+            raise StateError(
+                f"cannot save the state for {self._describe()}: it does not serialize to JSON "
+                f"({type(error).__name__}: {error})"
+            ) from error
+        engine = await asyncio.to_thread(self._engine)
+        await asyncio.to_thread(_upsert, engine, self._key, self.agent.name, text)
+
+    async def load(
+        self,
+        *,
+        context_override: Any | None = None,
+        context_deserializer: Any | None = None,
+    ) -> RunState[Any, Any]:
+        """The state saved under this store's key, rebuilt against `agent`.
+
+        Reads only; the row stays until `clear`. `context_override` / `context_deserializer`
+        are passed to `RunState.from_json` for an application context.
+
+        Raises `StateNotFoundError` when nothing is saved under the key (the message names the
+        key and the database), and `StateError` when the state was saved for an agent of another
+        name or the SDK refuses it (malformed, unsupported schema version, a tool or agent of the
+        state missing from the graph).
+        """
+        engine, text = await self._stored_text()
+        return await self._rebuild(engine, text, context_override, context_deserializer)
+
+    async def clear(self) -> None:
+        """Delete the state saved under this store's key.
+
+        Idempotent: clearing a key that holds nothing (or was already cleared) does nothing and
+        raises nothing.
+        """
+        engine = await asyncio.to_thread(self._engine)
+        await asyncio.to_thread(_delete, engine, self._key)
+
+    async def export(self, format: Literal["python", "typescript"] = "python") -> str:
+        """The saved state as a JSON string, in either SDK's form.
+
+        `"python"`: the RunState JSON exactly as the Python SDK wrote it (schema 1.21), for
+        `RunState.from_string(agent, text)`. `"typescript"`: the JSON that
+        `RunState.fromString(agent, text)` of @openai/agents 0.20.0 loads (schema 1.22), produced
+        by `timestep.to_typescript_json`.
+
+        Both forms are checked by loading the state against `agent` first, so an export never
+        hands out a state this agent could not resume. Raises what `load` raises, and for the
+        TypeScript form the adapter's `StateConversionError` / `UnsupportedStateVersionError`
+        (both `StateError`) when the state cannot be converted faithfully.
+        """
+        if format not in ("python", "typescript"):
+            raise TimestepError(f"export format must be 'python' or 'typescript', not {format!r}")
+        if format == "python":
+            engine, text = await self._stored_text()
+            await self._rebuild(engine, text, None, None)
+            return text
+        from .typescript import to_typescript_json
+
+        return to_typescript_json(await self.load())
+
+    async def _rebuild(
+        self,
+        engine: sa.Engine,
+        text: str,
+        context_override: Any | None,
+        context_deserializer: Any | None,
+    ) -> RunState[Any, Any]:
+        try:
+            document = json.loads(text)
+        except ValueError as error:
+            raise StateError(
+                f"the state saved for {self._describe()} in {_where(engine)} is not valid JSON "
+                f"({error})"
+            ) from error
+        try:
+            return await RunState.from_json(
+                self.agent,
+                document,
+                context_override=context_override,
+                context_deserializer=context_deserializer,
+            )
+        except Exception as error:
+            raise StateError(
+                f"the state saved for {self._describe()} in {_where(engine)} cannot be loaded "
+                f"for agent {self.agent.name!r}: {type(error).__name__}: {error}"
+            ) from error
+
+    async def _stored_text(self) -> tuple[sa.Engine, str]:
+        engine = await asyncio.to_thread(self._engine)
+        row = await asyncio.to_thread(_select, engine, self._key)
+        if row is None:
+            raise StateNotFoundError(
+                f"no state is saved for {self._describe()} (key {self._key!r}) in "
+                f"{_where(engine)}; save one with RunStateStore.save(result.to_state())"
+            )
+        agent_name, text = row
+        if agent_name != self.agent.name:
+            raise StateError(
+                f"the state saved for {self._describe()} in {_where(engine)} belongs to agent "
+                f"{agent_name!r}, not to {self.agent.name!r}; load it with a store for "
+                f"{agent_name!r}"
+            )
+        return engine, text

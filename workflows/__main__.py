@@ -1,0 +1,61 @@
+"""A worker: registers the agents of the app modules, recovers pending runs, works the queues.
+
+    python -m workflows --app MODULE [--app MODULE ...] [--db URL] [--executor-id ID]
+
+Every `Agent` at the top level of each MODULE (and every agent the module registers with
+`timestep.register_agent`) is registered. The worker then launches DBOS, which recovers the
+pending runs of this executor id, and takes continuation segments from the queues of the
+registered agents until SIGTERM or SIGINT.
+
+Executor ids: a restarted worker recovers the runs of its own executor id, so keep a worker's id
+stable across restarts and give each concurrently running worker its own
+(`--executor-id` or `TIMESTEP_EXECUTOR_ID`; DBOS's default is "local").
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+
+import timestep
+from timestep._engine import launch, registry
+from timestep.errors import TimestepError
+
+logger = logging.getLogger("timestep.worker")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m workflows", description=__doc__.split("\n")[0])
+    parser.add_argument("--app", action="append", required=True, metavar="MODULE")
+    parser.add_argument("--db", metavar="URL", help="database URL (default: $TIMESTEP_DB_URL)")
+    parser.add_argument("--executor-id", help="DBOS executor id of this worker")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+
+    timestep.configure(database_url=args.db, executor_id=args.executor_id)
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    try:
+        for module in args.app:
+            registry.register_module(module)
+        launch.ensure_dbos()
+    except TimestepError as exc:
+        print(f"workflows: error: {exc}", file=sys.stderr)
+        return 1
+    logger.info(
+        "worker ready: agents %s; recovering pending runs and working their queues",
+        ", ".join(registry.registered_names()),
+    )
+    stop.wait()
+    logger.info("worker stopping")
+    launch.shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
