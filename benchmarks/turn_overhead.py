@@ -57,6 +57,7 @@ if str(REPO_ROOT) not in sys.path:
 import sqlalchemy as sa  # noqa: E402
 from agents import (  # noqa: E402
     Agent,
+    FunctionTool,
     Model,
     ModelResponse,
     Runner,
@@ -144,18 +145,14 @@ class Agents:
     dbosrunner: Agent[Any] = field(init=False)
 
     def __post_init__(self) -> None:
-        self.plain = Agent(
-            name="bench-plain", instructions="bench", model=InstantModel(self.n_turns),
-            tools=[plain_step],
-        )  # fmt: skip
-        self.timestep = Agent(
-            name="bench-timestep", instructions="bench", model=InstantModel(self.n_turns),
-            tools=[plain_step],
-        )  # fmt: skip
-        self.dbosrunner = Agent(
-            name="bench-dbosrunner", instructions="bench", model=InstantModel(self.n_turns),
-            tools=[dbos_step],
-        )  # fmt: skip
+        self.plain = self._agent("bench-plain", plain_step)
+        self.timestep = self._agent("bench-timestep", plain_step)
+        self.dbosrunner = self._agent("bench-dbosrunner", dbos_step)
+
+    def _agent(self, name: str, tool: FunctionTool) -> Agent[Any]:
+        return Agent(
+            name=name, instructions="bench", model=InstantModel(self.n_turns), tools=[tool]
+        )
 
     @property
     def max_turns(self) -> int:

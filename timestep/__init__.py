@@ -21,6 +21,7 @@ from .runs import get_run, list_runs
 from .state.records import RunRecord
 from .state.store import RunStateStore
 from .state.typescript import from_typescript_json, to_typescript_json
+from .stream import stream_events
 from .tool import idempotency_key, unrecorded
 
 __all__ = [
@@ -52,6 +53,7 @@ __all__ = [
     "reject",
     "resume",
     "run_agent",
+    "stream_events",
     "to_typescript_json",
     "unrecorded",
 ]

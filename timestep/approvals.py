@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from agents import RunResult
+from agents import RunResult, RunResultStreaming
 from dbos import DBOS, WorkflowHandleAsync
 
 from ._engine import launch, queues, registry
@@ -118,7 +118,7 @@ async def reject(run_id: str, call_id: str | None = None, *, message: str | None
         await continue_if_decided(record)
 
 
-async def resume(run_id: str) -> RunResult:
+async def resume(run_id: str) -> RunResult | RunResultStreaming:
     """Wait for the continuation of a decided run (running it here when this process is a
     worker for its agent) and return its result.
 

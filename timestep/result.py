@@ -9,9 +9,9 @@ attributes: `final_output`, `new_items`, `raw_responses`, `interruptions`, `last
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, TypeVar
 
-from agents import Agent, AgentOutputSchema, RunResult, RunState
+from agents import Agent, AgentOutputSchema, RunResult, RunResultStreaming, RunState
 
 from .errors import StateError
 
@@ -53,6 +53,9 @@ async def rebuild_result(
     return result
 
 
-def with_run_id(result: RunResult, run_id: str) -> RunResult:
+R = TypeVar("R", RunResult, RunResultStreaming)
+
+
+def with_run_id(result: R, run_id: str) -> R:
     result.run_id = run_id  # type: ignore[attr-defined]
     return result

@@ -17,11 +17,13 @@ from ._engine.workflow import (
     Attachments,
     approval_fields,
     attach,
+    expect_live_stream,
     run_segment,
     segment_workflow_id,
     session_descriptor,
     take_live_error,
     take_live_result,
+    take_live_stream,
 )
 from .errors import InterruptionException, TimestepError
 from .result import rebuild_result, with_run_id
@@ -93,11 +95,16 @@ async def run_agent(
     registers the same agents) finishes the run from its records: recorded steps are never
     executed again; a step that was in flight when the process died runs again.
 
+    With `stream=True` the result is the SDK's `RunResultStreaming`, whose `stream_events()`
+    yields events as they happen; every event also goes to the run's durable stream, which any
+    process can read with `timestep.stream_events(run_id)`. When the run finished earlier or
+    runs in another process, the stored (non-streaming) result is returned instead.
+
     Calling `run_agent` with the id of a finished run returns its stored result without running
     anything. Passing a `RunState` (the seed's resume form: load, approve, run) with the
     `run_id` of a run parked for approval continues that run; without `run_id` it starts a new
-    run from the state. An existing id started with a different agent graph raises `AgentMismatchError`.
-    With `raise_on_interruption=True`, a run that stops for approval raises
+    run from the state. An existing id started with a different agent graph raises
+    `AgentMismatchError`. With `raise_on_interruption=True`, a run that stops for approval raises
     `InterruptionException` instead of returning a result with `interruptions`.
 
     With `approval_timeout` (seconds), each stop for approval waits that long at most: then the
@@ -106,19 +113,6 @@ async def run_agent(
     """
     if not isinstance(agent, Agent):
         raise TimestepError(f"run_agent expects an agents.Agent, got {type(agent).__name__}")
-    if stream:
-        from ._engine.stream import run_streamed
-
-        return await run_streamed(
-            agent,
-            run_input,
-            session=session,
-            run_id=run_id,
-            run_config=run_config,
-            context=context,
-            max_turns=max_turns,
-            hooks=hooks,
-        )
     request = _input_request(run_input)
     registry.register_agent(agent)
     await asyncio.to_thread(_launch.ensure_dbos)
@@ -152,6 +146,7 @@ async def run_agent(
         segment=segment,
         agent=agent.name,
         max_turns=max_turns,
+        stream=stream,
         approval_timeout=record.approval_timeout,
         context=context_json,
         session=descriptor,
@@ -173,24 +168,38 @@ async def run_agent(
             hooks=hooks,
         ),
     )
-    result = await _finish_segment(agent, run_id, workflow_id, request)
+    with SetWorkflowID(workflow_id):
+        handle = await DBOS.start_workflow_async(run_segment, request)
+    if stream:
+        live = await _live_stream(workflow_id, handle)
+        if live is not None:
+            return with_run_id(live, run_id)
+    result = await collect_result(agent, run_id, workflow_id, handle)
     if raise_on_interruption and result.interruptions:
         stored = await asyncio.to_thread(records.get, engine, run_id)
         raise InterruptionException(run_id, stored.pending_approvals)
     return result
 
 
-async def _finish_segment(
-    agent: Agent[Any], run_id: str, workflow_id: str, request: dict[str, Any]
-) -> RunResult:
-    with SetWorkflowID(workflow_id):
-        handle = await DBOS.start_workflow_async(run_segment, request)
-    return await collect_result(agent, run_id, workflow_id, handle)
+async def _live_stream(
+    workflow_id: str, handle: WorkflowHandleAsync[Any]
+) -> RunResultStreaming | None:
+    """The streaming result of a segment running in this process, as soon as it starts.
+
+    None when the segment does not run here: it finished before, or another process runs it.
+    """
+    published = expect_live_stream(workflow_id)
+    finished = asyncio.ensure_future(handle.get_result())
+    try:
+        await asyncio.wait({published, finished}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        finished.cancel()
+    return take_live_stream(workflow_id)
 
 
 async def collect_result(
     agent: Agent[Any], run_id: str, workflow_id: str, handle: WorkflowHandleAsync[Any]
-) -> RunResult:
+) -> RunResult | RunResultStreaming:
     """Wait for a segment and return the run's result: live when it ran here, else rebuilt."""
     engine = _launch.storage_engine()
     try:
@@ -202,6 +211,8 @@ async def collect_result(
         record = await asyncio.to_thread(records.get, engine, run_id)
         raise TimestepError(f"run {run_id!r} failed: {record.error or exc}") from exc
     live = take_live_result(workflow_id)
+    if isinstance(live, RunResultStreaming):
+        return with_run_id(live, run_id)
     if live is not None:
         return with_run_id(live, run_id)
     record = await asyncio.to_thread(records.get, engine, run_id)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from agents.items import ModelResponse, TResponseStreamEvent
 from agents.usage import Usage, _response_usage_to_usage
+from dbos._context import get_local_dbos_context
 from openai.types.responses import Response, ResponseCompletedEvent
 from openai.types.responses.response_usage import (
     InputTokensDetails,
@@ -22,6 +23,7 @@ from openai.types.responses.response_usage import (
 
 from ..errors import TimestepError
 from .codecs import decode_model_response
+from .events import MODEL_CALL_MARKER, current_writer, encode_event
 
 if TYPE_CHECKING:
     from .durable import DurableModel
@@ -91,10 +93,19 @@ async def stream_recorded(
 
     queue: asyncio.Queue[Any] = asyncio.Queue()
 
+    writer = current_writer()
+
     async def call() -> ModelResponse:
         final: ModelResponse | None = None
+        if writer is not None:
+            step = get_local_dbos_context()
+            writer.write_from_step(
+                {"type": MODEL_CALL_MARKER, "step": step.function_id if step else None}
+            )
         try:
             async for streamed in model.inner.stream_response(*args, **kwargs):
+                if writer is not None:
+                    writer.write_from_step(encode_event(streamed))
                 queue.put_nowait(streamed)
                 if isinstance(streamed, ResponseCompletedEvent):
                     final = _response_from_event(streamed)

@@ -17,7 +17,16 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from agents import Agent, RunConfig, RunHooks, Runner, RunResult, RunState, ToolApprovalItem
+from agents import (
+    Agent,
+    RunConfig,
+    RunHooks,
+    Runner,
+    RunResult,
+    RunResultStreaming,
+    RunState,
+    ToolApprovalItem,
+)
 from agents.memory import Session, SQLiteSession
 from agents.models.interface import ModelProvider
 from agents.usage import serialize_usage
@@ -36,6 +45,7 @@ from .durable import (
     enter_segment,
     reset_segment,
 )
+from .events import DurableEventQueue, StreamWriter, set_writer
 
 logger = logging.getLogger("timestep")
 
@@ -56,7 +66,9 @@ class Attachments:
 @dataclass
 class _Process:
     attachments: dict[str, Attachments] = field(default_factory=dict)
-    results: dict[str, RunResult] = field(default_factory=dict)
+    results: dict[str, RunResult | RunResultStreaming] = field(default_factory=dict)
+    streams: dict[str, RunResultStreaming] = field(default_factory=dict)
+    stream_waiters: dict[str, asyncio.Future[None]] = field(default_factory=dict)
     errors: dict[str, BaseException] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -70,7 +82,7 @@ def attach(workflow_id: str, attachments: Attachments) -> None:
         _process.attachments[workflow_id] = attachments
 
 
-def take_live_result(workflow_id: str) -> RunResult | None:
+def take_live_result(workflow_id: str) -> RunResult | RunResultStreaming | None:
     with _process.lock:
         return _process.results.pop(workflow_id, None)
 
@@ -78,6 +90,58 @@ def take_live_result(workflow_id: str) -> RunResult | None:
 def take_live_error(workflow_id: str) -> BaseException | None:
     with _process.lock:
         return _process.errors.pop(workflow_id, None)
+
+
+def expect_live_stream(workflow_id: str) -> asyncio.Future[None]:
+    """A future set when a streamed segment of `workflow_id` starts in this process."""
+    future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    with _process.lock:
+        _process.stream_waiters[workflow_id] = future
+    return future
+
+
+def take_live_stream(workflow_id: str) -> RunResultStreaming | None:
+    with _process.lock:
+        _process.stream_waiters.pop(workflow_id, None)
+        return _process.streams.pop(workflow_id, None)
+
+
+def _publish_stream(workflow_id: str, result: RunResultStreaming) -> None:
+    with _process.lock:
+        _process.streams[workflow_id] = result
+        waiter = _process.stream_waiters.pop(workflow_id, None)
+    if waiter is not None:
+        # The waiter may belong to another event loop (a recovered segment runs on DBOS's).
+        def wake() -> None:
+            if not waiter.done():
+                waiter.set_result(None)
+
+        waiter.get_loop().call_soon_threadsafe(wake)
+
+
+async def _run_streamed(
+    workflow_id: str, agent: Agent[Any], run_input: Any, kwargs: dict[str, Any]
+) -> RunResultStreaming:
+    """Run the segment streamed: events go to the durable stream and to a live reader here."""
+    writer = StreamWriter()
+    set_writer(writer)
+    try:
+        result = Runner.run_streamed(agent, run_input, **kwargs)
+        # The run loop has not started yet: from its first event on, item and agent events are
+        # teed to the durable stream (SDK-private field; pinned SDK series).
+        result._event_queue = DurableEventQueue(writer)
+        _publish_stream(workflow_id, result)
+        if result.run_loop_task is not None:
+            await asyncio.shield(result.run_loop_task)
+        if result._stored_exception is not None:
+            raise result._stored_exception
+    except BaseException:
+        writer.abandon()
+        raise
+    finally:
+        set_writer(None)
+    await writer.close()
+    return result
 
 
 def segment_workflow_id(run_id: str, segment: int) -> str:
@@ -155,7 +219,7 @@ def approval_fields(item: ToolApprovalItem) -> dict[str, Any]:
     }
 
 
-def pending_approvals(result: RunResult) -> list[dict[str, Any]]:
+def pending_approvals(result: RunResult | RunResultStreaming) -> list[dict[str, Any]]:
     return [approval_fields(item) for item in result.interruptions]
 
 
@@ -219,7 +283,7 @@ async def _record_outcome(run_id: str, values: dict[str, Any]) -> None:
     await asyncio.to_thread(records.update, launch.storage_engine(), run_id, **values)
 
 
-def _outcome(result: RunResult) -> dict[str, Any]:
+def _outcome(result: RunResult | RunResultStreaming) -> dict[str, Any]:
     pending = pending_approvals(result)
     return {
         "status": "awaiting_approval" if pending else "completed",
@@ -289,16 +353,18 @@ async def run_segment(request: dict[str, Any]) -> dict[str, Any]:
         kwargs: dict[str, Any] = {}
         if request.get("max_turns") is not None:
             kwargs["max_turns"] = request["max_turns"]
+        kwargs.update(
+            context=context,
+            hooks=attached.hooks,
+            run_config=run_config,
+            session=ReplaySafeSession(session) if session is not None else None,
+        )
+        result: RunResult | RunResultStreaming
         try:
-            result = await Runner.run(
-                starting_agent,
-                run_input,
-                context=context,
-                hooks=attached.hooks,
-                run_config=run_config,
-                session=ReplaySafeSession(session) if session is not None else None,
-                **kwargs,
-            )
+            if request.get("stream"):
+                result = await _run_streamed(workflow_id, starting_agent, run_input, kwargs)
+            else:
+                result = await Runner.run(starting_agent, run_input, **kwargs)
             outcome = _outcome(result)
         except Exception as exc:
             cause = _timestep_cause(exc)

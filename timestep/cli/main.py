@@ -86,6 +86,31 @@ async def _runs_show(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _runs_tail(args: argparse.Namespace) -> int:
+    from ..stream import stream_events
+
+    async for event in stream_events(args.run_id, offset=args.offset):
+        if args.json:
+            print(json.dumps(event, ensure_ascii=False), flush=True)
+            continue
+        kind = event["type"]
+        data = event.get("data") or {}
+        if kind == "raw_response_event" and data.get("type") == "response.output_text.delta":
+            print(data.get("delta", ""), end="", flush=True)
+        elif kind == "run_item_stream_event":
+            item = event["item"]
+            raw = item.get("raw_item") or {}
+            detail = raw.get("name") or item.get("output") or ""
+            print(f"\n[{event['name']}] {item['agent']}: {detail}", flush=True)
+        elif kind == "agent_updated_stream_event":
+            print(f"\n[agent] {event['agent']}", flush=True)
+        elif kind == "timestep.partial_output_discarded":
+            print("\n[discarded: the model call above was interrupted and restarted]", flush=True)
+        elif kind == "timestep.run_ended":
+            print(f"\n[run {event['status']}]", flush=True)
+    return 0
+
+
 async def _decide(args: argparse.Namespace) -> int:
     from ..approvals import approve, reject
     from ..runs import get_run
@@ -137,10 +162,14 @@ async def _state_export(args: argparse.Namespace) -> int:
 
 
 async def _state_import(args: argparse.Namespace) -> int:
+    from ..errors import StateError
     from ..state.handover import import_run_state
 
-    with open(args.file, encoding="utf-8") as handle:
-        text = handle.read()
+    try:
+        with open(args.file, encoding="utf-8") as handle:
+            text = handle.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise StateError(f"cannot read the state file {args.file!r}: {exc}") from exc
     record = await import_run_state(text, app=args.app, agent_name=args.agent, run_id=args.run_id)
     print(f"imported run {record.run_id} ({record.status})")
     _print_pending(record)
@@ -173,6 +202,12 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("run_id")
     show.add_argument("--json", action="store_true")
     show.set_defaults(handler=_runs_show)
+
+    tail = runs.add_parser("tail", help="print a streamed run's events, live or recorded")
+    tail.add_argument("run_id")
+    tail.add_argument("--offset", type=int, default=0, help="first event to print")
+    tail.add_argument("--json", action="store_true", help="one JSON event per line")
+    tail.set_defaults(handler=_runs_tail)
 
     approve = commands.add_parser("approve", help="approve pending tool calls of a run")
     approve.add_argument("run_id")

@@ -8,6 +8,7 @@ pending call is decided the run continues on its agent's queue like any other.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import uuid
 from typing import Any, Literal
@@ -19,7 +20,13 @@ from .._engine import launch, registry
 from ..errors import AgentNotRegisteredError, StateError
 from . import records
 from .records import Decision, RunRecord
-from .typescript import TYPESCRIPT_SCHEMA_VERSION, from_typescript_json, to_typescript_json
+from .typescript import (
+    PYTHON_SCHEMA_VERSION,
+    TYPESCRIPT_SCHEMA_VERSION,
+    UnsupportedStateVersionError,
+    from_typescript_json,
+    to_typescript_json,
+)
 
 
 def _agent_for(name: str, app: str | None) -> Agent[Any]:
@@ -37,20 +44,40 @@ def _agent_for(name: str, app: str | None) -> Agent[Any]:
 async def export_run_state(
     run_id: str, format: Literal["python", "typescript"] = "python", *, app: str | None = None
 ) -> str:
-    """The stored state of `run_id` as JSON text in the SDK `format` names.
+    """The stored state of the parked run `run_id` as JSON text in the SDK `format` names.
 
-    The Python form needs no agent code; the TypeScript form needs the agents (`app`) to resolve
-    names, and fails closed (`StateError`) on anything it cannot carry faithfully.
+    Only a run awaiting approval is exported, with the decisions already recorded on it. The
+    Python form of a run without decisions needs no agent code; otherwise the agents (`app`)
+    are loaded to apply the decisions and resolve names. The TypeScript form fails closed
+    (`StateError`) on anything it cannot carry faithfully.
     """
+    from .._engine.workflow import apply_decisions
+
     engine = launch.storage_engine()
     record = await asyncio.to_thread(records.get, engine, run_id)
+    if record.status != "awaiting_approval":
+        raise StateError(
+            f"run {run_id!r} is {record.status}, not awaiting approval: only a parked run can "
+            "be exported for another process to continue"
+        )
     state_json = await asyncio.to_thread(records.load_state, engine, run_id)
     if state_json is None:
         raise StateError(f"run {run_id!r} has no stored state yet (status {record.status})")
-    if format == "python":
+    decided = await asyncio.to_thread(records.decisions_for, engine, run_id, record.segment)
+    if format == "python" and not decided:
         return json.dumps(state_json, ensure_ascii=False)
+    if app is None and registry.get_agent(record.agent_name) is None and decided:
+        raise AgentNotRegisteredError(
+            f"run {run_id!r} has decisions recorded on {', '.join(sorted(decided))}; pass --app "
+            f"MODULE naming the module that defines agent {record.agent_name!r} so that the "
+            "export carries them"
+        )
     agent = _agent_for(record.agent_name, app)
+    registry.check_graph(run_id, record.graph, agent)
     state = await RunState.from_json(agent, state_json)
+    apply_decisions(state, [dataclasses.asdict(d) for d in decided.values()])
+    if format == "python":
+        return json.dumps(state.to_json(), ensure_ascii=False)
     return to_typescript_json(state)
 
 
@@ -75,14 +102,24 @@ async def import_run_state(
         raise StateError(f"the state file is not JSON: {exc}") from exc
     if not isinstance(document, dict):
         raise StateError("the state file does not hold a RunState object")
+    version = document.get("$schemaVersion")
+    typescript = version == TYPESCRIPT_SCHEMA_VERSION or any(
+        key in document for key in ("currentTurn", "currentAgent", "modelResponses")
+    )
+    if typescript and version != TYPESCRIPT_SCHEMA_VERSION:
+        raise UnsupportedStateVersionError("TypeScript", version, TYPESCRIPT_SCHEMA_VERSION)
     agent = _agent_for(agent_name or _current_agent_name(document), app)
-    if document.get("$schemaVersion") == TYPESCRIPT_SCHEMA_VERSION:
+    if typescript:
         state = await from_typescript_json(agent, text)
     else:
         try:
             state = await RunState.from_json(agent, document)
         except Exception as exc:
-            raise StateError(f"the state cannot be loaded for agent {agent.name!r}: {exc}") from exc
+            raise StateError(
+                f"the state ($schemaVersion {version!r}; this SDK writes "
+                f"{PYTHON_SCHEMA_VERSION!r}, TypeScript {TYPESCRIPT_SCHEMA_VERSION!r}) cannot be "
+                f"loaded for agent {agent.name!r}: {exc}"
+            ) from exc
     interruptions = state.get_interruptions()
     if not interruptions:
         raise StateError("the state is not paused for approval: there is nothing to continue")

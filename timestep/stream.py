@@ -1,0 +1,55 @@
+"""Reading a run's durable event stream from any process: `stream_events`."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+from ._engine import launch, queues
+from ._engine.events import DISCARD_MARKER, MODEL_CALL_MARKER, STREAM_KEY
+from ._engine.workflow import segment_workflow_id
+from .state import records
+
+_FINAL = ("completed", "failed", "cancelled", "awaiting_approval")
+
+
+async def stream_events(run_id: str, offset: int = 0) -> AsyncIterator[dict[str, Any]]:
+    """Yield the events of run `run_id` (a `stream=True` run) from `offset`, live or finished.
+
+    Events are JSON dicts with an `offset` and a `type`: `raw_response_event` (model deltas and
+    the completed response, under `data`), `run_item_stream_event` (`name` and `item`: messages,
+    tool calls, tool outputs, approval requests), `agent_updated_stream_event` (`agent`), and
+    Timestep's markers: `timestep.model_call` before each model call's deltas, and
+    `timestep.partial_output_discarded` when a model call interrupted by a crash starts again
+    (its earlier deltas are void). Reading ends when the run finishes or parks for approval;
+    the last event is then `timestep.run_ended` with the run's status.
+
+    Needs no agent code and does not launch DBOS.
+    """
+    engine = launch.storage_engine()
+    client = queues.client()
+    position = 0
+    segment = 1
+    seen_model_calls: set[Any] = set()
+    while True:
+        record = await asyncio.to_thread(records.get, engine, run_id)
+        if segment > record.segment:
+            if record.status in _FINAL:
+                yield {"offset": None, "type": "timestep.run_ended", "status": record.status}
+                return
+            await asyncio.sleep(0.2)
+            continue
+        async for event in client.read_stream_async(
+            segment_workflow_id(run_id, segment), STREAM_KEY, polling_interval_sec=0.1
+        ):
+            current = position
+            position += 1
+            if event.get("type") == MODEL_CALL_MARKER:
+                key = (segment, event.get("step"))
+                if key in seen_model_calls and current >= offset:
+                    yield {"offset": None, "type": DISCARD_MARKER, "step": event.get("step")}
+                seen_model_calls.add(key)
+            if current >= offset:
+                yield {"offset": current, **event}
+        segment += 1
