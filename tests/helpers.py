@@ -95,3 +95,49 @@ class TurnModel(Model):
 
     def stream_response(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError("TurnModel does not stream")
+
+
+class StreamingTurnModel(TurnModel):
+    """A `TurnModel` that also streams: the final answer arrives one word per delta.
+
+    `on_delta(turn, index)` runs before each delta is yielded (crash tests stop there).
+    """
+
+    def __init__(
+        self,
+        *args: Any,
+        delay: float = 0.0,
+        on_delta: Callable[[int, int], None] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.delay = delay
+        self.on_delta = on_delta
+
+    async def stream_response(  # type: ignore[override]
+        self, system_instructions: Any, input: Any, *args: Any, **kwargs: Any
+    ) -> Any:
+        import asyncio
+
+        from openai.types.responses import ResponseTextDeltaEvent
+
+        from timestep._engine.streaming import completed_event
+
+        response = await self.get_response(system_instructions, input, *args, **kwargs)
+        turn = self._turn(input)
+        if turn >= len(self.script):
+            words = self.final.split(" ")
+            for index, word in enumerate(words):
+                if self.on_delta:
+                    self.on_delta(turn, index)
+                await asyncio.sleep(self.delay)
+                yield ResponseTextDeltaEvent(
+                    type="response.output_text.delta",
+                    delta=word if index == 0 else " " + word,
+                    item_id="scripted-message",
+                    output_index=0,
+                    content_index=0,
+                    sequence_number=index,
+                    logprobs=[],
+                )
+        yield completed_event(response)

@@ -89,6 +89,7 @@ async def continue_if_decided(record: RunRecord) -> None:
             "agent": record.agent_name,
             "continuation": True,
             "approval_timeout": record.approval_timeout,
+            "stream": record.streamed,
         },
     )
     # A deadline may already have enqueued the segment with a delay: start it now.

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
 from agents import Agent, RunConfig, RunHooks, RunResult, RunResultStreaming, RunState
 from agents.memory import Session
+from agents.stream_events import StreamEvent
 from dbos import DBOS, SetWorkflowID, WorkflowHandleAsync
 from pydantic_core import PydanticSerializationError, to_jsonable_python
 
@@ -35,9 +38,16 @@ def launch() -> None:
 
     Runs whose agents are registered (`register_agent`) resume from their records; the others
     wait, logged, until their agent is registered. `run_agent` launches on first use; call this
-    in a process that should recover runs without starting any.
+    in a process that should recover runs without starting any. Safe to call from a coroutine.
     """
-    _launch.ensure_dbos()
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        _launch.ensure_dbos()
+        return
+    # DBOS's synchronous start-up calls refuse to run on a thread with a running event loop.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(_launch.ensure_dbos).result()
 
 
 def _json_or_none(value: Any) -> tuple[Any, bool]:
@@ -132,6 +142,7 @@ async def run_agent(
         graph,
         registry.fingerprint(graph),
         approval_timeout,
+        stream,
     )
     segment = record.segment
     if not created and record.status == "awaiting_approval" and isinstance(run_input, RunState):
@@ -146,7 +157,7 @@ async def run_agent(
         segment=segment,
         agent=agent.name,
         max_turns=max_turns,
-        stream=stream,
+        stream=record.streamed,
         approval_timeout=record.approval_timeout,
         context=context_json,
         session=descriptor,
@@ -173,7 +184,7 @@ async def run_agent(
     if stream:
         live = await _live_stream(workflow_id, handle)
         if live is not None:
-            return with_run_id(live, run_id)
+            return with_run_id(_until_recorded(live, workflow_id, handle), run_id)
     result = await collect_result(agent, run_id, workflow_id, handle)
     if raise_on_interruption and result.interruptions:
         stored = await asyncio.to_thread(records.get, engine, run_id)
@@ -195,6 +206,32 @@ async def _live_stream(
     finally:
         finished.cancel()
     return take_live_stream(workflow_id)
+
+
+def _until_recorded(
+    live: RunResultStreaming, workflow_id: str, handle: WorkflowHandleAsync[Any]
+) -> RunResultStreaming:
+    """Make `live.stream_events()` end only once the segment is recorded.
+
+    The SDK's stream ends with the run loop; the segment still flushes the durable stream and
+    records the outcome after that. A caller that returns right after the last event (and so
+    ends its event loop) must not cancel that work.
+    """
+    events = live.stream_events
+
+    async def stream_events() -> AsyncIterator[StreamEvent]:
+        async for event in events():
+            yield event
+        try:
+            await handle.get_result()
+        except Exception:
+            original = take_live_error(workflow_id)
+            if original is not None:
+                raise original from None
+            raise
+
+    live.stream_events = stream_events  # type: ignore[method-assign]
+    return live
 
 
 async def collect_result(

@@ -11,6 +11,7 @@
 //
 // The agents mirror tests/interop/_harness.py: `Mailer` owns send_email (needs approval)
 // and lookup_address (no approval); `Triage` hands off to `Mailer`.
+import { pathToFileURL } from 'node:url';
 import { Agent, RunState, Usage, run, tool } from '@openai/agents';
 import { z } from 'zod';
 
@@ -18,7 +19,7 @@ import { z } from 'zod';
 const handoffToolName = (agentName) => `transfer_to_${agentName.replace(/[^a-zA-Z0-9]/g, '_')}`;
 
 // The same usage numbers as the Python harness, so totals can be compared across a hand-over.
-function usageFor(index) {
+export function usageFor(index) {
   return new Usage({
     requests: 1,
     inputTokens: 100 + index,
@@ -29,7 +30,7 @@ function usageFor(index) {
   });
 }
 
-function toOutput(turn, index) {
+export function toOutput(turn, index) {
   if (turn.text !== undefined) {
     return [
       {
@@ -56,7 +57,7 @@ const NATIVE_INPUT_TYPES = new Set(['message', 'function_call', 'function_call_r
 
 // Checks one model input the way a provider would: native item types only, and every
 // function call paired with exactly one result (and no orphan results).
-function inputProblems(input) {
+export function inputProblems(input) {
   if (typeof input === 'string') return [];
   const problems = [];
   const calls = new Map();
@@ -93,7 +94,7 @@ function inputProblems(input) {
   return problems;
 }
 
-class ScriptedModel {
+export class ScriptedModel {
   constructor(turns, usageOffset) {
     this.turns = [...turns];
     this.usageOffset = usageOffset;
@@ -131,7 +132,7 @@ class ScriptedModel {
   }
 }
 
-function buildAgents(model, executions) {
+export function buildAgents(model, executions) {
   const sendEmail = tool({
     name: 'send_email',
     description: 'Send an email.',
@@ -167,7 +168,7 @@ function buildAgents(model, executions) {
   return { Mailer: mailer, Triage: triage };
 }
 
-function toInput(input) {
+export function toInput(input) {
   if (typeof input === 'string') return input;
   return input.map((message) =>
     message.role === 'assistant'
@@ -181,7 +182,7 @@ function toInput(input) {
   );
 }
 
-function applyDecisions(state, decisions) {
+export function applyDecisions(state, decisions) {
   for (const decision of decisions ?? []) {
     const item = state.getInterruptions().find((candidate) => candidate.rawItem.callId === decision.call);
     if (!item) throw new Error(`no pending approval for ${decision.call}`);
@@ -196,7 +197,7 @@ function applyDecisions(state, decisions) {
   }
 }
 
-function usageReport(usage) {
+export function usageReport(usage) {
   const sum = (details, key) => (details ?? []).reduce((total, entry) => total + (entry?.[key] ?? 0), 0);
   return {
     requests: usage.requests,
@@ -208,7 +209,7 @@ function usageReport(usage) {
   };
 }
 
-function stateReport(result, state, model, executions) {
+export function stateReport(result, state, model, executions) {
   const interruptions = result.interruptions ?? [];
   return {
     ok: true,
@@ -275,4 +276,5 @@ async function main() {
   process.stdout.write(JSON.stringify(results));
 }
 
-await main();
+// Run only as a script: tests/interop/cli_handover.mjs imports the pieces above.
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) await main();

@@ -120,11 +120,17 @@ def _publish_stream(workflow_id: str, result: RunResultStreaming) -> None:
 
 
 async def _run_streamed(
-    workflow_id: str, agent: Agent[Any], run_input: Any, kwargs: dict[str, Any]
+    workflow_id: str,
+    agent: Agent[Any],
+    run_input: Any,
+    kwargs: dict[str, Any],
+    opening_events: list[dict[str, Any]],
 ) -> RunResultStreaming:
     """Run the segment streamed: events go to the durable stream and to a live reader here."""
     writer = StreamWriter()
     set_writer(writer)
+    for event in opening_events:
+        writer.write_from_workflow(event)
     try:
         result = Runner.run_streamed(agent, run_input, **kwargs)
         # The run loop has not started yet: from its first event on, item and agent events are
@@ -135,6 +141,10 @@ async def _run_streamed(
             await asyncio.shield(result.run_loop_task)
         if result._stored_exception is not None:
             raise result._stored_exception
+        if result.interruptions:
+            writer.write_from_workflow(
+                {"type": "timestep.awaiting_approval", "pending": pending_approvals(result)}
+            )
     except BaseException:
         writer.abandon()
         raise
@@ -313,6 +323,7 @@ async def _schedule_deadline(run_id: str, request: dict[str, Any], timeout: floa
             "agent": request["agent"],
             "continuation": True,
             "approval_timeout": timeout,
+            "stream": request.get("stream", False),
         },
         delay_seconds=timeout,
     )
@@ -342,8 +353,10 @@ async def run_segment(request: dict[str, Any]) -> dict[str, Any]:
     token = enter_segment(segment)
     try:
         run_input: Any = request.get("input")
+        opening_events: list[dict[str, Any]] = []
         if request.get("continuation"):
             loaded = await _load_continuation(run_id, request["segment"] - 1)
+            opening_events.append({"type": "timestep.decisions", "decisions": loaded["decisions"]})
             run_input = await RunState.from_json(starting_agent, loaded["state"])
             apply_decisions(run_input, loaded["decisions"])
             segment.reserve_tool_slots([p["call_id"] for p in loaded["pending"]])
@@ -362,7 +375,9 @@ async def run_segment(request: dict[str, Any]) -> dict[str, Any]:
         result: RunResult | RunResultStreaming
         try:
             if request.get("stream"):
-                result = await _run_streamed(workflow_id, starting_agent, run_input, kwargs)
+                result = await _run_streamed(
+                    workflow_id, starting_agent, run_input, kwargs, opening_events
+                )
             else:
                 result = await Runner.run(starting_agent, run_input, **kwargs)
             outcome = _outcome(result)

@@ -16,7 +16,7 @@ from typing import Any, Literal
 from agents import Agent, RunState
 from agents.usage import serialize_usage
 
-from .._engine import launch, registry
+from .._engine import launch, queues, registry
 from ..errors import AgentNotRegisteredError, StateError
 from . import records
 from .records import Decision, RunRecord
@@ -110,7 +110,15 @@ async def import_run_state(
         raise UnsupportedStateVersionError("TypeScript", version, TYPESCRIPT_SCHEMA_VERSION)
     agent = _agent_for(agent_name or _current_agent_name(document), app)
     if typescript:
-        state = await from_typescript_json(agent, text)
+        try:
+            state = await from_typescript_json(agent, text)
+        except StateError as exc:
+            if agent_name is not None:
+                raise
+            raise StateError(
+                f"{exc} (loaded with the state's current agent {agent.name!r} as the starting "
+                "agent; if the run started with another agent, pass --agent NAME)"
+            ) from exc
     else:
         try:
             state = await RunState.from_json(agent, document)
@@ -127,6 +135,9 @@ async def import_run_state(
     graph = registry.describe_graph(agent)
     run_id = run_id or str(uuid.uuid4())
     engine = launch.storage_engine()
+    # `approve` and the continuation enqueue through the DBOS client, which never creates DBOS's
+    # tables: on a database no worker or `run` has launched DBOS on yet, create them here.
+    await asyncio.to_thread(queues.client()._sys_db.run_migrations)
     context = state._context
     record = await asyncio.to_thread(
         records.insert_parked,

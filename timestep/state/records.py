@@ -49,6 +49,9 @@ class RunRecord:
     error: str | None = None
     """What went wrong, for a failed run."""
 
+    streamed: bool = False
+    """Whether the run's segments write their events to a durable stream (`stream=True`)."""
+
     approval_timeout: float | None = None
     """Seconds each parked segment waits for decisions before undecided calls are rejected."""
 
@@ -88,6 +91,7 @@ def _record(row: Any) -> RunRecord:
         pending_approvals=_loads(row.pending, []),
         error=row.error,
         approval_timeout=row.approval_timeout,
+        streamed=row.streamed,
         graph=_loads(row.graph, {}),
     )
 
@@ -122,6 +126,7 @@ def create_or_check(
     graph: dict[str, Any],
     fingerprint: str,
     approval_timeout: float | None = None,
+    streamed: bool = False,
 ) -> tuple[RunRecord, bool]:
     """Insert a new run, or return the existing one after checking it ran the same graph.
 
@@ -146,6 +151,7 @@ def create_or_check(
                             created_at=now,
                             updated_at=now,
                             approval_timeout=approval_timeout,
+                            streamed=streamed,
                         )
                     )
                 created = True

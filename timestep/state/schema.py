@@ -30,6 +30,7 @@ runs = sa.Table(
     sa.Column("state", sa.Text),  # JSON: latest RunState (schema of the pinned SDK)
     sa.Column("pending", sa.Text),  # JSON: pending approvals
     sa.Column("error", sa.Text),
+    sa.Column("streamed", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("approval_timeout", sa.Float),  # seconds a parked segment waits for decisions
 )
 sa.Index("timestep_runs_status", runs.c.status, runs.c.updated_at)

@@ -1,0 +1,206 @@
+"""Durable streaming: live events, a durable stream any process can read, crash mid-stream."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from agents import Agent, function_tool
+
+import timestep
+
+from .helpers import ExecutionLog, StreamingTurnModel
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def streamer(log: ExecutionLog) -> Agent[Any]:
+    @function_tool
+    def record(n: int) -> str:
+        log.write("tool", n=n)
+        return f"recorded {n}"
+
+    model = StreamingTurnModel([[("record", {"n": 1})]], final="one two three four five", log=log)
+    return Agent(name="Streamer", model=model, tools=[record])
+
+
+def deltas(events: list[dict[str, Any]]) -> str:
+    return "".join(
+        e["data"]["delta"]
+        for e in events
+        if e["type"] == "raw_response_event"
+        and e["data"].get("type") == "response.output_text.delta"
+    )
+
+
+async def read_all(run_id: str, offset: int = 0) -> list[dict[str, Any]]:
+    return [event async for event in timestep.stream_events(run_id, offset=offset)]
+
+
+async def test_streamed_run_matches_the_plain_run(timestep_db: str, tmp_path: Path) -> None:
+    log = ExecutionLog(tmp_path / "log.jsonl")
+    streamed = await timestep.run_agent(streamer(log), "go", stream=True, run_id="streamed")
+    assert isinstance(streamed, timestep.run.RunResultStreaming)
+    live = [event async for event in streamed.stream_events()]
+    live_text = "".join(
+        e.data.delta
+        for e in live
+        if getattr(getattr(e, "data", None), "type", None) == "response.output_text.delta"
+    )
+    assert live_text == "one two three four five" == streamed.final_output
+    assert [e.name for e in live if e.type == "run_item_stream_event"] == [
+        "tool_called",
+        "tool_output",
+        "message_output_created",
+    ]
+
+    plain = await timestep.run_agent(
+        streamer(ExecutionLog(tmp_path / "plain.jsonl")), "go", run_id="plain"
+    )
+    assert plain.final_output == streamed.final_output
+    assert [i.type for i in plain.new_items] == [i.type for i in streamed.new_items]
+
+    stored = await read_all("streamed")
+    assert deltas(stored) == "one two three four five"
+    assert [e["offset"] for e in stored[:-1]] == list(range(len(stored) - 1))
+    assert stored[-1] == {"offset": None, "type": "timestep.run_ended", "status": "completed"}
+    items = [e for e in stored if e["type"] == "run_item_stream_event"]
+    assert [e["name"] for e in items] == ["tool_called", "tool_output", "message_output_created"]
+    assert items[0]["item"]["raw_item"]["name"] == "record"
+    assert [e["type"] for e in stored].count("timestep.model_call") == 2
+    tail = await read_all("streamed", offset=len(stored) - 3)
+    assert [e["offset"] for e in tail[:-1]] == [len(stored) - 3, len(stored) - 2]
+
+    again = await timestep.run_agent(streamer(log), "go", stream=True, run_id="streamed")
+    assert again.final_output == "one two three four five"
+    assert len(log.entries("model")) == 2  # a finished run streams nothing new
+
+
+async def test_approval_ends_the_stream_cleanly(timestep_db: str, tmp_path: Path) -> None:
+    @function_tool(needs_approval=True)
+    def deploy() -> str:
+        return "deployed"
+
+    agent = Agent(
+        name="Deployer", model=StreamingTurnModel([[("deploy", {})]], final="done"), tools=[deploy]
+    )
+    result = await timestep.run_agent(agent, "ship it", stream=True, run_id="parked-stream")
+    await timestep.consume_result(result)
+    assert [i.tool_name for i in result.interruptions] == ["deploy"]
+    events = await read_all("parked-stream")
+    assert events[-1]["status"] == "awaiting_approval"
+    parked = [e for e in events if e["type"] == "timestep.awaiting_approval"]
+    assert [p["tool_name"] for p in parked[0]["pending"]] == ["deploy"]
+
+    await timestep.approve("parked-stream")
+    final = await timestep.resume("parked-stream")
+    assert final.final_output == "done"
+    events = await read_all("parked-stream")
+    decided = [e for e in events if e["type"] == "timestep.decisions"]
+    assert [d["decision"] for d in decided[0]["decisions"]] == ["approve"]
+    assert events[-1]["status"] == "completed"
+    assert deltas(events) == "done"
+
+
+def run(
+    database_url: str, tmp_path: Path, mode: str, crash: str = "none", **env: str
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tests.apps.stream_app",
+            database_url,
+            str(tmp_path / "log.jsonl"),
+            "s-1",
+            mode,
+            crash,
+        ],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT), **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def tail(database_url: str, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "timestep.cli", "--db", database_url, "runs", "tail", "s-1", *args],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_crash_mid_stream_discards_the_partial_call(database_url: str, tmp_path: Path) -> None:
+    crashed = run(database_url, tmp_path, "run", "mid_stream")
+    assert crashed.returncode == 3, crashed.stderr
+    recovered = run(database_url, tmp_path, "recover")
+    assert recovered.returncode == 0, recovered.stderr
+
+    log = ExecutionLog(tmp_path / "log.jsonl")
+    assert Counter(e["turn"] for e in log.entries("model")) == {0: 1, 1: 2}
+    assert len(log.entries("tool")) == 1
+
+    reader = tail(database_url, "--json")
+    out, err = reader.communicate(timeout=60)
+    assert reader.returncode == 0, err
+    events = [json.loads(line) for line in out.splitlines()]
+    kinds = [e["type"] for e in events]
+    assert kinds.count("timestep.partial_output_discarded") == 1
+    discard = kinds.index("timestep.partial_output_discarded")
+    before, after = events[:discard], events[discard + 1 :]
+    # The interrupted call's partial output: whatever was flushed before the process died
+    # (possibly nothing), never more than it had produced.
+    assert "one two".startswith(deltas(before))
+    assert deltas(after) == "one two three four five"
+    assert [e["name"] for e in events if e["type"] == "run_item_stream_event"] == [
+        "tool_called",
+        "tool_output",
+        "message_output_created",
+    ]
+    assert kinds.count("agent_updated_stream_event") == 1
+    assert events[-1]["status"] == "completed"
+
+
+def test_second_process_tails_a_live_run(database_url: str, tmp_path: Path) -> None:
+    writer = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tests.apps.stream_app",
+            database_url,
+            str(tmp_path / "log.jsonl"),
+            "s-1",
+            "run",
+        ],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "TIMESTEP_TEST_DELAY": "0.3"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    log = ExecutionLog(tmp_path / "log.jsonl")
+    import time
+
+    deadline = time.time() + 60
+    while not log.entries("tool") and time.time() < deadline:
+        time.sleep(0.05)  # the run exists and is streaming
+    reader = tail(database_url)
+    out, err = reader.communicate(timeout=90)
+    writer.communicate(timeout=60)
+    assert writer.returncode == 0
+    assert reader.returncode == 0, err
+    assert "one two three four five" in out
+    assert "[tool_called] Streamer: record" in out
+    assert out.rstrip().endswith("[run completed]")
+    # The reader attached before the answer finished streaming.
+    assert len(log.entries("model")) == 2
