@@ -177,6 +177,7 @@ async def run_agent(
             has_context=context is not None,
             run_config=run_config,
             hooks=hooks,
+            agent=agent,
         ),
     )
     with SetWorkflowID(workflow_id):

@@ -55,9 +55,7 @@ def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def node(
-    project: NodeProject, mode: str, state_file: Path, cell: dict[str, Any]
-) -> dict[str, Any]:
+def node(project: NodeProject, mode: str, state_file: Path, cell: dict[str, Any]) -> dict[str, Any]:
     completed = subprocess.run(
         [project.node, "cli_handover.mjs", mode, str(state_file)],
         input=json.dumps(cell),
@@ -80,7 +78,9 @@ def park(env: dict[str, str], run_id: str) -> None:
 
 def decide(env: dict[str, str], run_id: str, decision: dict[str, Any]) -> str:
     if decision["approve"]:
-        args = ["approve", run_id, decision["call"]] + (["--always"] if decision.get("always") else [])
+        args = ["approve", run_id, decision["call"]] + (
+            ["--always"] if decision.get("always") else []
+        )
     else:
         args = ["reject", run_id, decision["call"], "--message", decision["message"]]
     decided = cli(env, *args)
@@ -153,9 +153,17 @@ def test_python_to_typescript_via_cli(
 
     state_file = tmp_path / "state.json"
     exported = cli(
-        env, "state", "export", "py-run", "--format", "typescript", "--app", APP,
-        "-o", str(state_file),
-    )  # fmt: skip
+        env,
+        "state",
+        "export",
+        "py-run",
+        "--format",
+        "typescript",
+        "--app",
+        APP,
+        "-o",
+        str(state_file),
+    )
     assert exported.returncode == 0, exported.stderr
     assert f"to {state_file}" in exported.stdout
     assert json.loads(state_file.read_text())["$schemaVersion"] == "1.22"
@@ -189,7 +197,14 @@ def test_python_to_typescript_via_cli(
 
 # --- TypeScript -> Python -----------------------------------------------------------------------
 
-TS_TO_PY = ["approve_after", "reject_after", "approve_before", "reject_before", "two_calls"]
+TS_TO_PY = [
+    "approve_after",
+    "reject_after",
+    "approve_before",
+    "reject_before",
+    "two_calls",
+    "always",
+]
 
 
 @pytest.mark.parametrize("cell_name", TS_TO_PY)

@@ -152,8 +152,15 @@ class DurableModel(Model):
         segment = current_segment()
         if segment is None:
             return await self.inner.get_response(*args, **kwargs)
-        record = await _model_call_step(lambda: self.inner.get_response(*args, **kwargs))
-        response = decode_model_response(record)
+        live: list[ModelResponse] = []
+
+        async def call() -> ModelResponse:
+            live.append(await self.inner.get_response(*args, **kwargs))
+            return live[0]
+
+        record = await _model_call_step(call)
+        # Decode only on replay: a live call already has the response in hand.
+        response = live[0] if live else decode_model_response(record)
         segment.reserve_tool_slots(_function_call_ids(response))
         _fire_hooks("model", response.response_id or "")
         return response

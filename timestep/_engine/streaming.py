@@ -94,6 +94,7 @@ async def stream_recorded(
     queue: asyncio.Queue[Any] = asyncio.Queue()
 
     writer = current_writer()
+    live: list[ModelResponse] = []
 
     async def call() -> ModelResponse:
         final: ModelResponse | None = None
@@ -113,6 +114,7 @@ async def stream_recorded(
             queue.put_nowait(_DONE)
         if final is None:
             raise TimestepError("the model's stream ended without a response.completed event")
+        live.append(final)
         return final
 
     # Creating the step coroutine here, in the run's task, fixes its step id in run order.
@@ -133,7 +135,7 @@ async def stream_recorded(
         relayed_completion |= isinstance(event, ResponseCompletedEvent)
         yield event
     record = await step
-    response = decode_model_response(record)
+    response = live[0] if live else decode_model_response(record)
     if not relayed_completion:
         yield completed_event(response)
     segment.reserve_tool_slots(_function_call_ids(response))

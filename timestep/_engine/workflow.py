@@ -61,6 +61,8 @@ class Attachments:
     has_context: bool = False
     run_config: RunConfig | None = None
     hooks: RunHooks[Any] | None = None
+    agent: Agent[Any] | None = None
+    """The starting agent, already checked against the run's recorded graph."""
 
 
 @dataclass
@@ -288,9 +290,10 @@ def apply_decisions(state: RunState[Any, Any], decisions: list[dict[str, Any]]) 
             state.reject(item, rejection_message=decision["message"])
 
 
-@DBOS.step(name="timestep.record_outcome")
-async def _record_outcome(run_id: str, values: dict[str, Any]) -> None:
-    await asyncio.to_thread(records.update, launch.storage_engine(), run_id, **values)
+async def _record_outcome(run_id: str, segment: int, values: dict[str, Any]) -> None:
+    # Not a step: the write is idempotent, and guarded by the segment so that a replay of a
+    # segment the run has moved past changes nothing.
+    await asyncio.to_thread(records.update, launch.storage_engine(), run_id, segment, **values)
 
 
 def _outcome(result: RunResult | RunResultStreaming) -> dict[str, Any]:
@@ -335,12 +338,15 @@ async def run_segment(request: dict[str, Any]) -> dict[str, Any]:
     run_id: str = request["run_id"]
     workflow_id = DBOS.workflow_id
     assert workflow_id is not None
-    engine = launch.storage_engine()
-    record = await asyncio.to_thread(records.get, engine, run_id)
-    agent = await _wait_for_agent(run_id, request["agent"], record.graph)
-
+    segment_number: int = request.get("segment", 1)
     with _process.lock:
         attached = _process.attachments.pop(workflow_id, None)
+    if attached is not None and attached.agent is not None:
+        agent = attached.agent  # the caller checked it against the run's graph just now
+    else:
+        engine = launch.storage_engine()
+        record = await asyncio.to_thread(records.get, engine, run_id)
+        agent = await _wait_for_agent(run_id, request["agent"], record.graph)
     if attached is None and request.get("needs_attachments"):
         attached = await _wait_for_attachments(run_id, workflow_id)
     attached = attached or Attachments()
@@ -386,12 +392,14 @@ async def run_segment(request: dict[str, Any]) -> dict[str, Any]:
             with _process.lock:
                 _process.errors[workflow_id] = cause
             await _record_outcome(
-                run_id, {"status": "failed", "error": f"{type(cause).__name__}: {cause}"}
+                run_id,
+                segment_number,
+                {"status": "failed", "error": f"{type(cause).__name__}: {cause}"},
             )
             raise
     finally:
         reset_segment(token)
-    await _record_outcome(run_id, outcome)
+    await _record_outcome(run_id, segment_number, outcome)
     timeout = request.get("approval_timeout")
     if outcome["status"] == "awaiting_approval" and timeout is not None:
         await _schedule_deadline(run_id, request, timeout)

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 
@@ -138,3 +139,10 @@ def ensure_postgres_database(target: DatabaseTarget) -> None:
         ) from exc
     finally:
         admin.dispose()
+
+
+def dialect_insert(engine: sa.Engine, table: sa.Table) -> Any:
+    """An INSERT for `table` with the dialect's `on_conflict_do_*` (SQLite and PostgreSQL)."""
+    if engine.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)

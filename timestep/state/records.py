@@ -10,6 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from ..errors import AgentMismatchError, RunNotFoundError
+from .database import dialect_insert
 from .schema import decisions, runs
 
 STATUSES = ("running", "awaiting_approval", "completed", "failed", "cancelled")
@@ -135,45 +136,55 @@ def create_or_check(
     from .._engine.registry import graph_differences
 
     now = time.time()
+    insert = dialect_insert(engine, runs).values(
+        run_id=run_id,
+        agent_name=agent_name,
+        graph=json.dumps(graph),
+        fingerprint=fingerprint,
+        status="running",
+        segment=1,
+        created_at=now,
+        updated_at=now,
+        approval_timeout=approval_timeout,
+        streamed=streamed,
+    )
     with engine.begin() as connection:
-        row = connection.execute(sa.select(runs).where(runs.c.run_id == run_id)).first()
-        if row is None:
-            try:
-                with connection.begin_nested():
-                    connection.execute(
-                        runs.insert().values(
-                            run_id=run_id,
-                            agent_name=agent_name,
-                            graph=json.dumps(graph),
-                            fingerprint=fingerprint,
-                            status="running",
-                            segment=1,
-                            created_at=now,
-                            updated_at=now,
-                            approval_timeout=approval_timeout,
-                            streamed=streamed,
-                        )
-                    )
-                created = True
-            except sa.exc.IntegrityError:
-                created = False  # another process created it first; check it below
-            row = connection.execute(sa.select(runs).where(runs.c.run_id == run_id)).one()
-        else:
-            created = False
+        inserted = connection.execute(insert.on_conflict_do_nothing().returning(runs.c.run_id))
+        created = inserted.first() is not None
+        if created:
+            return (
+                RunRecord(
+                    run_id=run_id,
+                    agent_name=agent_name,
+                    status="running",
+                    created_at=now,
+                    updated_at=now,
+                    approval_timeout=approval_timeout,
+                    streamed=streamed,
+                    graph=graph,
+                ),
+                True,
+            )
+        row = connection.execute(sa.select(runs).where(runs.c.run_id == run_id)).one()
     record = _record(row)
-    if not created and row.fingerprint != fingerprint:
+    if row.fingerprint != fingerprint:
         raise AgentMismatchError(run_id, graph_differences(record.graph, graph))
-    return record, created
+    return record, False
 
 
-def update(engine: sa.Engine, run_id: str, **values: Any) -> None:
-    """Update columns of a run; JSON-typed columns are given as Python values."""
+def update(engine: sa.Engine, run_id: str, segment: int, **values: Any) -> None:
+    """Update columns of a run while it is in `segment`; JSON columns take Python values.
+
+    The segment guard makes a replayed segment's write a no-op once the run has moved on.
+    """
     for column in ("usage", "final_output", "state", "pending"):
         if column in values and values[column] is not None:
             values[column] = json.dumps(values[column])
     values["updated_at"] = time.time()
     with engine.begin() as connection:
-        connection.execute(runs.update().where(runs.c.run_id == run_id).values(**values))
+        connection.execute(
+            runs.update().where(runs.c.run_id == run_id, runs.c.segment == segment).values(**values)
+        )
 
 
 def load_state(engine: sa.Engine, run_id: str) -> dict[str, Any] | None:

@@ -20,11 +20,15 @@ from typing import Any, Literal
 
 import sqlalchemy as sa
 from agents import Agent, RunState
-from sqlalchemy.dialects import postgresql, sqlite
 
 from ..errors import StateError, StateNotFoundError, TimestepError
 from . import schema
-from .database import create_engine, ensure_postgres_database, parse_database_url
+from .database import (
+    create_engine,
+    dialect_insert,
+    ensure_postgres_database,
+    parse_database_url,
+)
 
 __all__ = ["RunStateStore"]
 
@@ -66,11 +70,7 @@ def _where(engine: sa.Engine) -> str:
 def _upsert(engine: sa.Engine, key: str, agent_name: str, text: str) -> None:
     values = {"key": key, "agent_name": agent_name, "state": text, "updated_at": time.time()}
     table = schema.states
-    statement: Any
-    if engine.dialect.name == "postgresql":
-        statement = postgresql.insert(table).values(**values)
-    else:
-        statement = sqlite.insert(table).values(**values)
+    statement = dialect_insert(engine, table).values(**values)
     statement = statement.on_conflict_do_update(
         index_elements=[table.c.key],
         set_={
