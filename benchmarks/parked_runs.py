@@ -1,18 +1,23 @@
 #!/usr/bin/env python
 """Parked runs cost rows, not memory: worker RSS and restart time with N runs awaiting approval.
 
-For each backend (SQLite, PostgreSQL) and each size N, on a fresh database:
+For each backend (SQLite, PostgreSQL) and each size N, on a fresh database per size:
 
 1. park N runs: real ``timestep.run_agent`` runs of ``tests/apps/mail_app.py``'s ``mailer``
    (one model call, the ``lookup`` tool, then ``send_email`` needs approval), started in helper
    processes of this script that have the agent, ``--park-concurrency`` at a time per process;
-2. start a worker, ``python -m workflows --app tests.apps.mail_app``, ``--restarts`` times in a
-   row; each time measure the seconds from spawning the process until it is *ready* (below) and
-   its resident memory (VmRSS) once ready; stop it with SIGTERM before the next start, except
-   the last one;
-3. with the last worker running, approve 100 of the parked runs with ``timestep.approve`` from
-   this process (which has no agent code and never launches DBOS) and measure the seconds until
-   all 100 are ``completed`` in ``timestep_runs``; read the worker's RSS again, then stop it.
+2. once every size is parked, start a worker (``python -m workflows --app
+   tests.apps.mail_app``) on each size's database in turn, ``--restarts`` rounds: each time
+   measure the seconds from spawning the process until it is *ready* (below) and its resident
+   memory (VmRSS) once ready, then stop it with SIGTERM. Round-robin over the sizes, so that a
+   change in machine load hits every size alike;
+3. per size, start one more worker (also a restart sample), approve 100 of the parked runs with
+   ``timestep.approve`` from this process (which has no agent code and never launches DBOS) and
+   measure the seconds from the first approve call until all 100 are ``completed`` in
+   ``timestep_runs``; read the worker's RSS again, then stop it. The script checks that the
+   restarts executed no model or tool call and that ``send_email`` ran exactly 100 times.
+
+``rss_mb`` and ``restart_s`` are medians over the ``--restarts`` + 1 starts of a size.
 
 Ready: the worker wrote its ``worker ready`` log line. ``workflows/__main__.py`` writes it once
 ``launch.ensure_dbos()`` has returned, i.e. after the imports, the app module's agents are
@@ -62,6 +67,8 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 import sqlalchemy as sa  # noqa: E402
+
+from timestep.state.database import create_engine, parse_database_url  # noqa: E402
 
 PG_URL_ENV = "TIMESTEP_BENCH_PG_URL"
 BACKENDS = ("sqlite", "postgres")
@@ -119,9 +126,7 @@ def park_main(url: str, first: int, count: int, concurrency: int, executor_id: s
 
 def _child_env(test_log: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("TIMESTEP_TEST_CRASH",)}
-    env["PYTHONPATH"] = os.pathsep.join(
-        p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p
-    )
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
     # mail_app's ExecutionLog fsyncs every line, and fsync on /dev/null (its default) fails.
     env["TIMESTEP_TEST_LOG"] = str(test_log)
     return env
@@ -312,7 +317,7 @@ async def approve_and_finish(engine: sa.Engine, run_ids: list[str]) -> tuple[flo
     deadline = time.monotonic() + FINISH_TIMEOUT_S
     while True:
         with engine.connect() as connection:
-            counts = dict(connection.execute(query, params).all())
+            counts: dict[str, int] = {row[0]: row[1] for row in connection.execute(query, params)}
         if counts.get("completed", 0) == wanted:
             return approved, time.perf_counter() - started
         if counts.get("failed"):
@@ -328,82 +333,120 @@ def _log_entries(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line]
 
 
-# --- one backend and size -------------------------------------------------------------------------
+# --- one backend: every size parked, then restarts round-robin, then the approvals --------------
 
 
-def bench_size(
-    url: str, n: int, args: argparse.Namespace, tmp: Path, backend: str
-) -> dict[str, Any]:
-    park_log = tmp / f"park-{backend}-{n}.jsonl"
-    worker_log = tmp / f"worker-{backend}-{n}.jsonl"
-    log(f"{backend} N={n}: parking {n} runs ...")
-    park_s = park_runs(url, n, args.park_processes, args.park_concurrency, park_log)
-    engine = use_database(url)
-    parked = count_runs(engine, "awaiting_approval")
-    if parked != n:
-        raise RuntimeError(f"{parked} runs awaiting approval, expected {n}")
-    log(f"{backend} N={n}: {parked} parked in {park_s:.1f} s ({n / park_s:.0f} runs/s)")
+@dataclass
+class Cell:
+    """One size on one backend: its database and what was measured on it."""
 
-    restarts: list[float] = []
-    rss_ready: list[float] = []
-    stops: list[float] = []
-    pending_at_start: list[int] = []
-    worker: Worker | None = None
-    for attempt in range(args.restarts):
-        pending = count_pending_workflows(engine)
-        pending_at_start.append(pending)
-        worker = Worker(url, worker_log)
-        worker.start()
-        ready_s = worker.wait_ready()
-        if pending:
-            # Not expected: then ready also means DBOS re-enqueued this executor's PENDING ones.
-            while count_pending_workflows(engine, WORKER_EXECUTOR_ID):
-                time.sleep(0.02)
-            ready_s = time.perf_counter() - worker.spawned_at
-        restarts.append(ready_s)
-        rss_ready.append(rss_mb(worker.pid))
-        log(
-            f"{backend} N={n}: start {attempt + 1}/{args.restarts}: ready in {ready_s:.2f} s, "
-            f"RSS {rss_ready[-1]:.1f} MiB"
-        )
-        if attempt < args.restarts - 1:
-            stops.append(worker.stop())
-    assert worker is not None
-    replayed = _log_entries(worker_log)
+    backend: str
+    n: int
+    url: str
+    park_log: Path
+    worker_log: Path
+    engine: sa.Engine | None = None
+    park_s: float = 0.0
+    restarts: list[float] = field(default_factory=list)
+    rss_ready: list[float] = field(default_factory=list)
+    stops: list[float] = field(default_factory=list)
+    load_1m: list[float] = field(default_factory=list)
+    pending_at_start: int = 0
+
+    @property
+    def label(self) -> str:
+        return f"{self.backend} N={self.n}"
+
+
+def park_cell(cell: Cell, args: argparse.Namespace) -> None:
+    log(f"{cell.label}: parking {cell.n} runs ...")
+    cell.park_s = park_runs(
+        cell.url, cell.n, args.park_processes, args.park_concurrency, cell.park_log
+    )
+    cell.engine = create_engine(parse_database_url(cell.url), pool_size=2)
+    parked = count_runs(cell.engine, "awaiting_approval")
+    if parked != cell.n:
+        raise RuntimeError(f"{parked} runs awaiting approval, expected {cell.n}")
+    log(f"{cell.label}: {parked} parked in {cell.park_s:.1f} s ({cell.n / cell.park_s:.0f} runs/s)")
+
+
+def start_worker(cell: Cell) -> Worker:
+    """Start a worker on the cell's database, wait until it is ready, record time and RSS."""
+    assert cell.engine is not None
+    pending = count_pending_workflows(cell.engine)
+    cell.pending_at_start = max(cell.pending_at_start, pending)
+    worker = Worker(cell.url, cell.worker_log)
+    worker.start()
+    ready_s = worker.wait_ready()
+    if pending:
+        # Not expected: then ready also means DBOS re-enqueued this executor's PENDING ones.
+        while count_pending_workflows(cell.engine, WORKER_EXECUTOR_ID):
+            time.sleep(0.02)
+        ready_s = time.perf_counter() - worker.spawned_at
+    cell.restarts.append(ready_s)
+    cell.rss_ready.append(rss_mb(worker.pid))
+    cell.load_1m.append(os.getloadavg()[0])
+    log(
+        f"{cell.label}: start {len(cell.restarts)}: ready in {ready_s:.2f} s, "
+        f"RSS {cell.rss_ready[-1]:.1f} MiB (load {cell.load_1m[-1]:.1f})"
+    )
+    return worker
+
+
+def finish_cell(cell: Cell, args: argparse.Namespace) -> dict[str, Any]:
+    """Start the last worker, approve `--finish` runs, wait until they completed."""
+    assert cell.engine is not None
+    worker = start_worker(cell)
+    replayed = _log_entries(cell.worker_log)
     if replayed:
-        raise RuntimeError(f"restarting workers executed {len(replayed)} model/tool calls")
-
-    finish = min(args.finish, n)
+        raise RuntimeError(f"restarted workers executed {len(replayed)} model/tool calls")
+    finish = min(args.finish, cell.n)
     run_ids = [RUN_ID_FORMAT.format(i) for i in range(finish)]
-    approve_s, finish_s = asyncio.run(approve_and_finish(engine, run_ids))
-    rss_after = rss_mb(worker.pid)
-    hwm = rss_mb(worker.pid, "VmHWM")
-    stops.append(worker.stop())
-    sends = [e for e in _log_entries(worker_log) if e.get("name") == "send_email"]
+    use_database(cell.url)
+    try:
+        approve_s, finish_s = asyncio.run(approve_and_finish(cell.engine, run_ids))
+    finally:
+        rss_after = rss_mb(worker.pid)
+        hwm = rss_mb(worker.pid, "VmHWM")
+        cell.stops.append(worker.stop())
+        release_database()
+    sends = [e for e in _log_entries(cell.worker_log) if e.get("name") == "send_email"]
     if len(sends) != finish:
         raise RuntimeError(f"send_email ran {len(sends)} times for {finish} approved runs")
-    left = count_runs(engine, "awaiting_approval")
-    if left != n - finish:
-        raise RuntimeError(f"{left} runs still awaiting approval, expected {n - finish}")
+    left = count_runs(cell.engine, "awaiting_approval")
+    if left != cell.n - finish:
+        raise RuntimeError(f"{left} runs still awaiting approval, expected {cell.n - finish}")
     log(
-        f"{backend} N={n}: approved {finish} in {approve_s:.2f} s, all completed after "
+        f"{cell.label}: approved {finish} in {approve_s:.2f} s, all completed after "
         f"{finish_s:.2f} s; RSS {rss_after:.1f} MiB (peak {hwm:.1f})"
     )
-    release_database()
+    cell.engine.dispose()
     return {
-        "rss_mb": round(statistics.median(rss_ready), 1),
-        "restart_s": round(statistics.median(restarts), 3),
+        "rss_mb": round(statistics.median(cell.rss_ready), 1),
+        "restart_s": round(statistics.median(cell.restarts), 3),
         "finish_100_s": round(finish_s, 3),
         "finished": finish,
         "approve_100_s": round(approve_s, 3),
         "rss_after_finish_mb": round(rss_after, 1),
         "rss_peak_mb": round(hwm, 1),
-        "restart_s_each": [round(r, 3) for r in restarts],
-        "stop_s_median": round(statistics.median(stops), 3),
-        "pending_at_start": max(pending_at_start),
-        "parked": n,
-        "park_s": round(park_s, 1),
+        "restart_s_each": [round(r, 3) for r in cell.restarts],
+        "load_1m_each": [round(v, 2) for v in cell.load_1m],
+        "stop_s_median": round(statistics.median(cell.stops), 3),
+        "pending_at_start": cell.pending_at_start,
+        "parked": cell.n,
+        "park_s": round(cell.park_s, 1),
     }
+
+
+def bench_backend(cells: list[Cell], args: argparse.Namespace) -> dict[str, Any]:
+    """Park every size, then start workers round-robin over the sizes (so that a change in
+    machine load hits every size alike), then approve and finish on each."""
+    for cell in cells:
+        park_cell(cell, args)
+    for _ in range(args.restarts):
+        for cell in cells:
+            cell.stops.append(start_worker(cell).stop())
+    return {str(cell.n): finish_cell(cell, args) for cell in cells}
 
 
 @contextlib.contextmanager
@@ -423,28 +466,39 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     report: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="timestep-parked-") as tmp_name:
         tmp = Path(tmp_name)
-        for backend in args.backends:
-            results: dict[str, Any] = {}
-            if backend == "sqlite":
-                for n in args.sizes:
-                    url = f"sqlite:///{tmp}/parked-{n}.sqlite"
-                    results[str(n)] = bench_size(url, n, args, tmp, backend)
-            else:
-                from tests.pgcluster import create_database, drop_database
 
-                with postgres_server() as server:
-                    for n in args.sizes:
-                        name = f"timestep_parked_{n}_{uuid.uuid4().hex[:8]}"
-                        url = create_database(server, name)
-                        try:
-                            results[str(n)] = bench_size(url, n, args, tmp, backend)
-                        finally:
+        def cell(backend: str, n: int, url: str) -> Cell:
+            return Cell(
+                backend,
+                n,
+                url,
+                tmp / f"park-{backend}-{n}.jsonl",
+                tmp / f"worker-{backend}-{n}.jsonl",
+            )
+
+        for backend in args.backends:
+            if backend == "sqlite":
+                cells = [cell(backend, n, f"sqlite:///{tmp}/parked-{n}.sqlite") for n in args.sizes]
+                report[backend] = bench_backend(cells, args)
+                continue
+            from tests.pgcluster import create_database, drop_database
+
+            with postgres_server() as server:
+                names = [f"timestep_parked_{n}_{uuid.uuid4().hex[:8]}" for n in args.sizes]
+                try:
+                    cells = [
+                        cell(backend, n, create_database(server, name))
+                        for n, name in zip(args.sizes, names, strict=True)
+                    ]
+                    report[backend] = bench_backend(cells, args)
+                finally:
+                    for name in names:
+                        with contextlib.suppress(Exception):
                             drop_database(server, name)
-            report[backend] = results
     return report
 
 
-# --- output ----------------------------------------------------------------------------------------
+# --- output ---------------------------------------------------------------------------------------
 
 
 def format_table(report: dict[str, Any]) -> str:
@@ -486,7 +540,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--json", action="store_true", help="end with one JSON line")
     parser.add_argument("--sizes", type=_csv_ints, default=[100, 1000, 10000])
     parser.add_argument("--backends", type=_csv_backends, default=list(BACKENDS))
-    parser.add_argument("--restarts", type=int, default=3, help="worker starts per size")
+    parser.add_argument(
+        "--restarts", type=int, default=3, help="rounds of worker restarts over the sizes"
+    )
     parser.add_argument("--finish", type=int, default=100, help="runs to approve and finish")
     parser.add_argument(
         "--park-processes", type=int, default=2, help="helper processes that park runs"
@@ -508,9 +564,7 @@ def main(argv: list[str] | None = None, out: TextIO = sys.stdout) -> int:
     args = parse_args(argv)
     if args.park_into:
         first, count = (int(part) for part in args.park_range.split(":"))
-        return park_main(
-            args.park_into, first, count, args.park_concurrency, args.park_executor_id
-        )
+        return park_main(args.park_into, first, count, args.park_concurrency, args.park_executor_id)
     started = time.perf_counter()
     report = run_benchmark(args)
     log(f"done in {time.perf_counter() - started:.0f} s")

@@ -3,12 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -19,54 +13,9 @@ import timestep
 from timestep import DecisionError
 
 from .helpers import ExecutionLog, TurnModel
+from .processes import cli, env_for, start_worker, stop, wait_for_status
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def env_for(database_url: str, log: Path, **extra: str) -> dict[str, str]:
-    return {
-        **os.environ,
-        "TIMESTEP_DB_URL": database_url,
-        "TIMESTEP_TEST_LOG": str(log),
-        "PYTHONPATH": str(ROOT),
-        **extra,
-    }
-
-
-def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "timestep.cli", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-
-
-def worker(env: dict[str, str]) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "workflows", "--app", "tests.apps.mail_app"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def wait_for_status(
-    env: dict[str, str], run_id: str, wanted: str, timeout: float = 90
-) -> dict[str, Any]:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        shown = cli(env, "runs", "show", run_id, "--json")
-        assert shown.returncode == 0, shown.stderr
-        record: dict[str, Any] = json.loads(shown.stdout)
-        if record["status"] == wanted:
-            return record
-        time.sleep(0.3)
-    raise AssertionError(f"run {run_id} did not become {wanted}: {record}")
 
 
 def park(env: dict[str, str], run_id: str) -> None:
@@ -76,12 +25,6 @@ def park(env: dict[str, str], run_id: str) -> None:
     listed = cli(env, "runs", "list", "--status", "awaiting_approval")
     assert run_id in listed.stdout
     assert 'send_email({"to":"bob@example.com","body":"hi"})' in listed.stdout
-
-
-def stop(process: subprocess.Popen[str]) -> tuple[int, str]:
-    process.send_signal(signal.SIGTERM)
-    _, err = process.communicate(timeout=60)
-    return process.returncode, err
 
 
 @pytest.mark.parametrize("decision", ["approve", "reject"])
@@ -103,9 +46,9 @@ def test_three_processes_decide_and_finish(
     assert decided.returncode == 0, decided.stderr
     assert "run is now running" in decided.stdout
 
-    process = worker(env)
+    process = start_worker(env, "tests.apps.mail_app")
     try:
-        record = wait_for_status(env, "mail-1", "completed")
+        record = wait_for_status(database_url, "mail-1", "completed")
     finally:
         code, err = stop(process)
     assert code == 0, err
@@ -134,15 +77,15 @@ def test_worker_killed_during_continuation_finishes_once(database_url: str, tmp_
     park(env, "mail-2")
     assert cli(env, "approve", "mail-2").returncode == 0
 
-    crashing = worker({**env, "TIMESTEP_TEST_CRASH": "tool_recorded"})
+    crashing = start_worker({**env, "TIMESTEP_TEST_CRASH": "tool_recorded"}, "tests.apps.mail_app")
     _, err = crashing.communicate(timeout=90)
     assert crashing.returncode == 3, err
     log = ExecutionLog(log_path)
     assert [e["at"] for e in log.entries("crash")] == ["tool_recorded"]
 
-    process = worker(env)
+    process = start_worker(env, "tests.apps.mail_app")
     try:
-        record = wait_for_status(env, "mail-2", "completed")
+        record = wait_for_status(database_url, "mail-2", "completed")
     finally:
         stop(process)
     assert record["final_output"] == "mail handled"

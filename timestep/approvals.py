@@ -92,8 +92,9 @@ async def continue_if_decided(record: RunRecord) -> None:
             "stream": record.streamed,
         },
     )
-    # A deadline may already have enqueued the segment with a delay: start it now.
-    await queues.start_now(next_id)
+    if record.approval_timeout is not None:
+        # The deadline enqueued the segment already, with a delay: start it now.
+        await queues.start_now(next_id)
 
 
 async def approve(run_id: str, call_id: str | None = None, *, always: bool = False) -> None:

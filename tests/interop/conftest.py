@@ -7,6 +7,7 @@ and fail under `CI=true` (a missing component is a failure in CI, not a silent p
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -56,15 +57,18 @@ def node_project() -> NodeProject:
     if node is None or npm is None:
         _missing("Node.js and npm are needed for the TypeScript interop tests")
     assert node is not None and npm is not None
-    if not (INTEROP_DIR / "node_modules" / "@openai" / "agents").is_dir():
-        installed = subprocess.run(
-            [npm, "ci", "--no-audit", "--no-fund"],
-            cwd=INTEROP_DIR,
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
-        )
-        if installed.returncode != 0:
-            _missing(f"`npm ci` failed in {INTEROP_DIR}:\n{installed.stderr[-2000:]}")
+    # pytest-xdist workers share the folder: one installs while the others wait.
+    with open(INTEROP_DIR / ".npm-install.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (INTEROP_DIR / "node_modules" / "@openai" / "agents").is_dir():
+            installed = subprocess.run(
+                [npm, "ci", "--no-audit", "--no-fund"],
+                cwd=INTEROP_DIR,
+                capture_output=True,
+                text=True,
+                timeout=600,
+                check=False,
+            )
+            if installed.returncode != 0:
+                _missing(f"`npm ci` failed in {INTEROP_DIR}:\n{installed.stderr[-2000:]}")
     return NodeProject(node)

@@ -11,11 +11,7 @@ tests/interop/_scenarios.py chosen by TIMESTEP_HANDOVER_CELL); both DB backends.
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +19,7 @@ import pytest
 from agents import Runner, RunState
 
 from tests.helpers import ExecutionLog
+from tests.processes import cli, env_for, record_of, start_worker, stop, wait_for_status
 
 from . import _harness
 from ._scenarios import cell_named
@@ -32,27 +29,6 @@ from .test_typescript_interop import expected_usage
 ROOT = INTEROP_DIR.parent.parent
 APP = "tests.apps.handover_app"
 PROMPT = "Email Bob that the build is green."
-
-
-def env_for(database_url: str, log: Path, cell: str) -> dict[str, str]:
-    return {
-        **os.environ,
-        "TIMESTEP_DB_URL": database_url,
-        "TIMESTEP_TEST_LOG": str(log),
-        "TIMESTEP_HANDOVER_CELL": cell,
-        "PYTHONPATH": str(ROOT),
-    }
-
-
-def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "timestep.cli", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 def node(project: NodeProject, mode: str, state_file: Path, cell: dict[str, Any]) -> dict[str, Any]:
@@ -88,47 +64,6 @@ def decide(env: dict[str, str], run_id: str, decision: dict[str, Any]) -> str:
     return decided.stdout
 
 
-def show(env: dict[str, str], run_id: str) -> dict[str, Any]:
-    shown = cli(env, "runs", "show", run_id, "--json")
-    assert shown.returncode == 0, shown.stderr
-    record: dict[str, Any] = json.loads(shown.stdout)
-    return record
-
-
-def wait_for_status(
-    env: dict[str, str], run_id: str, wanted: str, timeout: float = 90
-) -> dict[str, Any]:
-    deadline = time.time() + timeout
-    record = show(env, run_id)
-    while record["status"] != wanted and time.time() < deadline:
-        assert record["status"] in ("running", "awaiting_approval"), record
-        time.sleep(0.3)
-        record = show(env, run_id)
-    assert record["status"] == wanted, f"run {run_id} did not become {wanted}: {record}"
-    return record
-
-
-def start_worker(env: dict[str, str]) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "workflows", "--app", APP],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def stop(process: subprocess.Popen[str]) -> tuple[int, str]:
-    process.send_signal(signal.SIGTERM)
-    try:
-        _, err = process.communicate(timeout=60)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        _, err = process.communicate()
-    return process.returncode, err
-
-
 def sends(log: ExecutionLog) -> list[str]:
     return [e["callId"] for e in log.entries("tool") if e["tool"] == "send_email"]
 
@@ -140,13 +75,23 @@ def sends(log: ExecutionLog) -> list[str]:
 PY_TO_TS = ["approve_after", "reject_after", "two_calls"]
 
 
-@pytest.mark.parametrize("cell_name", PY_TO_TS)
+def on_backends(cells: list[str]) -> pytest.MarkDecorator:
+    """Every cell on SQLite, the first also on PostgreSQL: the conversion does not depend on
+    the backend, and the storage path is covered by the first cell on both."""
+    return pytest.mark.parametrize(
+        ("database_url", "cell_name"),
+        [("sqlite", cell) for cell in cells] + [("postgres", cells[0])],
+        indirect=["database_url"],
+    )
+
+
+@on_backends(PY_TO_TS)
 def test_python_to_typescript_via_cli(
     database_url: str, tmp_path: Path, node_project: NodeProject, cell_name: str
 ) -> None:
     cell = cell_named(cell_name)
     log = ExecutionLog(tmp_path / "log.jsonl")
-    env = env_for(database_url, log.path, cell_name)
+    env = env_for(database_url, log.path, TIMESTEP_HANDOVER_CELL=cell_name)
     park(env, "py-run")
     for decision in cell["before"]:
         assert "run is now awaiting_approval" in decide(env, "py-run", decision)
@@ -192,7 +137,7 @@ def test_python_to_typescript_via_cli(
 
     assert sends(log) == [], "no tool ran on the Python side"
     assert [e["turn"] for e in log.entries("model")] == [0]
-    assert show(env, "py-run")["status"] == "awaiting_approval"
+    assert record_of(database_url, "py-run")["status"] == "awaiting_approval"
 
 
 # --- TypeScript -> Python -----------------------------------------------------------------------
@@ -207,13 +152,13 @@ TS_TO_PY = [
 ]
 
 
-@pytest.mark.parametrize("cell_name", TS_TO_PY)
+@on_backends(TS_TO_PY)
 def test_typescript_to_python_via_cli(
     database_url: str, tmp_path: Path, node_project: NodeProject, cell_name: str
 ) -> None:
     cell = cell_named(cell_name)
     log = ExecutionLog(tmp_path / "log.jsonl")
-    env = env_for(database_url, log.path, cell_name)
+    env = env_for(database_url, log.path, TIMESTEP_HANDOVER_CELL=cell_name)
     state_file = tmp_path / "state.json"
     produced = node(node_project, "produce", state_file, cell)
     assert produced["ok"] and produced["executions"] == [] and produced["input_problems"] == []
@@ -226,15 +171,15 @@ def test_typescript_to_python_via_cli(
     assert f"imported run ts-run ({status})" in imported.stdout
     for call in calls:
         assert call in imported.stdout
-    record = show(env, "ts-run")
+    record = record_of(database_url, "ts-run")
     assert [p["call_id"] for p in record["pending_approvals"]] == calls
     assert record["usage"]["requests"] == len(cell["source"])
 
     for decision in cell["after"]:
         decide(env, "ts-run", decision)
-    worker = start_worker(env)
+    worker = start_worker(env, APP)
     try:
-        record = wait_for_status(env, "ts-run", "completed")
+        record = wait_for_status(database_url, "ts-run", "completed")
     finally:
         code, err = stop(worker)
     assert code == 0, err
@@ -269,7 +214,7 @@ async def test_python_export_round_trip(database_url: str, tmp_path: Path) -> No
     back as a new parked run; a decision recorded before the export travels with it."""
     cell = cell_named("two_calls")
     log = ExecutionLog(tmp_path / "log.jsonl")
-    env = env_for(database_url, log.path, "two_calls")
+    env = env_for(database_url, log.path, TIMESTEP_HANDOVER_CELL="two_calls")
     park(env, "py-run")
     plain = cli(env, "state", "export", "py-run", "--format", "python")
     assert plain.returncode == 0, plain.stderr
@@ -302,7 +247,7 @@ async def test_python_export_round_trip(database_url: str, tmp_path: Path) -> No
     reimported = cli(env, "state", "import", str(state_file), "--app", APP, "--run-id", "again")
     assert reimported.returncode == 0, reimported.stderr
     assert "imported run again (awaiting_approval)" in reimported.stdout
-    assert [p["call_id"] for p in show(env, "again")["pending_approvals"]] == [
+    assert [p["call_id"] for p in record_of(database_url, "again")["pending_approvals"]] == [
         "call_email_1",
         "call_email_2",
     ]
@@ -316,7 +261,7 @@ async def test_python_export_round_trip(database_url: str, tmp_path: Path) -> No
 
 
 def test_export_refusals(database_url: str, tmp_path: Path) -> None:
-    env = env_for(database_url, tmp_path / "log.jsonl", "approve_after")
+    env = env_for(database_url, tmp_path / "log.jsonl", TIMESTEP_HANDOVER_CELL="approve_after")
     unknown = cli(env, "state", "export", "nope")
     assert unknown.returncode == 1
     assert "no run with id 'nope'" in unknown.stderr and "Traceback" not in unknown.stderr
@@ -352,7 +297,7 @@ async def _completed_python_document() -> dict[str, Any]:
 async def test_import_refusals(
     database_url: str, tmp_path: Path, node_project: NodeProject
 ) -> None:
-    env = env_for(database_url, tmp_path / "log.jsonl", "approve_after")
+    env = env_for(database_url, tmp_path / "log.jsonl", TIMESTEP_HANDOVER_CELL="approve_after")
     good = _typescript_document(tmp_path, node_project)
     text = json.dumps(good)
     cases: dict[str, tuple[str, list[str]]] = {

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
-from contextlib import AbstractContextManager
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any, cast
 
 from agents.agent_output import AgentOutputSchemaBase
@@ -175,19 +175,11 @@ class OllamaModel(Model):
         conversation_id: str | None,
         prompt: ResponsePromptParam | None,
     ) -> ModelResponse:
-        with (
-            generation_span(
-                model=self.model,
-                model_config=self._trace_config(model_settings, tracing),
-                disabled=tracing.is_disabled(),
-            ) as span,
-            model_span_errors(
-                span,
-                message="Error getting response",
-                trace_include_sensitive_data=tracing.include_data(),
-            ),
-        ):
-            payload = self._payload(
+        with self._span(
+            "Error getting response",
+            model_settings,
+            tracing,
+            self._payload(
                 system_instructions,
                 input,
                 model_settings,
@@ -195,9 +187,8 @@ class OllamaModel(Model):
                 output_schema,
                 handoffs,
                 stream=False,
-            )
-            if tracing.include_data():
-                span.span_data.input = payload["messages"]
+            ),
+        ) as (span, payload):
             client = self._client()
             with self._errors():
                 data = await chat_once(client, payload, model_settings.timeout)
@@ -231,19 +222,11 @@ class OllamaModel(Model):
         conversation_id: str | None,
         prompt: ResponsePromptParam | None,
     ) -> AsyncIterator[TResponseStreamEvent]:
-        with (
-            generation_span(
-                model=self.model,
-                model_config=self._trace_config(model_settings, tracing),
-                disabled=tracing.is_disabled(),
-            ) as span,
-            model_span_errors(
-                span,
-                message="Error streaming response",
-                trace_include_sensitive_data=tracing.include_data(),
-            ),
-        ):
-            payload = self._payload(
+        with self._span(
+            "Error streaming response",
+            model_settings,
+            tracing,
+            self._payload(
                 system_instructions,
                 input,
                 model_settings,
@@ -251,9 +234,8 @@ class OllamaModel(Model):
                 output_schema,
                 handoffs,
                 stream=True,
-            )
-            if tracing.include_data():
-                span.span_data.input = payload["messages"]
+            ),
+        ) as (span, payload):
             client = self._client()
             # The skeleton the SDK stream handler fills in and emits as response.created /
             # response.completed.
@@ -285,6 +267,31 @@ class OllamaModel(Model):
             finally:
                 await chunks.aclose()
                 await cast(AsyncGenerator[Any, None], parts).aclose()
+
+    @contextmanager
+    def _span(
+        self,
+        error_message: str,
+        model_settings: ModelSettings,
+        tracing: ModelTracing,
+        payload: dict[str, Any],
+    ) -> Iterator[tuple[Any, dict[str, Any]]]:
+        """The generation span of one call, with errors attached to it and the input recorded."""
+        with (
+            generation_span(
+                model=self.model,
+                model_config=self._trace_config(model_settings, tracing),
+                disabled=tracing.is_disabled(),
+            ) as span,
+            model_span_errors(
+                span,
+                message=error_message,
+                trace_include_sensitive_data=tracing.include_data(),
+            ),
+        ):
+            if tracing.include_data():
+                span.span_data.input = payload["messages"]
+            yield span, payload
 
     async def close(self) -> None:
         """Close the HTTP clients this model built itself (not a caller-supplied client)."""

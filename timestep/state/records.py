@@ -120,6 +120,21 @@ def list_records(engine: sa.Engine, status: str | None, limit: int) -> list[RunR
         return [_record(row) for row in connection.execute(query)]
 
 
+def _new_run(
+    run_id: str, agent_name: str, graph: dict[str, Any], fingerprint: str, status: str, now: float
+) -> dict[str, Any]:
+    return {
+        "run_id": run_id,
+        "agent_name": agent_name,
+        "graph": json.dumps(graph),
+        "fingerprint": fingerprint,
+        "status": status,
+        "segment": 1,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
 def create_or_check(
     engine: sa.Engine,
     run_id: str,
@@ -137,14 +152,7 @@ def create_or_check(
 
     now = time.time()
     insert = dialect_insert(engine, runs).values(
-        run_id=run_id,
-        agent_name=agent_name,
-        graph=json.dumps(graph),
-        fingerprint=fingerprint,
-        status="running",
-        segment=1,
-        created_at=now,
-        updated_at=now,
+        **_new_run(run_id, agent_name, graph, fingerprint, "running", now),
         approval_timeout=approval_timeout,
         streamed=streamed,
     )
@@ -278,14 +286,7 @@ def insert_parked(
         with engine.begin() as connection:
             connection.execute(
                 runs.insert().values(
-                    run_id=run_id,
-                    agent_name=agent_name,
-                    graph=json.dumps(graph),
-                    fingerprint=fingerprint,
-                    status="awaiting_approval",
-                    segment=1,
-                    created_at=now,
-                    updated_at=now,
+                    **_new_run(run_id, agent_name, graph, fingerprint, "awaiting_approval", now),
                     state=json.dumps(state),
                     pending=json.dumps(pending),
                     usage=json.dumps(usage),

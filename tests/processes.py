@@ -1,0 +1,87 @@
+"""Driving Timestep as a user does, in separate processes: the CLI and workers."""
+
+from __future__ import annotations
+
+import functools
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from timestep.state import records
+from timestep.state.database import create_engine, parse_database_url
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def env_for(database_url: str, log: Path, **extra: str) -> dict[str, str]:
+    """The environment of a child process: the database, the execution log, the repo on path."""
+    return {
+        **os.environ,
+        "TIMESTEP_DB_URL": database_url,
+        "TIMESTEP_TEST_LOG": str(log),
+        "PYTHONPATH": str(ROOT),
+        **extra,
+    }
+
+
+def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "timestep.cli", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def start_worker(env: dict[str, str], app: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "workflows", "--app", app],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def stop(process: subprocess.Popen[str]) -> tuple[int, str]:
+    """SIGTERM a worker and return its exit code and stderr."""
+    process.send_signal(signal.SIGTERM)
+    try:
+        _, err = process.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        _, err = process.communicate()
+    return process.returncode, err
+
+
+@functools.cache
+def _engine(database_url: str) -> sa.Engine:
+    return create_engine(parse_database_url(database_url), pool_size=1)
+
+
+def wait_for_status(
+    database_url: str, run_id: str, wanted: str, timeout: float = 90
+) -> dict[str, Any]:
+    """Poll the run's record (read straight from the database) until it has status `wanted`."""
+    deadline = time.time() + timeout
+    record = records.find(_engine(database_url), run_id)
+    while (record is None or record.status != wanted) and time.time() < deadline:
+        assert record is None or record.status in ("running", "awaiting_approval"), record
+        time.sleep(0.1)
+        record = records.find(_engine(database_url), run_id)
+    assert record is not None and record.status == wanted, f"{run_id} is not {wanted}: {record}"
+    return record.as_dict()
+
+
+def record_of(database_url: str, run_id: str) -> dict[str, Any]:
+    """The run's record as `timestep runs show --json` prints it, read straight from the DB."""
+    return records.get(_engine(database_url), run_id).as_dict()
