@@ -72,6 +72,7 @@ from dbos_openai_agents import DBOSRunner  # noqa: E402
 import timestep  # noqa: E402
 from timestep import config  # noqa: E402
 from timestep._engine import launch  # noqa: E402
+from timestep._engine.streaming import completed_event  # noqa: E402
 from timestep.state.database import create_engine, parse_database_url  # noqa: E402
 
 PG_URL_ENV = "TIMESTEP_BENCH_PG_URL"
@@ -118,8 +119,13 @@ class InstantModel(Model):
             response_id=f"resp_{turn}",
         )
 
-    def stream_response(self, *args: Any, **kwargs: Any) -> Any:
-        raise NotImplementedError("InstantModel does not stream")
+    async def stream_response(  # type: ignore[override]
+        self, system_instructions: Any, input: Any, *args: Any, **kwargs: Any
+    ) -> Any:
+        """The same answer as one `response.completed` event: the streamed variants measure
+        the streaming machinery, not a model's token rate."""
+        response = await self.get_response(system_instructions, input, *args, **kwargs)
+        yield completed_event(response)
 
 
 @function_tool(name_override="step")
@@ -216,6 +222,38 @@ async def run_floor() -> None:
         raise RuntimeError("floor workflow returned a wrong step count")
 
 
+FIRST_EVENT_MS: dict[str, list[float]] = {"plain_streamed": [], "timestep_streamed": []}
+
+
+async def _consume(name: str, result: Any, started: float) -> None:
+    first = True
+    async for _event in result.stream_events():
+        if first:
+            FIRST_EVENT_MS[name].append((time.perf_counter() - started) * 1000.0)
+            first = False
+    _check(result.final_output)
+
+
+async def run_plain_streamed() -> None:
+    agents = _bench_agents()
+    started = time.perf_counter()
+    result = Runner.run_streamed(agents.plain, "go", max_turns=agents.max_turns)
+    await _consume("plain_streamed", result, started)
+
+
+async def run_timestep_streamed() -> None:
+    agents = _bench_agents()
+    started = time.perf_counter()
+    result = await timestep.run_agent(
+        agents.timestep,
+        "go",
+        stream=True,
+        run_id=f"bench-{uuid.uuid4()}",
+        max_turns=agents.max_turns,
+    )
+    await _consume("timestep_streamed", result, started)
+
+
 def _check(final_output: Any) -> None:
     if final_output != "done":
         raise RuntimeError(f"benchmark run ended with {final_output!r}, expected 'done'")
@@ -227,6 +265,8 @@ RUNS: dict[str, Callable[[], Awaitable[None]]] = {
     "dbosrunner": run_dbosrunner,
     "floor": run_floor,
     "floor_pickle": run_floor,
+    "plain_streamed": run_plain_streamed,
+    "timestep_streamed": run_timestep_streamed,
 }
 
 
@@ -330,7 +370,16 @@ def bench_backend(url: str, n_turns: int, repetitions: int, warmup: int) -> dict
     # Phase 1: Timestep's own DBOS instance (JSON serializer).
     use_timestep_dbos(url)
     try:
-        medians.update(asyncio.run(measure(("timestep", "floor"), n_turns, repetitions, warmup)))
+        medians.update(
+            asyncio.run(
+                measure(
+                    ("timestep", "floor", "timestep_streamed", "plain_streamed"),
+                    n_turns,
+                    repetitions,
+                    warmup,
+                )
+            )
+        )
     finally:
         launch.reset_for_tests()
     # Phase 2: the same configuration with the pickle serializer, which DBOSRunner needs; the
@@ -378,8 +427,27 @@ def run_benchmark(
             "ratio_vs_plain": round(ts / plain, 3),
             "ratio_vs_dbosrunner": round(ts / medians["dbosrunner"], 3),
             "ratio_vs_floor": round(ts / medians["floor"], 3),
+            "streamed": _streamed_report(medians),
         }
     return report
+
+
+def _streamed_report(medians: dict[str, float]) -> dict[str, float]:
+    """Streamed variants of this backend: per-turn cost and time to the first event."""
+    first = {name: statistics.median(values) for name, values in FIRST_EVENT_MS.items()}
+    for values in FIRST_EVENT_MS.values():
+        values.clear()
+    streamed, plain = medians["timestep_streamed"], medians["plain_streamed"]
+    return {
+        "timestep_ms_per_turn": round(streamed, 3),
+        "plain_ms_per_turn": round(plain, 3),
+        "ratio_vs_plain": round(streamed / plain, 3),
+        "timestep_first_event_ms": round(first["timestep_streamed"], 3),
+        "plain_first_event_ms": round(first["plain_streamed"], 3),
+        "first_event_ratio_vs_plain": round(
+            first["timestep_streamed"] / first["plain_streamed"], 3
+        ),
+    }
 
 
 # --- output -------------------------------------------------------------------------------------
@@ -411,6 +479,19 @@ def format_table(report: dict[str, Any], backends: list[str]) -> str:
     for ratio in ("ratio_vs_plain", "ratio_vs_dbosrunner", "ratio_vs_floor"):
         label = "timestep / " + ratio.removeprefix("ratio_vs_")
         rows.append(f"{label:<34}" + "".join(f"{report[b][ratio]:>11.2f}x" for b in backends))
+    rows += ["", "streamed (run_streamed / run_agent(stream=True))"]
+    streamed_rows = {
+        "plain_ms_per_turn": ("plain run_streamed, ms/turn", ".2f"),
+        "timestep_ms_per_turn": ("timestep streamed, ms/turn", ".2f"),
+        "ratio_vs_plain": ("timestep / plain", ".2f"),
+        "plain_first_event_ms": ("plain, first event ms", ".2f"),
+        "timestep_first_event_ms": ("timestep, first event ms", ".2f"),
+        "first_event_ratio_vs_plain": ("first event, timestep / plain", ".2f"),
+    }
+    for key, (label, fmt) in streamed_rows.items():
+        rows.append(
+            f"{label:<34}" + "".join(f"{report[b]['streamed'][key]:>12{fmt}}" for b in backends)
+        )
     return "\n".join(rows)
 
 
