@@ -24,7 +24,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from ._ts_errors import StateConversionError
+from ._errors import StateConversionError
 
 _JSON_TOKEN_PREFIX = "\u0000openai-agents-json:"
 _JS_NUMBER = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?")

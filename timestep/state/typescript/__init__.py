@@ -3,9 +3,9 @@
 Timestep pins one SDK pair: openai-agents 0.24.0 (writes RunState schema 1.21) and
 @openai/agents 0.20.0 (reads and writes schema 1.22). The two formats differ in key case, item
 protocol, approval records and invocation ledgers (facts: ../shared/notes/runstate-interop.md),
-so the conversion is schema-aware: `_ts_items` converts items and usage, `_ts_approvals` rebuilds
-the approval records and ledgers each side requires, `_ts_graph` checks the agent graph and maps
-handoff tool names, and `_ts_export` / `_ts_import` assemble the two documents.
+so the conversion is schema-aware: `_items` converts items and usage, `_approvals` rebuilds
+the approval records and ledgers each side requires, `_graph` checks the agent graph and maps
+handoff tool names, and `_export` / `_import` assemble the two documents.
 
 Fail closed: anything that cannot be carried faithfully raises a `StateError` subclass naming
 the field and the versions, instead of producing a state the other side would silently re-run,
@@ -22,14 +22,13 @@ from typing import Any
 
 from agents import Agent, RunState
 
-from timestep.errors import StateError
+from ...errors import StateError
+from . import _export, _import
+from ._errors import SDK_PAIR, StateConversionError, UnsupportedStateVersionError
+from ._graph import AgentGraph
 
-from . import _ts_export, _ts_import
-from ._ts_errors import SDK_PAIR, StateConversionError, UnsupportedStateVersionError
-from ._ts_graph import AgentGraph
-
-PYTHON_SCHEMA_VERSION = _ts_import.PY_SCHEMA_VERSION
-TYPESCRIPT_SCHEMA_VERSION = _ts_export.JS_SCHEMA_VERSION
+PYTHON_SCHEMA_VERSION = _import.PY_SCHEMA_VERSION
+TYPESCRIPT_SCHEMA_VERSION = _export.JS_SCHEMA_VERSION
 
 __all__ = [
     "PYTHON_SCHEMA_VERSION",
@@ -68,7 +67,7 @@ def to_typescript_json(state: RunState[Any, Any]) -> str:
     version = py.get("$schemaVersion")
     if version != PYTHON_SCHEMA_VERSION:
         raise UnsupportedStateVersionError("Python", version, PYTHON_SCHEMA_VERSION)
-    js = _guarded(lambda: _ts_export.convert(py, AgentGraph.of(starting_agent)))
+    js = _guarded(lambda: _export.convert(py, AgentGraph.of(starting_agent)))
     _assert_no_secrets(js)
     return json.dumps(js, ensure_ascii=False, separators=(",", ":"))
 
@@ -98,7 +97,7 @@ async def from_typescript_json(
     version = js.get("$schemaVersion")
     if version != TYPESCRIPT_SCHEMA_VERSION:
         raise UnsupportedStateVersionError("TypeScript", version, TYPESCRIPT_SCHEMA_VERSION)
-    py = _guarded(lambda: _ts_import.convert(js, AgentGraph.of(agent)))
+    py = _guarded(lambda: _import.convert(js, AgentGraph.of(agent)))
     _assert_no_secrets(py)
     try:
         return await RunState.from_json(

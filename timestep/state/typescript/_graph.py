@@ -17,7 +17,7 @@ from typing import Any
 
 from agents import Agent, FunctionTool, Handoff
 
-from ._ts_errors import StateConversionError
+from ._errors import StateConversionError
 
 
 def js_default_handoff_name(agent_name: str) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from timestep.errors import StateError
+from ...errors import StateError
 
 SDK_PAIR = "openai-agents 0.24.0 (schema 1.21) / @openai/agents 0.20.0 (schema 1.22)"
 

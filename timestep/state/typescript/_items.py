@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ._ts_errors import StateConversionError
+from ._errors import StateConversionError
 
 Renamer = Callable[[str], str]
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from . import _ts_approvals as approvals
-from . import _ts_items as items
-from ._ts_errors import StateConversionError
-from ._ts_graph import AgentGraph
+from . import _approvals as approvals
+from . import _items as items
+from ._errors import StateConversionError
+from ._graph import AgentGraph
 
 JS_SCHEMA_VERSION = "1.22"
 
