@@ -189,3 +189,50 @@ def test_unusable_database_urls_say_where(tmp_path: Any) -> None:
     with pytest.raises(timestep.ConfigurationError, match="'mysql'"):
         launch.storage_engine()
     launch.reset_for_tests()
+
+
+ADOPT_SCRIPT = """
+import asyncio, sys
+from agents import Agent
+from dbos import DBOS, DBOSPortableJSONSerializer
+import timestep
+from tests.helpers import TurnModel
+
+DBOS(config={"name": "my-app", "system_database_url": sys.argv[1],
+             "serializer": DBOSPortableJSONSerializer()})
+DBOS.launch()
+
+async def main():
+    result = await timestep.run_agent(Agent(name="A", model=TurnModel([], final="adopted")), "hi",
+                                      run_id="adopt-1")
+    print(result.final_output, (await timestep.get_run("adopt-1")).status)
+
+asyncio.run(main())
+"""
+
+
+def test_an_application_dbos_instance_is_used(database_url: str) -> None:
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run(
+        [sys.executable, "-c", ADOPT_SCRIPT, database_url],
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root), "TIMESTEP_DB_URL": "sqlite:///nowhere/x.db"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["adopted", "completed"]
+    # The run went to the application's database, not to TIMESTEP_DB_URL.
+    engine = sa.create_engine(database_url.replace("postgresql://", "postgresql+psycopg://"))
+    with engine.connect() as connection:
+        status = connection.execute(
+            sa.text("SELECT status FROM timestep_runs WHERE run_id = 'adopt-1'")
+        ).scalar()
+    engine.dispose()
+    assert status == "completed"

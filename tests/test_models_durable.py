@@ -14,7 +14,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import pytest
 from agents import Agent, RawResponsesStreamEvent, RunConfig, function_tool
 from openai.types.responses import ResponseTextDeltaEvent
 
@@ -78,12 +77,9 @@ async def test_recorded_ollama_calls_are_not_repeated(
 
 async def test_streamed_durable_run_on_ollama(timestep_db: str, local_ollama: FakeOllama) -> None:
     script_round_trip(local_ollama)
-    try:
-        result = await timestep.run_agent(
-            weather_agent(), "weather?", stream=True, run_id="ollama-s", run_config=run_config()
-        )
-    except ModuleNotFoundError as missing:  # the engine's streaming half is still being written
-        pytest.skip(f"durable streaming is not available yet: {missing}")
+    result = await timestep.run_agent(
+        weather_agent(), "weather?", stream=True, run_id="ollama-s", run_config=run_config()
+    )
     deltas: list[str] = []
     async for event in result.stream_events():  # type: ignore[union-attr]
         if isinstance(event, RawResponsesStreamEvent) and isinstance(
