@@ -71,20 +71,26 @@ def py_raw_to_js(
     raise _fail(where, f"item type {kind!r} cannot be converted to the TypeScript protocol")
 
 
+def _input_message(item: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """A user or system message: the same shape in both protocols (text parts only)."""
+    role, content = item.get("role"), item.get("content")
+    if role == "system":
+        return {"type": "message", "role": "system", "content": _text_content(content, where)}
+    if isinstance(content, str):
+        return {"type": "message", "role": "user", "content": content}
+    parts = []
+    for part in content or []:
+        if part.get("type") != "input_text":
+            raise _fail(where, f"user content part {part.get('type')!r} is not supported")
+        parts.append({"type": "input_text", "text": part["text"]})
+    return {"type": "message", "role": "user", "content": parts}
+
+
 def _py_message_to_js(item: Mapping[str, Any], where: str) -> dict[str, Any]:
     role = item.get("role")
     content = item.get("content")
-    if role == "user":
-        if isinstance(content, str):
-            return {"type": "message", "role": "user", "content": content}
-        parts = []
-        for part in content or []:
-            if part.get("type") != "input_text":
-                raise _fail(where, f"user content part {part.get('type')!r} is not supported")
-            parts.append({"type": "input_text", "text": part["text"]})
-        return {"type": "message", "role": "user", "content": parts}
-    if role == "system":
-        return {"type": "message", "role": "system", "content": _text_content(content, where)}
+    if role in ("user", "system"):
+        return _input_message(item, where)
     if role == "assistant":
         out: dict[str, Any] = {"type": "message", "role": "assistant"}
         if item.get("id"):
@@ -180,17 +186,8 @@ def js_raw_to_py(item: Mapping[str, Any], rename: Renamer, where: str) -> dict[s
 def _js_message_to_py(item: Mapping[str, Any], where: str) -> dict[str, Any]:
     role = item.get("role")
     content = item.get("content")
-    if role == "user":
-        if isinstance(content, str):
-            return {"type": "message", "role": "user", "content": content}
-        parts = []
-        for part in content or []:
-            if part.get("type") != "input_text":
-                raise _fail(where, f"user content part {part.get('type')!r} is not supported")
-            parts.append({"type": "input_text", "text": part["text"]})
-        return {"type": "message", "role": "user", "content": parts}
-    if role == "system":
-        return {"type": "message", "role": "system", "content": _text_content(content, where)}
+    if role in ("user", "system"):
+        return _input_message(item, where)
     if role == "assistant":
         parts = []
         for part in content or []:
