@@ -361,7 +361,7 @@ async def run_segment(request: dict[str, Any]) -> dict[str, Any]:
         run_input: Any = request.get("input")
         opening_events: list[dict[str, Any]] = []
         if request.get("continuation"):
-            loaded = await _load_continuation(run_id, request["segment"] - 1)
+            loaded = await _load_continuation(run_id, segment_number - 1)
             opening_events.append({"type": "timestep.decisions", "decisions": loaded["decisions"]})
             run_input = await RunState.from_json(starting_agent, loaded["state"])
             apply_decisions(run_input, loaded["decisions"])
@@ -405,4 +405,4 @@ async def run_segment(request: dict[str, Any]) -> dict[str, Any]:
         await _schedule_deadline(run_id, request, timeout)
     with _process.lock:
         _process.results[workflow_id] = result
-    return {"status": outcome["status"], "segment": request.get("segment", 1)}
+    return {"status": outcome["status"], "segment": segment_number}
