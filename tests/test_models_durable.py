@@ -134,3 +134,36 @@ async def _crashing_main(db_url: str, host: str, run_id: str) -> None:
 
 if __name__ == "__main__":
     asyncio.run(_crashing_main(*sys.argv[1:4]))
+
+
+def test_readme_quickstart_with_ollama(database_url: str, local_ollama: FakeOllama) -> None:
+    """`timestep run examples.assistant:assistant ... --model ollama/llama3.2`, as the README."""
+    local_ollama.add(
+        tool_reply(tool_call("multiply", {"a": 12, "b": 7}, id="call_m0000001")),
+        text_reply("12 * 7 = 84"),
+    )
+    command = [sys.executable, "-m", "timestep.cli", "run", "examples.assistant:assistant"]
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "TIMESTEP_DB_URL": database_url,
+        "OLLAMA_HOST": local_ollama.url,
+    }
+    env.pop("OPENAI_API_KEY", None)
+    args = ["What is 12 * 7?", "--model", "ollama/llama3.2", "--run-id", "quick-1"]
+    done = subprocess.run(
+        [*command, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "12 * 7 = 84"
+    assert "OPENAI_API_KEY" not in done.stderr  # no trace-export warning for Ollama-only use
+    tool_message = local_ollama.chat_requests[1]["messages"][-1]
+    assert (tool_message["tool_name"], tool_message["content"]) == ("multiply", "84.0")
+
+    # The same run id again: the stored output, and Ollama is not asked again.
+    again = subprocess.run(
+        [*command, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.strip() == "12 * 7 = 84"
+    assert len(local_ollama.chat_requests) == 2
