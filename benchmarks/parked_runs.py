@@ -57,7 +57,6 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -70,7 +69,6 @@ import sqlalchemy as sa  # noqa: E402
 
 from timestep.state.database import create_engine, parse_database_url  # noqa: E402
 
-PG_URL_ENV = "TIMESTEP_BENCH_PG_URL"
 BACKENDS = ("sqlite", "postgres")
 APP_MODULE = "tests.apps.mail_app"
 WORKER_EXECUTOR_ID = "bench-worker"
@@ -449,19 +447,6 @@ def bench_backend(cells: list[Cell], args: argparse.Namespace) -> dict[str, Any]
     return {str(cell.n): finish_cell(cell, args) for cell in cells}
 
 
-@contextlib.contextmanager
-def postgres_server() -> Iterator[str]:
-    """A server URL whose user may create databases: the env var, else a throwaway cluster."""
-    external = os.environ.get(PG_URL_ENV, "").strip()
-    if external:
-        yield external
-        return
-    from tests.pgcluster import PostgresCluster
-
-    with PostgresCluster() as cluster:
-        yield cluster.url
-
-
 def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     report: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="timestep-parked-") as tmp_name:
@@ -481,9 +466,9 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
                 cells = [cell(backend, n, f"sqlite:///{tmp}/parked-{n}.sqlite") for n in args.sizes]
                 report[backend] = bench_backend(cells, args)
                 continue
-            from tests.pgcluster import create_database, drop_database
+            from tests.pgcluster import bench_postgres_server, create_database, drop_database
 
-            with postgres_server() as server:
+            with bench_postgres_server() as server:
                 names = [f"timestep_parked_{n}_{uuid.uuid4().hex[:8]}" for n in args.sizes]
                 try:
                     cells = [

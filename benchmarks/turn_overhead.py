@@ -45,7 +45,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -75,7 +75,6 @@ from timestep._engine import launch  # noqa: E402
 from timestep._engine.streaming import completed_event  # noqa: E402
 from timestep.state.database import create_engine, parse_database_url  # noqa: E402
 
-PG_URL_ENV = "TIMESTEP_BENCH_PG_URL"
 VARIANTS = ("timestep", "dbosrunner", "floor", "floor_pickle")
 BACKENDS = ("sqlite", "postgres")
 
@@ -293,19 +292,6 @@ async def measure(
 # --- backends -----------------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def postgres_server() -> Iterator[str]:
-    """A server URL whose user may create databases: the env var, else a throwaway cluster."""
-    external = os.environ.get(PG_URL_ENV, "").strip()
-    if external:
-        yield external
-        return
-    from tests.pgcluster import PostgresCluster
-
-    with PostgresCluster() as cluster:
-        yield cluster.url
-
-
 def _quiet_logging() -> None:
     """Route every stdout log handler to stderr and keep DBOS and the SDK at WARNING."""
     for name in ("dbos", "openai.agents", "openai", "httpx", "timestep"):
@@ -412,9 +398,9 @@ def run_benchmark(
                     f"sqlite:///{tmp}/bench.sqlite", n_turns, repetitions, warmup
                 )
         else:
-            from tests.pgcluster import create_database
+            from tests.pgcluster import bench_postgres_server, create_database
 
-            with postgres_server() as server:
+            with bench_postgres_server() as server:
                 name = f"timestep_bench_{os.getpid()}_{uuid.uuid4().hex[:8]}"
                 url = create_database(server, name)
                 medians = bench_backend(url, n_turns, repetitions, warmup)

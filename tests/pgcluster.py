@@ -556,3 +556,18 @@ def postgres_cluster(**kwargs: Any) -> Iterator[PostgresCluster]:
         yield cluster.start()
     finally:
         cluster.stop()
+
+
+BENCH_PG_URL_ENV = "TIMESTEP_BENCH_PG_URL"
+
+
+@contextlib.contextmanager
+def bench_postgres_server() -> Iterator[str]:
+    """For benchmarks: `TIMESTEP_BENCH_PG_URL` (a server whose user may create databases), else
+    a throwaway cluster, removed afterwards."""
+    external = os.environ.get(BENCH_PG_URL_ENV, "").strip()
+    if external:
+        yield external
+        return
+    with PostgresCluster() as cluster:
+        yield cluster.url
