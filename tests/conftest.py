@@ -35,6 +35,9 @@ from tests.pgcluster import (  # noqa: E402
     normalize_url,
 )
 
+# The fake Ollama server's fixtures (local_ollama, cloud_ollama, ollama_env), for every module.
+pytest_plugins = ["tests.fake_ollama"]
+
 TEST_DB_URL_ENV = "TIMESTEP_TEST_DB_URL"
 
 

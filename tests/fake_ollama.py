@@ -299,8 +299,8 @@ class FakeOllama:
         return Handler
 
 
-# --- pytest fixtures: import the `*_fixture` functions into a test module (silencing F401) and
-# request them by their short names (`local_ollama`, `cloud_ollama`, `ollama_env`).
+# --- pytest fixtures (`local_ollama`, `cloud_ollama`, `ollama_env`), registered for the whole
+# suite by `pytest_plugins` in tests/conftest.py.
 
 LOCAL_MODELS = frozenset({"llama3.2", "qwen3:8b"})
 CLOUD_MODELS = frozenset({"gpt-oss:120b", "kimi-k2"})

@@ -10,6 +10,7 @@ from typing import Any
 
 from agents import Model, ModelResponse, Usage
 from agents.testing import assistant_message, function_call
+from agents.tracing import Span, Trace, TracingProcessor
 
 
 class ExecutionLog:
@@ -143,3 +144,28 @@ class StreamingTurnModel(TurnModel):
                     logprobs=[],
                 )
         yield completed_event(response)
+
+
+class SpanCollector(TracingProcessor):
+    """Keeps the spans that end, in memory; exports nothing."""
+
+    def __init__(self) -> None:
+        self.spans: list[Span[Any]] = []
+
+    def on_trace_start(self, trace: Trace) -> None:
+        pass
+
+    def on_trace_end(self, trace: Trace) -> None:
+        pass
+
+    def on_span_start(self, span: Span[Any]) -> None:
+        pass
+
+    def on_span_end(self, span: Span[Any]) -> None:
+        self.spans.append(span)
+
+    def shutdown(self) -> None:
+        pass
+
+    def force_flush(self) -> None:
+        pass

@@ -18,10 +18,8 @@ from agents import Agent, RawResponsesStreamEvent, RunConfig, function_tool
 from openai.types.responses import ResponseTextDeltaEvent
 
 import timestep
-from tests.fake_ollama import (  # noqa: F401 (pytest fixtures)
+from tests.fake_ollama import (
     FakeOllama,
-    local_ollama_fixture,
-    ollama_env_fixture,
     text_reply,
     tool_call,
     tool_reply,

@@ -13,25 +13,20 @@ from agents.items import ReasoningItem
 from agents.run import RunConfig
 from agents.tracing import (
     GenerationSpanData,
-    Span,
-    Trace,
-    TracingProcessor,
     get_trace_provider,
     set_trace_processors,
 )
 from openai.types.shared import Reasoning
 from pydantic import BaseModel
 
-from tests.fake_ollama import (  # noqa: F401 (pytest fixtures)
+from tests.fake_ollama import (
     CLOUD_KEY,
     FakeOllama,
-    cloud_ollama_fixture,
-    local_ollama_fixture,
-    ollama_env_fixture,
     text_reply,
     tool_call,
     tool_reply,
 )
+from tests.helpers import SpanCollector
 from timestep.models import MultiModelProvider
 
 
@@ -221,34 +216,11 @@ async def test_local_and_cloud_models_in_one_process(
     assert roles == ["system", "user", "assistant", "tool", "assistant", "tool"]
 
 
-class _Collector(TracingProcessor):
-    def __init__(self) -> None:
-        self.spans: list[Span[Any]] = []
-
-    def on_trace_start(self, trace: Trace) -> None:
-        pass
-
-    def on_trace_end(self, trace: Trace) -> None:
-        pass
-
-    def on_span_start(self, span: Span[Any]) -> None:
-        pass
-
-    def on_span_end(self, span: Span[Any]) -> None:
-        self.spans.append(span)
-
-    def shutdown(self) -> None:
-        pass
-
-    def force_flush(self) -> None:
-        pass
-
-
 @pytest.fixture
-def collector() -> Iterator[_Collector]:
+def collector() -> Iterator[SpanCollector]:
     provider = get_trace_provider()
     before = list(provider._multi_processor._processors)  # type: ignore[attr-defined]
-    collected = _Collector()
+    collected = SpanCollector()
     set_trace_processors([collected])  # only ours: nothing is exported anywhere
     yield collected
     set_trace_processors(before)
@@ -256,7 +228,7 @@ def collector() -> Iterator[_Collector]:
 
 @pytest.mark.parametrize("stream", [False, True])
 async def test_generation_span_per_call(
-    local_ollama: FakeOllama, collector: _Collector, stream: bool
+    local_ollama: FakeOllama, collector: SpanCollector, stream: bool
 ) -> None:
     local_ollama.add(tool_reply(tool_call("get_weather", {"city": "Paris"})), text_reply("sunny"))
     agent = Agent(name="w", model="ollama/llama3.2", tools=[get_weather])

@@ -10,14 +10,10 @@ from agents import Agent, Runner, function_tool
 from agents.exceptions import ModelBehaviorError
 from agents.run import RunConfig
 
-from tests.fake_ollama import (  # noqa: F401 (pytest fixtures)
-    CLOUD_KEY,
+from tests.fake_ollama import (
     FakeOllama,
     Reply,
-    cloud_ollama_fixture,
     error_reply,
-    local_ollama_fixture,
-    ollama_env_fixture,
     text_reply,
     tool_call,
     tool_reply,

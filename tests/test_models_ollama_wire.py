@@ -14,12 +14,9 @@ from openai.types.responses import ResponseFunctionToolCall
 from openai.types.shared import Reasoning
 from pydantic import BaseModel
 
-from tests.fake_ollama import (  # noqa: F401 (pytest fixtures)
+from tests.fake_ollama import (
     CLOUD_KEY,
     FakeOllama,
-    cloud_ollama_fixture,
-    local_ollama_fixture,
-    ollama_env_fixture,
     text_reply,
     tool_call,
     tool_reply,

@@ -11,12 +11,8 @@ from agents.models.openai_chatcompletions import OpenAIChatCompletionsModel
 from agents.models.openai_responses import OpenAIResponsesModel
 from agents.run import RunConfig
 
-from tests.fake_ollama import (  # noqa: F401 (pytest fixtures)
-    CLOUD_KEY,
+from tests.fake_ollama import (
     FakeOllama,
-    cloud_ollama_fixture,
-    local_ollama_fixture,
-    ollama_env_fixture,
     text_reply,
 )
 from timestep.errors import ModelError

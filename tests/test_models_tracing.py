@@ -4,45 +4,20 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from agents import Agent, Runner
 from agents.run import RunConfig
-from agents.tracing import Span, Trace, TracingProcessor, get_trace_provider, set_trace_processors
+from agents.tracing import TracingProcessor, get_trace_provider, set_trace_processors
 from agents.tracing.processors import default_exporter, default_processor
 
-from tests.fake_ollama import (  # noqa: F401  (fixtures)
+from tests.fake_ollama import (
     FakeOllama,
-    local_ollama_fixture,
-    ollama_env_fixture,
     text_reply,
 )
+from tests.helpers import SpanCollector
 from timestep.models import MultiModelProvider, configure_tracing_for_keys
 from timestep.models import tracing as tracing_module
-
-
-class _Quiet(TracingProcessor):
-    def __init__(self) -> None:
-        self.ended: list[Span[Any]] = []
-
-    def on_trace_start(self, trace: Trace) -> None:
-        pass
-
-    def on_trace_end(self, trace: Trace) -> None:
-        pass
-
-    def on_span_start(self, span: Span[Any]) -> None:
-        pass
-
-    def on_span_end(self, span: Span[Any]) -> None:
-        self.ended.append(span)
-
-    def shutdown(self) -> None:
-        pass
-
-    def force_flush(self) -> None:
-        pass
 
 
 def processors() -> list[TracingProcessor]:
@@ -64,7 +39,7 @@ def tracing_state(ollama_env: None) -> Iterator[None]:
 
 
 def test_no_key_detaches_only_the_openai_exporter(tracing_state: None) -> None:
-    mine = _Quiet()
+    mine = SpanCollector()
     get_trace_provider().register_processor(mine)
     assert configure_tracing_for_keys() is False
     assert processors() == [mine]
