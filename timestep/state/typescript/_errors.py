@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ...errors import StateError
@@ -26,3 +27,14 @@ class UnsupportedStateVersionError(StateConversionError):
         )
         self.found = found
         self.expected = expected
+
+
+def refuse_set_fields(
+    document: Mapping[str, Any], keys: Iterable[str], *, prefix: str = "", suffix: str = ""
+) -> None:
+    """Raise on the first of `keys` that is set in `document`: the adapter cannot carry it."""
+    for key in keys:
+        if document.get(key):
+            raise StateConversionError(
+                f"{prefix}{key}: not supported by the TypeScript adapter{suffix}"
+            )

@@ -7,7 +7,7 @@ from typing import Any
 
 from . import _approvals as approvals
 from . import _items as items
-from ._errors import StateConversionError
+from ._errors import StateConversionError, refuse_set_fields
 from ._graph import AgentGraph
 
 JS_SCHEMA_VERSION = "1.22"
@@ -35,11 +35,7 @@ _UNSUPPORTED_ACTIONS = (
 
 
 def convert(py: Mapping[str, Any], graph: AgentGraph) -> dict[str, Any]:
-    for key in _UNSUPPORTED_IF_SET:
-        if py.get(key):
-            raise StateConversionError(
-                f"{key}: not supported by the TypeScript adapter (value is set)"
-            )
+    refuse_set_fields(py, _UNSUPPORTED_IF_SET, suffix=" (value is set)")
     context = py.get("context") or {}
     if context.get("approvals"):
         raise StateConversionError(
@@ -383,11 +379,7 @@ def _completed_invocations(
 def _processed_response(
     processed: Mapping[str, Any], run_item: Any, raw: Any, graph: AgentGraph, agent: str
 ) -> dict[str, Any]:
-    for key in _UNSUPPORTED_ACTIONS:
-        if processed.get(key):
-            raise StateConversionError(
-                f"last_processed_response.{key}: not supported by the TypeScript adapter"
-            )
+    refuse_set_fields(processed, _UNSUPPORTED_ACTIONS, prefix="last_processed_response.")
     functions = []
     for i, entry in enumerate(processed.get("functions") or []):
         where = f"last_processed_response.functions[{i}]"

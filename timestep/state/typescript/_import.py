@@ -7,7 +7,7 @@ from typing import Any
 
 from . import _approvals as approvals
 from . import _items as items
-from ._errors import StateConversionError
+from ._errors import StateConversionError, refuse_set_fields
 from ._graph import AgentGraph
 
 PY_SCHEMA_VERSION = "1.21"
@@ -41,11 +41,7 @@ _FUNCTION_ORIGIN = {"type": "function"}
 
 
 def convert(js: Mapping[str, Any], graph: AgentGraph) -> dict[str, Any]:
-    for key in _UNSUPPORTED_IF_SET:
-        if js.get(key):
-            raise StateConversionError(
-                f"{key}: not supported by the TypeScript adapter (value is set)"
-            )
+    refuse_set_fields(js, _UNSUPPORTED_IF_SET, suffix=" (value is set)")
     context = js["context"]
     for key in ("approvals", "hostedMcpApprovals", "legacyFunctionApprovals"):
         if context.get(key):
@@ -332,11 +328,7 @@ def _processed_response(
     agent: str,
     interruptions: list[dict[str, Any]],
 ) -> dict[str, Any]:
-    for key in _UNSUPPORTED_ACTIONS:
-        if processed.get(key):
-            raise StateConversionError(
-                f"lastProcessedResponse.{key}: not supported by the TypeScript adapter"
-            )
+    refuse_set_fields(processed, _UNSUPPORTED_ACTIONS, prefix="lastProcessedResponse.")
     functions = []
     for i, entry in enumerate(processed.get("functions") or []):
         where = f"lastProcessedResponse.functions[{i}]"
