@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 from typing import Any, TypeVar
 
-from agents import Agent, AgentOutputSchema, RunResult, RunResultStreaming, RunState
+from agents import Agent, AgentOutputSchema, RunResult, RunState
+from agents.result import RunResultBase
 
 from .errors import StateError
 
@@ -53,7 +54,7 @@ async def rebuild_result(
     return result
 
 
-R = TypeVar("R", RunResult, RunResultStreaming)
+R = TypeVar("R", bound=RunResultBase)
 
 
 def with_run_id(result: R, run_id: str) -> R:

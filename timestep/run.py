@@ -249,8 +249,6 @@ async def collect_result(
         record = await asyncio.to_thread(records.get, engine, run_id)
         raise TimestepError(f"run {run_id!r} failed: {record.error or exc}") from exc
     live = take_live_result(workflow_id)
-    if isinstance(live, RunResultStreaming):
-        return with_run_id(live, run_id)
     if live is not None:
         return with_run_id(live, run_id)
     record = await asyncio.to_thread(records.get, engine, run_id)

@@ -45,9 +45,6 @@ class Segment:
     run_id: str
     """The run this segment belongs to."""
 
-    workflow_id: str
-    """The DBOS workflow id of this segment."""
-
     tool_slots: dict[str, int] = field(default_factory=dict)
     """DBOS step ids reserved for function calls that have not run yet, by call id."""
 

@@ -47,10 +47,6 @@ def is_launched_by_timestep() -> bool:
     return _process.launched_by_us
 
 
-def is_dbos_ready() -> bool:
-    return _process.dbos_ready
-
-
 def storage_engine() -> sa.Engine:
     """The engine for Timestep's tables, migrated. Does not launch DBOS.
 

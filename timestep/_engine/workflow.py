@@ -355,7 +355,7 @@ async def run_segment(request: dict[str, Any]) -> dict[str, Any]:
 
     starting_agent = durable_agent(agent)
     run_config = durable_run_config(attached.run_config, default_model_provider())
-    segment = Segment(run_id=run_id, workflow_id=workflow_id)
+    segment = Segment(run_id=run_id)
     token = enter_segment(segment)
     try:
         run_input: Any = request.get("input")
