@@ -61,10 +61,8 @@ def dispose_engines() -> None:
 
 
 def _where(engine: sa.Engine) -> str:
-    url = engine.url
-    if engine.dialect.name == "sqlite":
-        return f"the SQLite file {url.database}"
-    return f"the PostgreSQL database {url.host or 'localhost'}:{url.port or 5432}/{url.database}"
+    target = parse_database_url(engine.url.render_as_string(hide_password=False))
+    return f"the {'SQLite file' if target.is_sqlite else 'PostgreSQL database'} {target.where}"
 
 
 def _upsert(engine: sa.Engine, key: str, agent_name: str, text: str) -> None:
