@@ -39,7 +39,7 @@ def start(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        env={**os.environ, "PYTHONPATH": str(ROOT), "TIMESTEP_LEASE_SECONDS": "2"},
     )
 
 
@@ -95,7 +95,8 @@ def test_restarted_process_recovers_by_itself(database_url: str, tmp_path: Path)
     code, _, err = finish(start(database_url, tmp_path, "run", "tool_recorded", "sigkill"))
     assert code == -9, err
 
-    # A process without the agent leaves the run pending and says why.
+    # A process without the agent takes the dead owner's run over onto the agent's queue (it
+    # does not run it: it has no agent) and says so.
     waiting = start(database_url, tmp_path, "recover-without-agent")
     deadline = time.time() + 60
     stderr_lines: list[str] = []
@@ -103,9 +104,9 @@ def test_restarted_process_recovers_by_itself(database_url: str, tmp_path: Path)
     while time.time() < deadline:
         line = waiting.stderr.readline()
         stderr_lines.append(line)
-        if "waits for agent 'Worker'" in line:
+        if "job-1 -> timestep:Worker" in line:
             break
-    assert any("waits for agent 'Worker'" in line for line in stderr_lines), "".join(stderr_lines)
+    assert any("job-1 -> timestep:Worker" in line for line in stderr_lines), "".join(stderr_lines)
     waiting.kill()
     waiting.communicate()
     log = ExecutionLog(tmp_path / "log.jsonl")

@@ -16,7 +16,7 @@ from agents import RunResult, RunResultStreaming
 from dbos import DBOS, WorkflowHandleAsync
 
 from ._engine import launch, queues, registry
-from ._engine.workflow import segment_workflow_id
+from ._engine.naming import segment_workflow_id
 from .errors import AgentNotRegisteredError, DecisionError
 from .run import collect_result
 from .state import records

@@ -17,6 +17,8 @@ from .errors import ConfigurationError
 
 DB_URL_ENV = "TIMESTEP_DB_URL"
 EXECUTOR_ID_ENV = "TIMESTEP_EXECUTOR_ID"
+LEASE_ENV = "TIMESTEP_LEASE_SECONDS"
+DEFAULT_LEASE_SECONDS = 10.0
 APP_NAME = "timestep"
 
 
@@ -28,11 +30,18 @@ class Settings:
     """Explicit database URL; `None` means `TIMESTEP_DB_URL` or the SQLite default."""
 
     executor_id: str | None = None
-    """DBOS executor id of this process; `None` means `TIMESTEP_EXECUTOR_ID` or DBOS's "local".
+    """DBOS executor id of this process; `None` means `TIMESTEP_EXECUTOR_ID`, else a new id
+    for each process (`HOST-PID-RANDOM`).
 
-    A restarted process recovers the pending runs of its own executor id only, so a worker
-    must keep its id across restarts, and two live workers on one database need distinct ids.
+    Each process runs only its own runs. A dead process's runs are taken over by live ones once
+    its lease runs out, whatever its id; a stable id (a worker's) only lets a restarted process
+    pick up its own leftovers itself. Two live processes never share an id: the second waits
+    for the first one's lease, then refuses to start.
     """
+
+    lease_seconds: float | None = None
+    """Seconds after its last heartbeat when this process counts as dead to the others;
+    `None` means `TIMESTEP_LEASE_SECONDS`, else 10. Heartbeats go every quarter lease."""
 
     application_version: str = field(default=f"{APP_NAME}-1")
     """DBOS application version under which runs are started and recovered.
@@ -50,6 +59,7 @@ def configure(
     database_url: str | None = None,
     executor_id: str | None = None,
     application_version: str | None = None,
+    lease_seconds: float | None = None,
 ) -> None:
     """Set where runs are stored and how this process identifies itself.
 
@@ -69,6 +79,8 @@ def configure(
         _settings.executor_id = executor_id
     if application_version is not None:
         _settings.application_version = application_version
+    if lease_seconds is not None:
+        _settings.lease_seconds = _check_lease(lease_seconds, "lease_seconds")
 
 
 def settings() -> Settings:
@@ -93,3 +105,22 @@ def database_url() -> str:
 
 def executor_id() -> str | None:
     return _settings.executor_id or os.environ.get(EXECUTOR_ID_ENV) or None
+
+
+def _check_lease(value: float, where: str) -> float:
+    if not value > 0:
+        raise ConfigurationError(f"{where} must be a positive number of seconds, got {value!r}")
+    return float(value)
+
+
+def lease_seconds() -> float:
+    if _settings.lease_seconds is not None:
+        return _settings.lease_seconds
+    text = os.environ.get(LEASE_ENV, "").strip()
+    if not text:
+        return DEFAULT_LEASE_SECONDS
+    try:
+        value = float(text)
+    except ValueError:
+        raise ConfigurationError(f"{LEASE_ENV}={text!r} is not a number of seconds") from None
+    return _check_lease(value, LEASE_ENV)

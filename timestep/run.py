@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import logging
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -14,15 +15,16 @@ from agents.stream_events import StreamEvent
 from dbos import DBOS, SetWorkflowID, WorkflowHandleAsync
 from pydantic_core import PydanticSerializationError, to_jsonable_python
 
+from ._compat import dbos as dbos_compat
 from ._engine import launch as _launch
 from ._engine import queues, registry
+from ._engine.naming import segment_workflow_id
 from ._engine.workflow import (
     Attachments,
     approval_fields,
     attach,
     expect_live_stream,
     run_segment,
-    segment_workflow_id,
     session_descriptor,
     take_live_error,
     take_live_result,
@@ -32,6 +34,7 @@ from .errors import InterruptionException, TimestepError
 from .result import rebuild_result, with_run_id
 from .state import records
 
+logger = logging.getLogger("timestep")
 
 def launch() -> None:
     """Launch DBOS in this process and start recovering its pending runs.
@@ -182,15 +185,38 @@ async def run_agent(
     )
     with SetWorkflowID(workflow_id):
         handle = await DBOS.start_workflow_async(run_segment, request)
-    if stream:
-        live = await _live_stream(workflow_id, handle)
-        if live is not None:
-            return with_run_id(_until_recorded(live, workflow_id, handle), run_id)
-    result = await collect_result(agent, run_id, workflow_id, handle)
+    watcher = None if dbos_compat.runs_here(handle) else _watch_owner(workflow_id)
+    try:
+        if stream:
+            live = await _live_stream(workflow_id, handle)
+            if live is not None:
+                return with_run_id(_until_recorded(live, workflow_id, handle), run_id)
+        result = await collect_result(agent, run_id, workflow_id, handle)
+    finally:
+        if watcher is not None:
+            watcher.cancel()
     if raise_on_interruption and result.interruptions:
         stored = await asyncio.to_thread(records.get, engine, run_id)
         raise InterruptionException(run_id, stored.pending_approvals)
     return result
+
+
+def _watch_owner(workflow_id: str) -> asyncio.Task[None]:
+    """While another process owns the segment: take it over (to run here) once that owner is
+    dead. Cancelled when the caller has its result."""
+    owner = _launch.fleet()
+
+    async def watch() -> None:
+        if owner is None:
+            return
+        while True:
+            try:
+                await asyncio.to_thread(owner.take_over_if_dead, workflow_id)
+            except Exception as exc:  # the database may be away for a while: keep watching
+                logger.warning("timestep: checking the owner of %s failed: %s", workflow_id, exc)
+            await asyncio.sleep(min(1.0, owner.heartbeat_interval))
+
+    return asyncio.ensure_future(watch())
 
 
 async def _live_stream(

@@ -8,7 +8,7 @@ from typing import Any
 
 from ._engine import launch, queues
 from ._engine.events import DISCARD_MARKER, MODEL_CALL_MARKER, STREAM_KEY
-from ._engine.workflow import segment_workflow_id
+from ._engine.naming import segment_workflow_id
 from .state import records
 
 _FINAL = ("completed", "failed", "cancelled", "awaiting_approval")

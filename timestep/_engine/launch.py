@@ -7,13 +7,16 @@ possibly launched) its own DBOS instance, Timestep uses that instance and its da
 from __future__ import annotations
 
 import logging
+import os
 import threading
+import uuid
 from dataclasses import dataclass
 
 import sqlalchemy as sa
 from dbos import DBOS, DBOSConfig, DBOSPortableJSONSerializer
 
 from .. import config
+from .._compat import dbos as dbos_compat
 from ..state import schema
 from ..state.database import (
     DatabaseTarget,
@@ -21,6 +24,8 @@ from ..state.database import (
     ensure_postgres_database,
     parse_database_url,
 )
+from . import liveness, registry
+from .fleet import Fleet
 
 logger = logging.getLogger("timestep")
 
@@ -31,16 +36,24 @@ class _Process:
     engine: sa.Engine | None = None
     dbos_ready: bool = False
     launched_by_us: bool = False
+    fleet: Fleet | None = None
 
 
 _process = _Process()
 _lock = threading.RLock()
 
 
-def _existing_dbos() -> DBOS | None:
-    from dbos import _dbos
+_existing_dbos = dbos_compat.instance
 
-    return _dbos._dbos_global_instance
+
+def new_executor_id() -> str:
+    """An executor id for a process that was given none: unique to this start."""
+    return f"{liveness.host_name()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+
+def fleet() -> Fleet | None:
+    """This process as an owner, once DBOS is launched."""
+    return _process.fleet
 
 
 def is_launched_by_timestep() -> bool:
@@ -55,8 +68,8 @@ def storage_engine() -> sa.Engine:
     with _lock:
         if _process.engine is None:
             instance = _existing_dbos()
-            if instance is not None and instance._launched:
-                _process.engine = instance._sys_db.engine
+            if instance is not None and dbos_compat.is_launched(instance):
+                _process.engine = dbos_compat.system_engine(instance)
                 _process.target = parse_database_url(
                     _process.engine.url.render_as_string(hide_password=False)
                 )
@@ -83,36 +96,60 @@ def ensure_dbos() -> None:
         # Runs on Ollama alone must not try (and fail) to export traces to OpenAI.
         configure_tracing_for_keys()
 
+        from . import queues
+
         instance = _existing_dbos()
+        engine = storage_engine()
+        restrict_queues = instance is None
         if instance is None:
-            engine = storage_engine()
+            configured = config.executor_id()
             dbos_config: DBOSConfig = {
                 "name": config.APP_NAME,
                 "system_database_engine": engine,
                 "application_version": config.settings().application_version,
                 "serializer": DBOSPortableJSONSerializer(),
                 "log_level": "WARNING",
+                "executor_id": configured or new_executor_id(),
             }
-            executor = config.executor_id()
-            if executor:
-                dbos_config["executor_id"] = executor
-            DBOS(config=dbos_config)
+            instance = DBOS(config=dbos_config)
             _process.launched_by_us = True
         else:
-            if not isinstance(instance._serializer, DBOSPortableJSONSerializer):
+            configured = DBOS.executor_id
+            if not isinstance(dbos_compat.serializer(instance), DBOSPortableJSONSerializer):
                 logger.warning(
                     "timestep: the application's DBOS instance stores step outputs with %s; "
                     "configure DBOS(config={..., 'serializer': DBOSPortableJSONSerializer()}) "
                     "so that recorded model and tool outputs are stored as JSON",
-                    type(instance._serializer).__name__,
+                    type(dbos_compat.serializer(instance)).__name__,
                 )
-            if not instance._launched:
+            if DBOS.executor_id == "local":
+                logger.warning(
+                    "timestep: the application's DBOS instance runs under DBOS's default executor "
+                    "id 'local'; give each process its own (DBOSConfig executor_id) so that a "
+                    "restarting process cannot take over the runs of a live one"
+                )
+            if not dbos_compat.is_launched(instance):
                 logger.info("timestep: launching the application's DBOS instance")
-        DBOS.launch()
-        storage_engine()
+        owner = Fleet(
+            engine=engine,
+            client=queues.client,
+            executor_id=DBOS.executor_id,
+            lease_seconds=config.lease_seconds(),
+            agents=registry.registered_names,
+            on_own_queue=queues.listen_to_own_queue,
+        )
+        owner.register()
+        if configured:
+            # A stable id: what its previous (dead) start left goes where it belongs first.
+            owner.take_over_own_past()
+        if restrict_queues:
+            # Dequeue only the queues of agents this process has (and its own, when used).
+            DBOS.listen_queues([queues.queue_name(name) for name in registry.registered_names()])
+        if not dbos_compat.is_launched(instance):
+            DBOS.launch()
+        _process.fleet = owner
+        owner.start()
         _process.dbos_ready = True
-        from . import queues
-
         queues.listen_for_registered_agents()
 
 
@@ -122,8 +159,15 @@ def shutdown() -> None:
     with _lock:
         if _process.launched_by_us and _existing_dbos() is not None:
             DBOS.destroy(destroy_registry=False)
+        _stop_fleet()
         _process.dbos_ready = False
         _process.launched_by_us = False
+
+
+def _stop_fleet() -> None:
+    if _process.fleet is not None:
+        _process.fleet.stop()
+        _process.fleet = None
 
 
 def reset_for_tests() -> None:
@@ -134,6 +178,7 @@ def reset_for_tests() -> None:
         queues.forget_queues()
         if _existing_dbos() is not None:
             DBOS.destroy(destroy_registry=False)
+        _stop_fleet()
         if _process.engine is not None:
             _process.engine.dispose()
         _process.engine = None

@@ -12,16 +12,21 @@ from dbos import DBOS, DBOSClient, DBOSPortableJSONSerializer, EnqueueOptions
 from dbos._serialization import WorkflowSerializationFormat
 
 from .. import config
+from .._compat import dbos as dbos_compat
 from . import launch, registry
+from .naming import SEGMENT_WORKFLOW, process_queue_name, queue_name
 
-QUEUE_PREFIX = "timestep:"
 POLLING_INTERVAL_SECONDS = 0.5
 _registered: set[str] = set()
 _client: DBOSClient | None = None
 
+__all__ = ["queue_name", "process_queue_name"]
 
-def queue_name(agent_name: str) -> str:
-    return QUEUE_PREFIX + agent_name
+
+def _listen(name: str) -> None:
+    instance = dbos_compat.instance()
+    if instance is not None:
+        dbos_compat.listen_to_queue(instance, name)
 
 
 def listen_for_registered_agents() -> None:
@@ -29,6 +34,7 @@ def listen_for_registered_agents() -> None:
     for name in registry.registered_names():
         if name not in _registered:
             DBOS.register_queue(queue_name(name), polling_interval_sec=POLLING_INTERVAL_SECONDS)
+            _listen(queue_name(name))
             _registered.add(name)
 
 
@@ -38,7 +44,17 @@ async def listen_for_registered_agents_async() -> None:
             await DBOS.register_queue_async(
                 queue_name(name), polling_interval_sec=POLLING_INTERVAL_SECONDS
             )
+            _listen(queue_name(name))
             _registered.add(name)
+
+
+def listen_to_own_queue() -> None:
+    """Create and listen to this process's own queue (runs it takes over to run itself)."""
+    name = process_queue_name(DBOS.executor_id)
+    if name not in _registered:
+        DBOS.register_queue(name, polling_interval_sec=POLLING_INTERVAL_SECONDS)
+        _listen(name)
+        _registered.add(name)
 
 
 def forget_queues() -> None:
@@ -67,7 +83,7 @@ async def enqueue_segment(
     """Enqueue a run segment under `workflow_id`; a second enqueue of the same id is a no-op."""
     options: EnqueueOptions = {
         "queue_name": queue_name(agent_name),
-        "workflow_name": "timestep.run_segment",
+        "workflow_name": SEGMENT_WORKFLOW,
         "workflow_id": workflow_id,
         "app_version": config.settings().application_version,
         "serialization_type": WorkflowSerializationFormat.PORTABLE,

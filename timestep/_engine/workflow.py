@@ -46,6 +46,7 @@ from .durable import (
     reset_segment,
 )
 from .events import DurableEventQueue, StreamWriter, set_writer
+from .naming import SEGMENT_WORKFLOW, segment_workflow_id
 
 logger = logging.getLogger("timestep")
 
@@ -154,10 +155,6 @@ async def _run_streamed(
         set_writer(None)
     await writer.close()
     return result
-
-
-def segment_workflow_id(run_id: str, segment: int) -> str:
-    return run_id if segment == 1 else f"{run_id}:segment-{segment}"
 
 
 def default_model_provider() -> ModelProvider:
@@ -332,7 +329,7 @@ async def _schedule_deadline(run_id: str, request: dict[str, Any], timeout: floa
     )
 
 
-@DBOS.workflow(name="timestep.run_segment", serialization_type=WorkflowSerializationFormat.PORTABLE)
+@DBOS.workflow(name=SEGMENT_WORKFLOW, serialization_type=WorkflowSerializationFormat.PORTABLE)
 async def run_segment(request: dict[str, Any]) -> dict[str, Any]:
     """Run one segment of a run; returns {"status": ..., "segment": ...}."""
     run_id: str = request["run_id"]

@@ -57,6 +57,32 @@ states = sa.Table(
     sa.Column("updated_at", sa.Float, nullable=False),
 )
 
+owners = sa.Table(
+    "timestep_owners",
+    metadata,
+    sa.Column("executor_id", sa.String(255), primary_key=True),
+    sa.Column("instance", sa.String(64), nullable=False),  # this start of the process
+    sa.Column("host", sa.Text, nullable=False),
+    sa.Column("pid", sa.Integer, nullable=False),
+    sa.Column("identity", sa.Text, nullable=False),  # JSON: how a peer on this host checks the pid
+    sa.Column("agents", sa.Text, nullable=False),  # JSON: agent names registered there
+    sa.Column("lease_seconds", sa.Float, nullable=False),
+    sa.Column("started_at", sa.Float, nullable=False),
+    sa.Column("heartbeat_at", sa.Float, nullable=False),
+    sa.Column("stopped_at", sa.Float),  # a clean shutdown
+)
+
+claims = sa.Table(
+    "timestep_claims",
+    metadata,
+    sa.Column("workflow_id", sa.String(512), primary_key=True),
+    sa.Column("from_executor", sa.String(255), primary_key=True),  # the dead owner
+    sa.Column("claimed_by", sa.String(255), nullable=False),
+    sa.Column("epoch", sa.Integer, nullable=False),  # bumped by each re-claim
+    sa.Column("claimed_at", sa.Float, nullable=False),
+    sa.Column("moved_to", sa.Text),  # the DBOS queue the workflow was resumed on
+)
+
 schema_migrations = sa.Table(
     "timestep_schema_migrations",
     sa.MetaData(),
@@ -69,8 +95,13 @@ def _v1_initial(connection: sa.Connection) -> None:
     metadata.create_all(connection, tables=[runs, decisions, states])
 
 
+def _v2_ownership(connection: sa.Connection) -> None:
+    metadata.create_all(connection, tables=[owners, claims])
+
+
 MIGRATIONS: list[tuple[int, Callable[[sa.Connection], None]]] = [
     (1, _v1_initial),
+    (2, _v2_ownership),
 ]
 """(version, apply) pairs in order. Append new ones; never edit an applied migration."""
 

@@ -1,0 +1,311 @@
+"""Liveness and takeover around DBOS: heartbeats, leases, and claims on a dead owner's runs.
+
+Every process that launches DBOS is an owner with its own executor id. It renews a lease in
+`timestep_owners` every quarter lease. A workflow whose executor is dead (lease run out, or on
+this host its process gone) is taken over by one live process: it claims the workflow in
+`timestep_claims` (an insert, or a compare-and-set when the previous claimant died first),
+checks that the workflow is still PENDING under the dead executor, and hands it back to DBOS
+with `resume_workflow` on a queue:
+
+- a run segment goes on its agent's queue, where only processes with that agent dequeue it;
+- a run segment that `run_agent(..., run_id=R)` is waiting for in this process goes on this
+  process's own queue, so it runs here (with the caller's session, hooks and live stream);
+- a segment started with objects that cannot be stored (a run config, hooks, a non-JSON
+  context) is left for `run_agent(..., run_id=R)`, the only caller that can supply them;
+- any other workflow (the application's own) goes on DBOS's internal queue, as DBOS's own
+  recovery would put it.
+
+DBOS's atomic dequeue then admits exactly one runner, and its owner tokens make a falsely
+presumed-dead process unable to record anything more for a workflow taken from it. Timestep
+schedules nothing itself: queues, steps and replay stay DBOS's.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from dbos import DBOSClient
+
+from ..errors import ConfigurationError
+from ..state import owners
+from ..state.owners import OwnerRecord
+from . import liveness
+from .naming import PROCESS_QUEUE_PREFIX, SEGMENT_WORKFLOW, process_queue_name, queue_name
+
+logger = logging.getLogger("timestep")
+
+
+@dataclass(frozen=True)
+class Moved:
+    """One workflow taken over from a dead owner."""
+
+    workflow_id: str
+    from_executor: str
+    queue: str
+
+
+@dataclass
+class Fleet:
+    """This process as an owner: its identity, its heartbeat, and the takeovers it makes."""
+
+    engine: sa.Engine
+    """Timestep's tables (owners and claims live there)."""
+
+    client: Callable[[], DBOSClient]
+    """A DBOS client on the same database: lists workflows and resumes them on a queue."""
+
+    executor_id: str
+    """The DBOS executor id of this process."""
+
+    lease_seconds: float
+    """How long after its last heartbeat this process counts as dead to its peers."""
+
+    agents: Callable[[], list[str]]
+    """The names of the agents this process has registered (reported with each heartbeat)."""
+
+    take_over_continuously: bool = True
+    """Take over every dead owner's runs at each heartbeat (not only the runs waited for)."""
+
+    on_own_queue: Callable[[], None] = lambda: None
+    """Called before the first workflow is moved to this process's own queue (to listen to it)."""
+
+    instance: str = field(default_factory=lambda: uuid.uuid4().hex)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+    _connected_since: float | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def heartbeat_interval(self) -> float:
+        return self.lease_seconds / 4
+
+    # --- this process as an owner ---------------------------------------------------------
+
+    def register(self) -> None:
+        """Hold this executor id: wait out (or refuse) a live process that holds it now."""
+        deadline = time.time() + 2 * self.lease_seconds
+        while True:
+            existing = owners.get(self.engine, self.executor_id)
+            if existing is None or existing.instance == self.instance:
+                break
+            state = liveness.judge(existing)
+            if not state.alive:
+                break
+            if time.time() > deadline:
+                raise ConfigurationError(
+                    f"executor id {self.executor_id!r} is in use by a live process (pid "
+                    f"{existing.pid} on {existing.host}, {state.reason}); give each process "
+                    "its own executor id (--executor-id or TIMESTEP_EXECUTOR_ID), or stop the "
+                    "other one first"
+                )
+            logger.warning(
+                "timestep: executor id %r is held by pid %s on %s (%s); waiting for its lease",
+                self.executor_id,
+                existing.pid,
+                existing.host,
+                state.reason,
+            )
+            time.sleep(min(1.0, self.heartbeat_interval))
+        now = time.time()
+        owners.register(
+            self.engine,
+            OwnerRecord(
+                executor_id=self.executor_id,
+                instance=self.instance,
+                host=liveness.host_name(),
+                pid=os.getpid(),
+                identity=liveness.this_process(),
+                agents=self.agents(),
+                lease_seconds=self.lease_seconds,
+                started_at=now,
+                heartbeat_at=now,
+            ),
+        )
+        self._connected_since = now
+
+    def start(self) -> None:
+        """Start the heartbeat thread (it also makes the continuous takeovers)."""
+        if self._thread is not None:
+            return
+        self._thread = threading.Thread(target=self._beat, name="timestep-heartbeat", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop heartbeating and say so: peers take over what is left at once."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        try:
+            owners.mark_stopped(self.engine, self.executor_id, self.instance)
+        except sa.exc.SQLAlchemyError as exc:
+            logger.warning("timestep: could not record this process's shutdown: %s", exc)
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.heartbeat_interval):
+            try:
+                held = owners.heartbeat(self.engine, self.executor_id, self.instance, self.agents())
+            except sa.exc.SQLAlchemyError as exc:
+                if self._connected_since is not None:
+                    logger.warning("timestep: heartbeat failed, will retry: %s", _first_line(exc))
+                self._connected_since = None
+                continue
+            if not held:
+                logger.error(
+                    "timestep: executor id %r was taken by another start of it; this process "
+                    "no longer owns its runs",
+                    self.executor_id,
+                )
+                return
+            if self._connected_since is None:
+                self._connected_since = time.time()
+            if self.take_over_continuously and self._settled():
+                try:
+                    self.take_over_dead_owners()
+                except Exception as exc:  # keep beating whatever a takeover hit
+                    logger.warning("timestep: takeover failed, will retry: %s", _first_line(exc))
+
+    def _settled(self) -> bool:
+        """Connected for a whole lease: after an outage, peers get time to renew first."""
+        since = self._connected_since
+        return since is not None and time.time() - since >= self.lease_seconds
+
+    # --- takeovers ------------------------------------------------------------------------
+
+    def take_over_dead_owners(self) -> list[Moved]:
+        """Take over the workflows of every owner that is dead now."""
+        moved: list[Moved] = []
+        for owner in owners.expired(self.engine, time.time(), exclude=self.executor_id):
+            moved += self.take_over(owner.executor_id)
+        return moved
+
+    def take_over_own_past(self) -> list[Moved]:
+        """Before launch: move what an earlier, dead start of this executor id left PENDING.
+
+        DBOS's start-up recovery would put a directly started segment on its internal queue,
+        which every process reads, including those without the run's agent.
+        """
+        return self.take_over(self.executor_id, assume_dead=True)
+
+    def take_over(
+        self,
+        dead: str,
+        *,
+        bring_here: frozenset[str] = frozenset(),
+        only: frozenset[str] | None = None,
+        assume_dead: bool = False,
+    ) -> list[Moved]:
+        """Move the workflows of executor `dead` (just `only`, when given) onto queues.
+
+        Workflows in `bring_here` go on this process's own queue. Does nothing while the
+        owner is alive.
+        """
+        if not assume_dead:
+            owner = owners.get(self.engine, dead)
+            if owner is not None and liveness.judge(owner).alive:
+                return []
+        client = self.client()
+        stranded = client.list_workflows(
+            status="PENDING", executor_id=dead, load_input=True, load_output=False
+        ) + client.list_workflows(
+            status="ENQUEUED",
+            queue_name=process_queue_name(dead),
+            load_input=True,
+            load_output=False,
+        )
+        moved = []
+        for status in stranded:
+            if only is not None and status.workflow_id not in only:
+                continue
+            target = self._destination(status, bring_here)
+            if target is None:
+                continue
+            if self._claim_and_move(client, status.workflow_id, dead, target):
+                moved.append(Moved(status.workflow_id, dead, target))
+        if moved:
+            logger.warning(
+                "timestep: took over %d workflow(s) of dead executor %r: %s",
+                len(moved),
+                dead,
+                ", ".join(f"{m.workflow_id} -> {m.queue}" for m in moved),
+            )
+        return moved
+
+    def _destination(self, status: Any, bring_here: frozenset[str]) -> str | None:
+        """The queue a stranded workflow goes on; None to leave it where it is."""
+        if status.workflow_id in bring_here:
+            return process_queue_name(self.executor_id)
+        if status.name != SEGMENT_WORKFLOW:
+            return ""  # DBOS's internal queue
+        request = _segment_request(status)
+        if request is None:
+            return ""
+        if request.get("needs_attachments"):
+            return None
+        return queue_name(str(request["agent"]))
+
+    def _claim_and_move(self, client: DBOSClient, workflow_id: str, dead: str, target: str) -> bool:
+        seen = owners.find_claim(self.engine, workflow_id, dead)
+        if seen is not None and seen.moved_to is None and seen.claimed_by != self.executor_id:
+            claimant = owners.get(self.engine, seen.claimed_by)
+            if claimant is not None and liveness.judge(claimant).alive:
+                return False  # a live claimant is moving it
+        if not owners.claim(self.engine, workflow_id, dead, self.executor_id, seen):
+            return False
+        # Re-read after winning the claim: only a workflow still stranded moves, never one
+        # that a completed earlier takeover put on a queue and a live process dequeued.
+        fresh = client.list_workflows(
+            workflow_ids=[workflow_id], load_input=False, load_output=False
+        )
+        if not fresh or not _still_stranded(fresh[0], dead):
+            return False
+        if target == process_queue_name(self.executor_id):
+            with self._lock:
+                self.on_own_queue()
+        client.resume_workflow(workflow_id, queue_name=target or None)
+        owners.mark_moved(self.engine, workflow_id, dead, target or "_dbos_internal_queue")
+        return True
+
+    def take_over_if_dead(self, workflow_id: str) -> None:
+        """For a caller waiting on `workflow_id`: bring it here if its owner is dead."""
+        found = self.client().list_workflows(
+            workflow_ids=[workflow_id], load_input=False, load_output=False
+        )
+        if not found:
+            return
+        dead = _stranding_executor(found[0])
+        if dead is not None and dead != self.executor_id:
+            self.take_over(dead, bring_here=frozenset({workflow_id}), only=frozenset({workflow_id}))
+
+
+def _segment_request(status: Any) -> dict[str, Any] | None:
+    inputs = status.input
+    args = inputs.get("args") if isinstance(inputs, dict) else getattr(inputs, "args", None)
+    if args and isinstance(args[0], dict) and "agent" in args[0]:
+        return args[0]
+    return None
+
+
+def _stranding_executor(status: Any) -> str | None:
+    """The executor a workflow depends on: its runner, or the process whose queue holds it."""
+    if status.status == "PENDING":
+        return str(status.executor_id) if status.executor_id else None
+    if status.status == "ENQUEUED" and (status.queue_name or "").startswith(PROCESS_QUEUE_PREFIX):
+        return str(status.queue_name)[len(PROCESS_QUEUE_PREFIX) :]
+    return None
+
+
+def _still_stranded(status: Any, dead: str) -> bool:
+    return _stranding_executor(status) == dead
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

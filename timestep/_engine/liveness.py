@@ -1,0 +1,106 @@
+"""Whether an owner is alive: its lease, and on the same host, its process.
+
+A lease that ran out means dead. A peer on the same host (same boot, same pid namespace) can tell
+sooner: when the owner's pid is gone, is a zombie, or belongs to a process started at another
+time (a reused pid), the owner is dead whatever its lease says. Elsewhere only the lease counts,
+so clocks of hosts sharing a database must agree to well within a lease.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from ..state.owners import OwnerRecord
+
+
+def _read(path: str) -> str | None:
+    try:
+        return Path(path).read_text().strip()
+    except OSError:
+        return None
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    """Fields of /proc/PID/stat after the command name (state first), or None if no such pid."""
+    text = _read(f"/proc/{pid}/stat")
+    if text is None:
+        return None
+    return text.rsplit(")", 1)[-1].split()
+
+
+def _start_ticks(pid: int) -> int | None:
+    fields = _stat_fields(pid)
+    return int(fields[19]) if fields and len(fields) > 19 else None
+
+
+@cache
+def this_process() -> dict[str, Any]:
+    """What peers on this host compare to tell whether this process still runs."""
+    pid_namespace: str | None
+    try:
+        pid_namespace = os.readlink("/proc/self/ns/pid")
+    except OSError:
+        pid_namespace = None
+    return {
+        "boot_id": _read("/proc/sys/kernel/random/boot_id"),
+        "pid_namespace": pid_namespace,
+        "start_ticks": _start_ticks(os.getpid()),
+    }
+
+
+def host_name() -> str:
+    return socket.gethostname()
+
+
+@dataclass(frozen=True)
+class Liveness:
+    """What is known about an owner now."""
+
+    alive: bool
+    """False once the owner is known dead (lease ran out, or its process is gone)."""
+
+    reason: str
+    """Why, in words: for status lines and logs."""
+
+    heartbeat_age: float
+    """Seconds since the owner's last heartbeat."""
+
+
+def _same_host(owner: OwnerRecord) -> bool:
+    here = this_process()
+    return (
+        owner.host == host_name()
+        and here["boot_id"] is not None
+        and owner.identity.get("boot_id") == here["boot_id"]
+        and owner.identity.get("pid_namespace") == here["pid_namespace"]
+    )
+
+
+def _process_gone(owner: OwnerRecord) -> bool:
+    fields = _stat_fields(owner.pid)
+    if fields is None:
+        return True
+    if fields[0] in ("Z", "X"):
+        return True
+    started = owner.identity.get("start_ticks")
+    return started is not None and len(fields) > 19 and int(fields[19]) != started
+
+
+def judge(owner: OwnerRecord, now: float | None = None) -> Liveness:
+    now = time.time() if now is None else now
+    age = max(0.0, now - owner.heartbeat_at)
+    if owner.lease_expired(now):
+        return Liveness(
+            False, f"no heartbeat for {age:.0f} s (lease {owner.lease_seconds:g} s)", age
+        )
+    if _same_host(owner) and _process_gone(owner):
+        return Liveness(False, f"process {owner.pid} on {owner.host} has exited", age)
+    if owner.stopped_at is not None:
+        return Liveness(False, "stopped", age)
+    return Liveness(True, f"heartbeat {age:.1f} s ago", age)

@@ -1,0 +1,214 @@
+"""Owners and claims: which process runs what, whether it is alive, who took its runs over.
+
+Every process that launches DBOS is an owner under its own executor id and keeps a heartbeat in
+`timestep_owners`. A workflow of an owner whose lease ran out is taken over by exactly one live
+process: the taker inserts (or, when the previous taker died before finishing, re-claims with a
+compare-and-set on `epoch`) a row in `timestep_claims` before it moves the workflow anywhere.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+
+from .schema import claims, owners
+
+
+@dataclass(frozen=True)
+class OwnerRecord:
+    """One owner (a process that launched DBOS) as stored."""
+
+    executor_id: str
+    """The DBOS executor id the process runs workflows under."""
+
+    instance: str
+    """A fresh token for each start of the process (a worker may keep its executor id)."""
+
+    host: str
+    """Host name of the process."""
+
+    pid: int
+    """Process id on that host."""
+
+    identity: dict[str, Any]
+    """What a peer on the same host compares to tell whether the pid is still this process."""
+
+    agents: list[str]
+    """Names of the agents registered in the process at its last heartbeat."""
+
+    lease_seconds: float
+    """How long after its last heartbeat the owner counts as dead."""
+
+    started_at: float
+    """Seconds since the epoch when the process registered."""
+
+    heartbeat_at: float
+    """Seconds since the epoch of the last heartbeat."""
+
+    stopped_at: float | None = None
+    """Set by a clean shutdown."""
+
+    def lease_expired(self, now: float) -> bool:
+        return now - self.heartbeat_at > self.lease_seconds
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A recorded takeover of one workflow from one dead owner."""
+
+    workflow_id: str
+    from_executor: str
+    claimed_by: str
+    epoch: int
+    claimed_at: float
+    moved_to: str | None = field(default=None)
+
+
+def _owner(row: Any) -> OwnerRecord:
+    return OwnerRecord(
+        executor_id=row.executor_id,
+        instance=row.instance,
+        host=row.host,
+        pid=row.pid,
+        identity=json.loads(row.identity),
+        agents=json.loads(row.agents),
+        lease_seconds=row.lease_seconds,
+        started_at=row.started_at,
+        heartbeat_at=row.heartbeat_at,
+        stopped_at=row.stopped_at,
+    )
+
+
+def get(engine: sa.Engine, executor_id: str) -> OwnerRecord | None:
+    with engine.connect() as connection:
+        row = connection.execute(
+            sa.select(owners).where(owners.c.executor_id == executor_id)
+        ).first()
+    return None if row is None else _owner(row)
+
+
+def get_many(engine: sa.Engine, executor_ids: list[str]) -> dict[str, OwnerRecord]:
+    if not executor_ids:
+        return {}
+    with engine.connect() as connection:
+        rows = connection.execute(
+            sa.select(owners).where(owners.c.executor_id.in_(sorted(set(executor_ids))))
+        )
+        return {row.executor_id: _owner(row) for row in rows}
+
+
+def expired(engine: sa.Engine, now: float, exclude: str) -> list[OwnerRecord]:
+    """Owners whose lease ran out (stopped ones included: they may have left work behind)."""
+    with engine.connect() as connection:
+        rows = connection.execute(
+            sa.select(owners).where(
+                owners.c.executor_id != exclude,
+                owners.c.heartbeat_at + owners.c.lease_seconds < now,
+            )
+        )
+        return [_owner(row) for row in rows]
+
+
+def register(engine: sa.Engine, owner: OwnerRecord) -> None:
+    """Write `owner` as the holder of its executor id (a new start replaces an old one)."""
+    values = {
+        "instance": owner.instance,
+        "host": owner.host,
+        "pid": owner.pid,
+        "identity": json.dumps(owner.identity),
+        "agents": json.dumps(owner.agents),
+        "lease_seconds": owner.lease_seconds,
+        "started_at": owner.started_at,
+        "heartbeat_at": owner.heartbeat_at,
+        "stopped_at": None,
+    }
+    with engine.begin() as connection:
+        updated = connection.execute(
+            owners.update().where(owners.c.executor_id == owner.executor_id).values(**values)
+        ).rowcount
+        if not updated:
+            connection.execute(owners.insert().values(executor_id=owner.executor_id, **values))
+
+
+def heartbeat(engine: sa.Engine, executor_id: str, instance: str, agents: list[str]) -> bool:
+    """Renew the lease; False when another start of the same executor id holds it now."""
+    with engine.begin() as connection:
+        updated = connection.execute(
+            owners.update()
+            .where(owners.c.executor_id == executor_id, owners.c.instance == instance)
+            .values(heartbeat_at=time.time(), agents=json.dumps(agents))
+        ).rowcount
+    return bool(updated)
+
+
+def mark_stopped(engine: sa.Engine, executor_id: str, instance: str) -> None:
+    with engine.begin() as connection:
+        connection.execute(
+            owners.update()
+            .where(owners.c.executor_id == executor_id, owners.c.instance == instance)
+            .values(stopped_at=time.time())
+        )
+
+
+def find_claim(engine: sa.Engine, workflow_id: str, from_executor: str) -> Claim | None:
+    with engine.connect() as connection:
+        row = connection.execute(
+            sa.select(claims).where(
+                claims.c.workflow_id == workflow_id, claims.c.from_executor == from_executor
+            )
+        ).first()
+    if row is None:
+        return None
+    return Claim(
+        row.workflow_id, row.from_executor, row.claimed_by, row.epoch, row.claimed_at, row.moved_to
+    )
+
+
+def claim(
+    engine: sa.Engine, workflow_id: str, from_executor: str, claimant: str, seen: Claim | None
+) -> bool:
+    """Claim the takeover of `workflow_id` from `from_executor`; True for the one winner.
+
+    With `seen` None the claim is the first (an insert that only one process can make);
+    otherwise it replaces `seen`, a claim whose taker died before moving the workflow, and
+    succeeds only if nobody replaced it first (compare-and-set on the epoch).
+    """
+    now = time.time()
+    try:
+        with engine.begin() as connection:
+            if seen is None:
+                connection.execute(
+                    claims.insert().values(
+                        workflow_id=workflow_id,
+                        from_executor=from_executor,
+                        claimed_by=claimant,
+                        epoch=1,
+                        claimed_at=now,
+                    )
+                )
+                return True
+            replaced = connection.execute(
+                claims.update()
+                .where(
+                    claims.c.workflow_id == workflow_id,
+                    claims.c.from_executor == from_executor,
+                    claims.c.epoch == seen.epoch,
+                )
+                .values(claimed_by=claimant, epoch=seen.epoch + 1, claimed_at=now, moved_to=None)
+            ).rowcount
+            return bool(replaced)
+    except sa.exc.IntegrityError:
+        return False
+
+
+def mark_moved(engine: sa.Engine, workflow_id: str, from_executor: str, queue: str) -> None:
+    with engine.begin() as connection:
+        connection.execute(
+            claims.update()
+            .where(claims.c.workflow_id == workflow_id, claims.c.from_executor == from_executor)
+            .values(moved_to=queue)
+        )
