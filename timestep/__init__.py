@@ -16,7 +16,7 @@ from .errors import (
     ToolOutputNotSerializableError,
 )
 from .models import MultiModelProvider, MultiModelProviderMap, OllamaModel, OllamaModelProvider
-from .run import consume_result, launch, run_agent
+from .run import consume_result, launch, run_agent, submit
 from .runs import get_run, list_runs
 from .state.records import RunRecord
 from .state.store import RunStateStore
@@ -54,6 +54,7 @@ __all__ = [
     "resume",
     "run_agent",
     "stream_events",
+    "submit",
     "to_typescript_json",
     "unrecorded",
 ]

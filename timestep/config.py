@@ -18,6 +18,7 @@ from .errors import ConfigurationError
 DB_URL_ENV = "TIMESTEP_DB_URL"
 EXECUTOR_ID_ENV = "TIMESTEP_EXECUTOR_ID"
 LEASE_ENV = "TIMESTEP_LEASE_SECONDS"
+WORKER_CONCURRENCY_ENV = "TIMESTEP_WORKER_CONCURRENCY"
 DEFAULT_LEASE_SECONDS = 10.0
 APP_NAME = "timestep"
 
@@ -124,3 +125,15 @@ def lease_seconds() -> float:
     except ValueError:
         raise ConfigurationError(f"{LEASE_ENV}={text!r} is not a number of seconds") from None
     return _check_lease(value, LEASE_ENV)
+
+
+def worker_concurrency() -> int | None:
+    """At most this many runs of one agent at once in one process (`TIMESTEP_WORKER_CONCURRENCY`;
+    unset means no limit). With several workers, a limit spreads a burst of queued runs over
+    them instead of letting the first one to poll take them all."""
+    text = os.environ.get(WORKER_CONCURRENCY_ENV, "").strip()
+    if not text:
+        return None
+    if not text.isdigit() or int(text) < 1:
+        raise ConfigurationError(f"{WORKER_CONCURRENCY_ENV}={text!r} is not a positive integer")
+    return int(text)

@@ -201,6 +201,67 @@ async def run_agent(
     return result
 
 
+async def submit(
+    agent: Agent[Any],
+    run_input: str | list[Any],
+    *,
+    run_id: str | None = None,
+    context: Any = None,
+    max_turns: int | None = None,
+    approval_timeout: float | None = None,
+) -> str:
+    """Queue a run for any process that has `agent` (a worker) and return its run id at once.
+
+    The run goes on the agent's DBOS queue; this process neither launches DBOS nor runs it.
+    Follow it with `get_run`, `stream_events` or `resume`. Submitting an existing run id again
+    queues nothing. `context` must be JSON (the worker has nothing else of this process).
+    """
+    if not isinstance(agent, Agent):
+        raise TimestepError(f"submit expects an agents.Agent, got {type(agent).__name__}")
+    if isinstance(run_input, RunState):
+        raise TimestepError(
+            "submit takes a string or input items; continue a parked RunState with run_agent"
+        )
+    request = _input_request(run_input)
+    context_json, context_is_json = _json_or_none(context)
+    if not context_is_json:
+        raise TimestepError(
+            f"submit needs a JSON context (a worker runs the run), not {type(context).__name__}; "
+            "use run_agent to run with this context in this process"
+        )
+    if approval_timeout is not None and not approval_timeout > 0:
+        raise TimestepError(
+            f"approval_timeout must be a positive number of seconds, got {approval_timeout}"
+        )
+    run_id = run_id or str(uuid.uuid4())
+    graph = registry.describe_graph(agent)
+    engine = _launch.storage_engine()
+    record, _created = await asyncio.to_thread(
+        records.create_or_check,
+        engine,
+        run_id,
+        agent.name,
+        graph,
+        registry.fingerprint(graph),
+        approval_timeout,
+        False,
+    )
+    request.update(
+        run_id=run_id,
+        segment=1,
+        agent=agent.name,
+        max_turns=max_turns,
+        stream=False,
+        approval_timeout=record.approval_timeout,
+        context=context_json,
+        session=None,
+        needs_attachments=False,
+    )
+    if record.segment == 1 and record.status == "running":
+        await queues.enqueue_segment(segment_workflow_id(run_id, 1), agent.name, request)
+    return run_id
+
+
 def _watch_owner(workflow_id: str) -> asyncio.Task[None]:
     """While another process owns the segment: take it over (to run here) once that owner is
     dead. Cancelled when the caller has its result."""

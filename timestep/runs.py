@@ -1,22 +1,27 @@
 """Inspecting runs: `get_run` and `list_runs`.
 
-These read Timestep's tables only: they neither launch DBOS nor take part in recovery, so any
-process (a CLI, an HTTP handler) can call them without the agents' code.
+These read the database only: they neither launch DBOS nor take part in recovery, so any
+process (a CLI, an HTTP handler) can call them without the agents' code. For a running run they
+also say which process runs it and whether that process is alive.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import time
 
-from ._engine import launch
+from ._engine import launch, liveness, queues
+from ._engine.naming import PROCESS_QUEUE_PREFIX, queue_name, segment_workflow_id
 from .errors import TimestepError
-from .state import records
-from .state.records import STATUSES, RunRecord
+from .state import owners, records
+from .state.records import STATUSES, RunOwner, RunRecord
 
 
 async def get_run(run_id: str) -> RunRecord:
     """The stored record of `run_id`; raises `RunNotFoundError` when there is none."""
-    return await asyncio.to_thread(records.get, launch.storage_engine(), run_id)
+    record = await asyncio.to_thread(records.get, launch.storage_engine(), run_id)
+    return (await asyncio.to_thread(_with_owners, [record]))[0]
 
 
 async def list_runs(status: str | None = None, limit: int = 50) -> list[RunRecord]:
@@ -25,4 +30,65 @@ async def list_runs(status: str | None = None, limit: int = 50) -> list[RunRecor
         raise TimestepError(f"unknown run status {status!r}; use one of {', '.join(STATUSES)}")
     if limit < 1:
         raise TimestepError(f"limit must be at least 1, got {limit}")
-    return await asyncio.to_thread(records.list_records, launch.storage_engine(), status, limit)
+    found = await asyncio.to_thread(records.list_records, launch.storage_engine(), status, limit)
+    return await asyncio.to_thread(_with_owners, found)
+
+
+def _with_owners(found: list[RunRecord]) -> list[RunRecord]:
+    """Add who runs each running run, and what happens next when its owner is gone."""
+    running = {segment_workflow_id(r.run_id, r.segment): r for r in found if r.status == "running"}
+    if not running:
+        return found
+    statuses = {
+        s.workflow_id: s
+        for s in queues.client().list_workflows(
+            workflow_ids=list(running), load_input=False, load_output=False
+        )
+    }
+    executors = [s.executor_id for s in statuses.values() if s.executor_id]
+    known = owners.get_many(launch.storage_engine(), executors)
+    live_agents = {
+        name
+        for o in owners.unexpired(launch.storage_engine(), time.time())
+        if liveness.judge(o).alive
+        for name in o.agents
+    }
+    described: dict[str, RunRecord] = {}
+    for workflow_id, record in running.items():
+        status = statuses.get(workflow_id)
+        owner, note = None, None
+        if status is None or status.status in ("ENQUEUED", "DELAYED"):
+            queue = status.queue_name if status is not None else None
+            note = _queued_note(record, queue, live_agents)
+        elif status.status == "PENDING" and status.executor_id:
+            holder = known.get(status.executor_id)
+            state = liveness.judge(holder) if holder is not None else None
+            owner = RunOwner(
+                executor_id=status.executor_id,
+                alive=state.alive if state is not None else False,
+                reason=state.reason if state is not None else "never registered a heartbeat",
+                host=holder.host if holder is not None else None,
+                pid=holder.pid if holder is not None else None,
+            )
+            if not owner.alive:
+                note = (
+                    f"its owner {owner.executor_id} is dead ({owner.reason}); a live process "
+                    f"with agent {record.agent_name!r} takes it over: a worker "
+                    f"(`python -m workflows --app MODULE`) or "
+                    f"`run_agent(..., run_id={record.run_id!r})`"
+                )
+        described[record.run_id] = dataclasses.replace(record, owner=owner, note=note)
+    return [described.get(r.run_id, r) for r in found]
+
+
+def _queued_note(record: RunRecord, queue: str | None, live_agents: set[str]) -> str:
+    if queue is not None and queue.startswith(PROCESS_QUEUE_PREFIX):
+        return "queued for the process that took it over"
+    if queue is None or queue == queue_name(record.agent_name):
+        if record.agent_name in live_agents:
+            return f"queued for a process with agent {record.agent_name!r}"
+        return (
+            f"queued for a process with agent {record.agent_name!r}, and no live process has "
+            "it: start a worker (`python -m workflows --app MODULE`)"
+        )
+    return f"queued on {queue}"

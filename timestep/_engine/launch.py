@@ -83,6 +83,13 @@ def storage_engine() -> sa.Engine:
         return _process.engine
 
 
+def database_target() -> DatabaseTarget:
+    """The database in force (opens and migrates Timestep's tables on first use)."""
+    storage_engine()
+    assert _process.target is not None
+    return _process.target
+
+
 def ensure_dbos() -> None:
     """Launch DBOS for this process (once), or adopt the application's instance."""
     if _process.dbos_ready:

@@ -33,7 +33,11 @@ def listen_for_registered_agents() -> None:
     """Listen to the queue of every registered agent not yet listened to (DBOS launched)."""
     for name in registry.registered_names():
         if name not in _registered:
-            DBOS.register_queue(queue_name(name), polling_interval_sec=POLLING_INTERVAL_SECONDS)
+            DBOS.register_queue(
+                queue_name(name),
+                polling_interval_sec=POLLING_INTERVAL_SECONDS,
+                worker_concurrency=config.worker_concurrency(),
+            )
             _listen(queue_name(name))
             _registered.add(name)
 
@@ -42,7 +46,9 @@ async def listen_for_registered_agents_async() -> None:
     for name in registry.registered_names():
         if name not in _registered:
             await DBOS.register_queue_async(
-                queue_name(name), polling_interval_sec=POLLING_INTERVAL_SECONDS
+                queue_name(name),
+                polling_interval_sec=POLLING_INTERVAL_SECONDS,
+                worker_concurrency=config.worker_concurrency(),
             )
             _listen(queue_name(name))
             _registered.add(name)
@@ -66,9 +72,16 @@ def forget_queues() -> None:
 
 
 def client() -> DBOSClient:
-    """A DBOS client on the configured database: enqueues without launching DBOS."""
+    """A DBOS client on the configured database: enqueues without launching DBOS.
+
+    The first call in a process also creates DBOS's tables when no process has yet (the client
+    itself never does): a run can be submitted or imported before any worker started.
+    """
     global _client
     if _client is None:
+        target = launch.database_target()
+        if dbos_compat.instance() is None:  # a launched instance has migrated them
+            DBOS.migrate(target.url)
         _client = DBOSClient(
             system_database_engine=launch.storage_engine(),
             serializer=DBOSPortableJSONSerializer(),

@@ -53,6 +53,12 @@ def _print_record(record: RunRecord) -> None:
         print(f"output     {json.dumps(record.final_output, ensure_ascii=False)}")
     if record.error:
         print(f"error      {record.error}")
+    if record.owner is not None:
+        where = f" (pid {record.owner.pid} on {record.owner.host})" if record.owner.pid else ""
+        state = "alive" if record.owner.alive else "DEAD"
+        print(f"owner      {record.owner.executor_id}{where}: {state}, {record.owner.reason}")
+    if record.note:
+        print(f"next       {record.note}")
     _print_pending(record)
 
 
@@ -71,6 +77,8 @@ async def _runs_list(args: argparse.Namespace) -> int:
             f"{record.run_id}  {record.status:<17}  {record.agent_name}  "
             f"{_when(record.updated_at)}  {_usage_line(record.usage)}"
         )
+        if record.note:
+            print(f"  next     {record.note}")
         _print_pending(record)
     return 0
 

@@ -135,9 +135,7 @@ async def import_run_state(
     graph = registry.describe_graph(agent)
     run_id = run_id or str(uuid.uuid4())
     engine = launch.storage_engine()
-    # `approve` and the continuation enqueue through the DBOS client, which never creates DBOS's
-    # tables: on a database no worker or `run` has launched DBOS on yet, create them here.
-    await asyncio.to_thread(queues.client()._sys_db.run_migrations)
+    await asyncio.to_thread(queues.client)  # creates DBOS's tables on a fresh database
     context = state._context
     record = await asyncio.to_thread(
         records.insert_parked,

@@ -113,6 +113,18 @@ def expired(engine: sa.Engine, now: float, exclude: str) -> list[OwnerRecord]:
         return [_owner(row) for row in rows]
 
 
+def unexpired(engine: sa.Engine, now: float) -> list[OwnerRecord]:
+    """Owners whose lease still runs and that did not stop."""
+    with engine.connect() as connection:
+        rows = connection.execute(
+            sa.select(owners).where(
+                owners.c.heartbeat_at + owners.c.lease_seconds >= now,
+                owners.c.stopped_at.is_(None),
+            )
+        )
+        return [_owner(row) for row in rows]
+
+
 def register(engine: sa.Engine, owner: OwnerRecord) -> None:
     """Write `owner` as the holder of its executor id (a new start replaces an old one)."""
     values = {

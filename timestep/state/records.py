@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from dataclasses import dataclass, field
@@ -14,6 +15,29 @@ from .database import dialect_insert
 from .schema import decisions, runs
 
 STATUSES = ("running", "awaiting_approval", "completed", "failed", "cancelled")
+
+
+@dataclass(frozen=True)
+class RunOwner:
+    """The process that runs (or ran) a running run's current segment."""
+
+    executor_id: str
+    """Its DBOS executor id."""
+
+    alive: bool
+    """False once its lease ran out or its process is known to be gone."""
+
+    reason: str
+    """Why it counts as alive or dead (last heartbeat, exited process)."""
+
+    host: str | None = None
+    """Host name of the process, when it registered."""
+
+    pid: int | None = None
+    """Its process id on that host."""
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
 
 
 @dataclass
@@ -59,6 +83,12 @@ class RunRecord:
     graph: dict[str, Any] = field(default_factory=dict, repr=False)
     """The recorded agent graph description (for the fingerprint check)."""
 
+    owner: RunOwner | None = None
+    """For a running run: the process running its current segment (None while queued)."""
+
+    note: str | None = None
+    """What happens next, or what to do, when that is not obvious from the status."""
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "run_id": self.run_id,
@@ -72,6 +102,8 @@ class RunRecord:
             "pending_approvals": self.pending_approvals,
             "error": self.error,
             "approval_timeout": self.approval_timeout,
+            "owner": None if self.owner is None else self.owner.as_dict(),
+            "note": self.note,
         }
 
 
