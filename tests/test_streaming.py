@@ -10,6 +10,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import pytest
 from agents import Agent, function_tool
 
 import timestep
@@ -122,7 +123,7 @@ def run(
             crash,
         ],
         cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT), **env},
+        env={**os.environ, "PYTHONPATH": str(ROOT), "TIMESTEP_LEASE_SECONDS": "2", **env},
         capture_output=True,
         text=True,
         timeout=120,
@@ -140,11 +141,23 @@ def tail(database_url: str, *args: str) -> subprocess.Popen[str]:
     )
 
 
-def test_crash_mid_stream_discards_the_partial_call(database_url: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("then", ["recover", "run"])
+def test_crash_mid_stream_discards_the_partial_call(
+    database_url: str, tmp_path: Path, then: str
+) -> None:
+    """The process dies inside a streaming model call; then either a worker-like process
+    recovers the run, or the same `run_agent(..., stream=True, run_id=...)` is called again in
+    a new process, which takes the dead owner's run over and streams it live."""
     crashed = run(database_url, tmp_path, "run", "mid_stream")
     assert crashed.returncode == 3, crashed.stderr
-    recovered = run(database_url, tmp_path, "recover")
-    assert recovered.returncode == 0, recovered.stderr
+    again = run(database_url, tmp_path, then)
+    assert again.returncode == 0, again.stderr
+    if then == "run":
+        printed = json.loads(again.stdout.strip().splitlines()[-1])
+        assert printed == {
+            "deltas": "one two three four five",
+            "final_output": "one two three four five",
+        }
 
     log = ExecutionLog(tmp_path / "log.jsonl")
     assert Counter(e["turn"] for e in log.entries("model")) == {0: 1, 1: 2}

@@ -21,6 +21,7 @@ from ._engine import queues, registry
 from ._engine.naming import segment_workflow_id
 from ._engine.workflow import (
     Attachments,
+    LiveStream,
     approval_fields,
     attach,
     expect_live_stream,
@@ -35,6 +36,7 @@ from .result import rebuild_result, with_run_id
 from .state import records
 
 logger = logging.getLogger("timestep")
+
 
 def launch() -> None:
     """Launch DBOS in this process and start recovering its pending runs.
@@ -282,7 +284,7 @@ def _watch_owner(workflow_id: str) -> asyncio.Task[None]:
 
 async def _live_stream(
     workflow_id: str, handle: WorkflowHandleAsync[Any]
-) -> RunResultStreaming | None:
+) -> LiveStream | None:
     """The streaming result of a segment running in this process, as soon as it starts.
 
     None when the segment does not run here: it finished before, or another process runs it.
@@ -297,18 +299,29 @@ async def _live_stream(
 
 
 def _until_recorded(
-    live: RunResultStreaming, workflow_id: str, handle: WorkflowHandleAsync[Any]
+    live: LiveStream, workflow_id: str, handle: WorkflowHandleAsync[Any]
 ) -> RunResultStreaming:
-    """Make `live.stream_events()` end only once the segment is recorded.
+    """Make the live result's `stream_events()` end only once the segment is recorded.
 
     The SDK's stream ends with the run loop; the segment still flushes the durable stream and
     records the outcome after that. A caller that returns right after the last event (and so
-    ends its event loop) must not cancel that work.
+    ends its event loop) must not cancel that work. A segment running on another event loop
+    (DBOS's, after a takeover) is read on its own loop, one event at a time.
     """
-    events = live.stream_events
+    events = live.result.stream_events
+    here = asyncio.get_running_loop()
+
+    async def from_its_loop() -> AsyncIterator[StreamEvent]:
+        iterator = events().__aiter__()
+        while True:
+            step = asyncio.run_coroutine_threadsafe(_next_or_none(iterator), live.loop)
+            event = await asyncio.wrap_future(step)
+            if event is None:
+                return
+            yield event
 
     async def stream_events() -> AsyncIterator[StreamEvent]:
-        async for event in events():
+        async for event in events() if live.loop is here else from_its_loop():
             yield event
         try:
             await handle.get_result()
@@ -318,8 +331,15 @@ def _until_recorded(
                 raise original from None
             raise
 
-    live.stream_events = stream_events  # type: ignore[method-assign]
-    return live
+    live.result.stream_events = stream_events  # type: ignore[method-assign]
+    return live.result
+
+
+async def _next_or_none(iterator: AsyncIterator[StreamEvent]) -> StreamEvent | None:
+    try:
+        return await iterator.__anext__()
+    except StopAsyncIteration:
+        return None
 
 
 async def collect_result(

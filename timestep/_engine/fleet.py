@@ -42,6 +42,9 @@ from .naming import PROCESS_QUEUE_PREFIX, SEGMENT_WORKFLOW, process_queue_name, 
 
 logger = logging.getLogger("timestep")
 
+FORGET_AFTER_SECONDS = 300.0
+"""A dead owner's row is deleted once nothing of it is left and it died this long ago."""
+
 
 @dataclass(frozen=True)
 class Moved:
@@ -166,7 +169,7 @@ class Fleet:
                 return
             if self._connected_since is None:
                 self._connected_since = time.time()
-            if self.take_over_continuously and self._settled():
+            if self.take_over_continuously:
                 try:
                     self.take_over_dead_owners()
                 except Exception as exc:  # keep beating whatever a takeover hit
@@ -180,11 +183,38 @@ class Fleet:
     # --- takeovers ------------------------------------------------------------------------
 
     def take_over_dead_owners(self) -> list[Moved]:
-        """Take over the workflows of every owner that is dead now."""
+        """Take over the workflows of every owner that is dead now.
+
+        An owner whose process is known gone is taken over at once; one whose lease merely ran
+        out only once this process has itself been connected for a whole lease, so that after
+        a database outage every owner gets the time to renew before anyone counts it dead.
+        """
         moved: list[Moved] = []
-        for owner in owners.expired(self.engine, time.time(), exclude=self.executor_id):
+        settled = self._settled()
+        for owner in owners.others(self.engine, exclude=self.executor_id):
+            state = liveness.judge(owner)
+            if state.alive or not (state.certain or settled):
+                continue
             moved += self.take_over(owner.executor_id)
+            if state.heartbeat_age > FORGET_AFTER_SECONDS and not self._leftovers(owner):
+                owners.forget(self.engine, owner.executor_id, owner.instance)
+                self.client().delete_queue(process_queue_name(owner.executor_id))
         return moved
+
+    def _leftovers(self, owner: OwnerRecord) -> bool:
+        return bool(self._stranded(self.client(), owner.executor_id))
+
+    @staticmethod
+    def _stranded(client: DBOSClient, dead: str) -> list[Any]:
+        """Workflows that need `dead` to go on: the ones it ran, and the ones on its queue."""
+        return client.list_workflows(
+            status="PENDING", executor_id=dead, load_input=True, load_output=False
+        ) + client.list_workflows(
+            status="ENQUEUED",
+            queue_name=process_queue_name(dead),
+            load_input=True,
+            load_output=False,
+        )
 
     def take_over_own_past(self) -> list[Moved]:
         """Before launch: move what an earlier, dead start of this executor id left PENDING.
@@ -212,16 +242,8 @@ class Fleet:
             if owner is not None and liveness.judge(owner).alive:
                 return []
         client = self.client()
-        stranded = client.list_workflows(
-            status="PENDING", executor_id=dead, load_input=True, load_output=False
-        ) + client.list_workflows(
-            status="ENQUEUED",
-            queue_name=process_queue_name(dead),
-            load_input=True,
-            load_output=False,
-        )
         moved = []
-        for status in stranded:
+        for status in self._stranded(client, dead):
             if only is not None and status.workflow_id not in only:
                 continue
             target = self._destination(status, bring_here)

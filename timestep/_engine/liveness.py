@@ -71,6 +71,10 @@ class Liveness:
     heartbeat_age: float
     """Seconds since the owner's last heartbeat."""
 
+    certain: bool = False
+    """Dead beyond doubt: its process is gone, or it stopped cleanly (not just a late lease,
+    which a database outage can also cause)."""
+
 
 def _same_host(owner: OwnerRecord) -> bool:
     here = this_process()

@@ -66,11 +66,23 @@ class Attachments:
     """The starting agent, already checked against the run's recorded graph."""
 
 
+@dataclass(frozen=True)
+class LiveStream:
+    """A streamed segment running in this process, and the event loop it runs on."""
+
+    result: RunResultStreaming
+    """The SDK's streaming result of the segment."""
+
+    loop: asyncio.AbstractEventLoop
+    """The loop of its run: the caller's, or DBOS's own for a segment it dequeued (a run
+    taken over from a dead process)."""
+
+
 @dataclass
 class _Process:
     attachments: dict[str, Attachments] = field(default_factory=dict)
     results: dict[str, RunResult | RunResultStreaming] = field(default_factory=dict)
-    streams: dict[str, RunResultStreaming] = field(default_factory=dict)
+    streams: dict[str, LiveStream] = field(default_factory=dict)
     stream_waiters: dict[str, asyncio.Future[None]] = field(default_factory=dict)
     errors: dict[str, BaseException] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -103,7 +115,7 @@ def expect_live_stream(workflow_id: str) -> asyncio.Future[None]:
     return future
 
 
-def take_live_stream(workflow_id: str) -> RunResultStreaming | None:
+def take_live_stream(workflow_id: str) -> LiveStream | None:
     with _process.lock:
         _process.stream_waiters.pop(workflow_id, None)
         return _process.streams.pop(workflow_id, None)
@@ -111,7 +123,7 @@ def take_live_stream(workflow_id: str) -> RunResultStreaming | None:
 
 def _publish_stream(workflow_id: str, result: RunResultStreaming) -> None:
     with _process.lock:
-        _process.streams[workflow_id] = result
+        _process.streams[workflow_id] = LiveStream(result, asyncio.get_running_loop())
         waiter = _process.stream_waiters.pop(workflow_id, None)
     if waiter is not None:
         # The waiter may belong to another event loop (a recovered segment runs on DBOS's).

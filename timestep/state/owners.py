@@ -101,16 +101,21 @@ def get_many(engine: sa.Engine, executor_ids: list[str]) -> dict[str, OwnerRecor
         return {row.executor_id: _owner(row) for row in rows}
 
 
-def expired(engine: sa.Engine, now: float, exclude: str) -> list[OwnerRecord]:
-    """Owners whose lease ran out (stopped ones included: they may have left work behind)."""
+def others(engine: sa.Engine, exclude: str) -> list[OwnerRecord]:
+    """Every owner but `exclude` (dead ones stay until nothing of theirs is left)."""
     with engine.connect() as connection:
-        rows = connection.execute(
-            sa.select(owners).where(
-                owners.c.executor_id != exclude,
-                owners.c.heartbeat_at + owners.c.lease_seconds < now,
+        rows = connection.execute(sa.select(owners).where(owners.c.executor_id != exclude))
+        return [_owner(row) for row in rows]
+
+
+def forget(engine: sa.Engine, executor_id: str, instance: str) -> None:
+    """Delete a dead owner's row (only the start of it that was judged dead)."""
+    with engine.begin() as connection:
+        connection.execute(
+            owners.delete().where(
+                owners.c.executor_id == executor_id, owners.c.instance == instance
             )
         )
-        return [_owner(row) for row in rows]
 
 
 def unexpired(engine: sa.Engine, now: float) -> list[OwnerRecord]:
