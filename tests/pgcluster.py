@@ -336,6 +336,32 @@ class PostgresCluster:
             self.base_dir = None
             shutil.rmtree(base, ignore_errors=True)
 
+    def crash(self) -> None:
+        """Stop the server as a crash would (``pg_ctl stop -m immediate``), keeping its data."""
+        self._run(
+            [str(self.binaries.pg_ctl), "stop", "-D", str(self.data_dir), "-m", "immediate", "-w"],
+            timeout=60,
+        )
+
+    def restart_after_crash(self) -> None:
+        """Start the server again on the same port and data (it runs crash recovery)."""
+        proc = self._run(
+            [
+                str(self.binaries.pg_ctl),
+                "start",
+                "-w",
+                "-t",
+                str(int(self.start_timeout)),
+                "-D",
+                str(self.data_dir),
+                "-l",
+                str(self.log_path),
+            ],
+            timeout=self.start_timeout + 30,
+        )
+        if proc.returncode != 0:
+            raise PostgresClusterError(f"pg_ctl start failed: {proc.stderr}\n{self._log_tail()}")
+
     def __enter__(self) -> PostgresCluster:
         return self.start()
 

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -41,26 +42,44 @@ def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+_stderr: dict[int, tuple[threading.Thread, list[str]]] = {}
+
+
 def start_worker(env: dict[str, str], app: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
+    """A worker process; its stderr is drained as it goes (a full pipe would block its logging)
+    and returned by `stop`."""
+    process = subprocess.Popen(
         [sys.executable, "-m", "workflows", "--app", app],
         cwd=ROOT,
         env=env,
-        stdout=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
     )
+    lines: list[str] = []
+    assert process.stderr is not None
+    thread = threading.Thread(target=lambda: lines.extend(process.stderr or ()), daemon=True)
+    thread.start()
+    _stderr[process.pid] = (thread, lines)
+    return process
 
 
 def stop(process: subprocess.Popen[str]) -> tuple[int, str]:
     """SIGTERM a worker and return its exit code and stderr."""
     process.send_signal(signal.SIGTERM)
+    return finish_worker(process, timeout=60)
+
+
+def finish_worker(process: subprocess.Popen[str], timeout: float) -> tuple[int, str]:
+    """Wait for a worker to exit (killing it after `timeout`); its exit code and stderr."""
     try:
-        _, err = process.communicate(timeout=60)
+        process.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
         process.kill()
-        _, err = process.communicate()
-    return process.returncode, err
+        process.wait()
+    thread, lines = _stderr.pop(process.pid)
+    thread.join(timeout=10)
+    return process.returncode, "".join(lines)
 
 
 @functools.cache

@@ -13,7 +13,7 @@ import timestep
 from timestep import DecisionError
 
 from .helpers import ExecutionLog, TurnModel
-from .processes import cli, env_for, start_worker, stop, wait_for_status
+from .processes import cli, env_for, finish_worker, start_worker, stop, wait_for_status
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -78,8 +78,8 @@ def test_worker_killed_during_continuation_finishes_once(database_url: str, tmp_
     assert cli(env, "approve", "mail-2").returncode == 0
 
     crashing = start_worker({**env, "TIMESTEP_TEST_CRASH": "tool_recorded"}, "tests.apps.mail_app")
-    _, err = crashing.communicate(timeout=90)
-    assert crashing.returncode == 3, err
+    code, err = finish_worker(crashing, timeout=90)
+    assert code == 3, err
     log = ExecutionLog(log_path)
     assert [e["at"] for e in log.entries("crash")] == ["tool_recorded"]
 

@@ -40,6 +40,11 @@ class Settings:
     for the first one's lease, then refuses to start.
     """
 
+    take_queued_work: bool = True
+    """Whether this process dequeues runs of its agents from their queues (continuations after
+    approvals, submitted runs, runs taken over from dead processes). `timestep run` turns it
+    off: a command that exits when its own run ends must not take the fleet's work."""
+
     lease_seconds: float | None = None
     """Seconds after its last heartbeat when this process counts as dead to the others;
     `None` means `TIMESTEP_LEASE_SECONDS`, else 10. Heartbeats go every quarter lease."""
@@ -61,6 +66,7 @@ def configure(
     executor_id: str | None = None,
     application_version: str | None = None,
     lease_seconds: float | None = None,
+    take_queued_work: bool | None = None,
 ) -> None:
     """Set where runs are stored and how this process identifies itself.
 
@@ -82,6 +88,8 @@ def configure(
         _settings.application_version = application_version
     if lease_seconds is not None:
         _settings.lease_seconds = _check_lease(lease_seconds, "lease_seconds")
+    if take_queued_work is not None:
+        _settings.take_queued_work = take_queued_work
 
 
 def settings() -> Settings:

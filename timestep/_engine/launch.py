@@ -151,7 +151,9 @@ def ensure_dbos() -> None:
             owner.take_over_own_past()
         if restrict_queues:
             # Dequeue only the queues of agents this process has (and its own, when used).
-            DBOS.listen_queues([queues.queue_name(name) for name in registry.registered_names()])
+            takes_work = config.settings().take_queued_work
+            names = registry.registered_names() if takes_work else []
+            DBOS.listen_queues([queues.queue_name(name) for name in names])
         if not dbos_compat.is_launched(instance):
             DBOS.launch()
         _process.fleet = owner

@@ -29,6 +29,11 @@ def _listen(name: str) -> None:
         dbos_compat.listen_to_queue(instance, name)
 
 
+def _listen_to_agent(agent_name: str) -> None:
+    if config.settings().take_queued_work:
+        _listen(queue_name(agent_name))
+
+
 def listen_for_registered_agents() -> None:
     """Listen to the queue of every registered agent not yet listened to (DBOS launched)."""
     for name in registry.registered_names():
@@ -38,7 +43,7 @@ def listen_for_registered_agents() -> None:
                 polling_interval_sec=POLLING_INTERVAL_SECONDS,
                 worker_concurrency=config.worker_concurrency(),
             )
-            _listen(queue_name(name))
+            _listen_to_agent(name)
             _registered.add(name)
 
 
@@ -50,7 +55,7 @@ async def listen_for_registered_agents_async() -> None:
                 polling_interval_sec=POLLING_INTERVAL_SECONDS,
                 worker_concurrency=config.worker_concurrency(),
             )
-            _listen(queue_name(name))
+            _listen_to_agent(name)
             _registered.add(name)
 
 

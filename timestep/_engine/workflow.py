@@ -36,6 +36,7 @@ from pydantic_core import to_jsonable_python
 
 from ..errors import AgentMismatchError, TimestepError
 from ..state import records
+from ..state.retry import until_reachable
 from . import launch, registry
 from .durable import (
     ReplaySafeSession,
@@ -284,7 +285,7 @@ async def _load_continuation(run_id: str, previous_segment: int) -> dict[str, An
             "decisions": [dataclasses.asdict(d) for d in decided.values()],
         }
 
-    return await asyncio.to_thread(load)
+    return await asyncio.to_thread(until_reachable, load)
 
 
 def apply_decisions(state: RunState[Any, Any], decisions: list[dict[str, Any]]) -> None:
@@ -302,7 +303,12 @@ def apply_decisions(state: RunState[Any, Any], decisions: list[dict[str, Any]]) 
 async def _record_outcome(run_id: str, segment: int, values: dict[str, Any]) -> None:
     # Not a step: the write is idempotent, and guarded by the segment so that a replay of a
     # segment the run has moved past changes nothing.
-    await asyncio.to_thread(records.update, launch.storage_engine(), run_id, segment, **values)
+    engine = launch.storage_engine()
+
+    def write() -> None:
+        records.update(engine, run_id, segment, **values)
+
+    await asyncio.to_thread(until_reachable, write)
 
 
 def _outcome(result: RunResult | RunResultStreaming) -> dict[str, Any]:
@@ -354,7 +360,7 @@ async def run_segment(request: dict[str, Any]) -> dict[str, Any]:
         agent = attached.agent  # the caller checked it against the run's graph just now
     else:
         engine = launch.storage_engine()
-        record = await asyncio.to_thread(records.get, engine, run_id)
+        record = await asyncio.to_thread(until_reachable, records.get, engine, run_id)
         agent = await _wait_for_agent(run_id, request["agent"], record.graph)
     if attached is None and request.get("needs_attachments"):
         attached = await _wait_for_attachments(run_id, workflow_id)

@@ -139,6 +139,8 @@ async def _run(args: argparse.Namespace) -> int:
     from ..run import run_agent
     from ..runs import get_run
 
+    # This command exits when its run ends: it must not take other runs off the queues.
+    config.configure(take_queued_work=False)
     agent = resolve_agent_reference(args.agent)
     if args.model:
         agent = agent.clone(model=args.model)

@@ -1,0 +1,118 @@
+"""A PostgreSQL server that crashes and comes back while runs are inside tools and model calls.
+
+The test starts a cluster of its own (the shared one serves other tests at the same time).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from .conftest import unavailable
+from .helpers import ExecutionLog
+from .pgcluster import PostgresCluster, PostgresClusterError
+from .processes import ROOT, cli, env_for, start_worker, stop, wait_for_status
+
+
+@pytest.fixture
+def own_cluster() -> Iterator[PostgresCluster]:
+    cluster = PostgresCluster()
+    try:
+        cluster.start()
+    except PostgresClusterError as exc:
+        cluster.stop()
+        unavailable(f"PostgreSQL is not available: {exc}")
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+def test_runs_survive_a_postgres_crash(own_cluster: PostgresCluster, tmp_path: Path) -> None:
+    import asyncio
+
+    import timestep
+    from tests.apps import fleet_app
+    from timestep._engine import launch
+
+    url = own_cluster.create_database("restart")
+    log = ExecutionLog(tmp_path / "log.jsonl")
+    env = env_for(
+        url,
+        log.path,
+        TIMESTEP_TEST_TOOL_SECONDS="1.5",
+        TIMESTEP_LEASE_SECONDS="2",
+        TIMESTEP_WORKER_CONCURRENCY="10",
+    )
+    workers = [start_worker(env, "tests.apps.fleet_app") for _ in range(2)]
+    library = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "timestep.cli",
+            "run",
+            "tests.apps.fleet_app:alpha",
+            "go",
+            "--run-id",
+            "lib-r",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    ids = [f"pg-{index}" for index in range(12)]
+    try:
+        launch.reset_for_tests()
+        timestep.configure(database_url=url)
+
+        async def submit_all() -> None:
+            for run_id in ids:
+                await timestep.submit(fleet_app.beta, "go", run_id=run_id)
+
+        asyncio.run(submit_all())
+        launch.reset_for_tests()  # this process holds no connection through the crash
+        deadline = time.time() + 60
+        while len(log.entries("tool_start")) < 6:
+            assert time.time() < deadline, "runs never got inside their tools"
+            time.sleep(0.05)
+
+        own_cluster.crash()
+        # While the server is down, an inspecting command fails fast with one clear line.
+        down = cli(env, "runs", "list")
+        assert down.returncode == 1
+        assert "cannot" in down.stderr and "PostgreSQL server" in down.stderr, down.stderr
+        time.sleep(3)  # longer than the lease: nobody may count the others dead for it
+        own_cluster.restart_after_crash()
+
+        out, err = library.communicate(timeout=180)
+        assert library.returncode == 0, err
+        assert out.strip() == "two steps"
+        for run_id in ids:
+            try:
+                record = wait_for_status(url, run_id, "completed", timeout=180)
+            except AssertionError as exc:
+                tails = "\n".join(stop(w)[1][-4000:] for w in workers)
+                raise AssertionError(f"{exc}\nworkers:\n{tails}") from None
+            assert record["final_output"] == "two steps"
+    finally:
+        if library.poll() is None:
+            library.kill()
+        results = [stop(w) for w in workers if w.poll() is None]
+    for code, err in results:
+        assert code == 0, err
+    # Nothing ran twice: the steps in flight waited for the server and were recorded once,
+    # and no process took over another's runs because of the outage.
+    starts = Counter(e["key"] for e in log.entries("tool_start"))
+    assert len(starts) == 2 * (len(ids) + 1)
+    assert set(starts.values()) == {1}, starts
+    models = Counter((e["run"], e["seen"]) for e in log.entries("model"))
+    assert len(models) == 3 * (len(ids) + 1) and set(models.values()) == {1}, models
+    assert all("took over" not in err for _, err in results)
