@@ -39,11 +39,11 @@ logger = logging.getLogger("timestep")
 
 
 def launch() -> None:
-    """Launch DBOS in this process and start recovering its pending runs.
+    """Launch DBOS in this process: it joins the fleet as an owner with a heartbeat.
 
-    Runs whose agents are registered (`register_agent`) resume from their records; the others
-    wait, logged, until their agent is registered. `run_agent` launches on first use; call this
-    in a process that should recover runs without starting any. Safe to call from a coroutine.
+    From then on it takes over the runs of dead processes and works the queues of the agents it
+    has registered (`register_agent`). `run_agent` launches on first use; call this in a process
+    that should take part without starting a run. Safe to call from a coroutine.
     """
     try:
         asyncio.get_running_loop()
@@ -112,8 +112,14 @@ async def run_agent(
 
     With `stream=True` the result is the SDK's `RunResultStreaming`, whose `stream_events()`
     yields events as they happen; every event also goes to the run's durable stream, which any
-    process can read with `timestep.stream_events(run_id)`. When the run finished earlier or
-    runs in another process, the stored (non-streaming) result is returned instead.
+    process can read with `timestep.stream_events(run_id)`. When the run finished earlier or a
+    live process runs it, that outcome is waited for and the stored (non-streaming) result is
+    returned instead.
+
+    A run id that another live process is running is never executed here: the call waits for
+    its outcome. When that process dies, this call takes the run over (once its lease runs
+    out, or at once if its process is seen gone on this host) and finishes it here, streaming
+    live with `stream=True`.
 
     Calling `run_agent` with the id of a finished run returns its stored result without running
     anything. Passing a `RunState` (the seed's resume form: load, approve, run) with the
@@ -282,9 +288,7 @@ def _watch_owner(workflow_id: str) -> asyncio.Task[None]:
     return asyncio.ensure_future(watch())
 
 
-async def _live_stream(
-    workflow_id: str, handle: WorkflowHandleAsync[Any]
-) -> LiveStream | None:
+async def _live_stream(workflow_id: str, handle: WorkflowHandleAsync[Any]) -> LiveStream | None:
     """The streaming result of a segment running in this process, as soon as it starts.
 
     None when the segment does not run here: it finished before, or another process runs it.

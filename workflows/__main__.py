@@ -3,13 +3,14 @@
     python -m workflows --app MODULE [--app MODULE ...] [--db URL] [--executor-id ID]
 
 Every `Agent` at the top level of each MODULE (and every agent the module registers with
-`timestep.register_agent`) is registered. The worker then launches DBOS, which recovers the
-pending runs of this executor id, and takes continuation segments from the queues of the
-registered agents until SIGTERM or SIGINT.
+`timestep.register_agent`) is registered. The worker then launches DBOS, keeps a heartbeat,
+takes over the runs of dead processes, and takes runs from the queues of the registered agents
+until SIGTERM or SIGINT.
 
-Executor ids: a restarted worker recovers the runs of its own executor id, so keep a worker's id
-stable across restarts and give each concurrently running worker its own
-(`--executor-id` or `TIMESTEP_EXECUTOR_ID`; DBOS's default is "local").
+Executor ids: each process gets a new one unless given `--executor-id` (or
+`TIMESTEP_EXECUTOR_ID`). A stable id lets a restarted worker resume its own leftovers at once;
+without one, the other processes take them over when the lease runs out. Two live processes
+never share an id: the second one waits out the first one's lease, then refuses to start.
 """
 
 from __future__ import annotations

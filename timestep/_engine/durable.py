@@ -8,8 +8,8 @@ calling the model, the tool or the session again.
 Step order must be the same on replay. Model calls and session calls are sequential. Tool calls
 of one model response run concurrently and may reach their step in any order, or not at all
 (a call waiting for approval never runs), so each function call of a response gets a DBOS step
-id reserved for it, in response order, when the response is returned; the tool's step takes
-its reserved id whatever order the calls arrive in.
+id reserved for it (`DBOS.reserve_step`), in response order, when the response is returned; the
+tool's step runs at its reserved id whatever order the calls arrive in.
 """
 
 from __future__ import annotations
@@ -24,8 +24,7 @@ from agents import Agent, FunctionTool, Handoff, Model, ModelProvider, RunConfig
 from agents.items import ModelResponse, TResponseStreamEvent
 from agents.memory import Session
 from agents.tool_context import ToolContext
-from dbos import DBOS
-from dbos._context import get_local_dbos_context
+from dbos import DBOS, StepOptions, StepReservation
 from pydantic_core import to_jsonable_python
 
 from .codecs import (
@@ -45,16 +44,14 @@ class Segment:
     run_id: str
     """The run this segment belongs to."""
 
-    tool_slots: dict[str, int] = field(default_factory=dict)
+    tool_slots: dict[str, StepReservation] = field(default_factory=dict)
     """DBOS step ids reserved for function calls that have not run yet, by call id."""
 
     def reserve_tool_slots(self, call_ids: list[str]) -> None:
-        ctx = get_local_dbos_context()
-        if ctx is None or not ctx.is_workflow():
+        if DBOS.workflow_id is None:
             return
         for call_id in call_ids:
-            ctx.function_id += 1
-            self.tool_slots[call_id] = ctx.function_id
+            self.tool_slots[call_id] = DBOS.reserve_step()
 
 
 _segment: ContextVar[Segment | None] = ContextVar("timestep_segment", default=None)
@@ -91,34 +88,29 @@ def _fire_hooks(kind: str, detail: str) -> None:
 # --- steps -------------------------------------------------------------------------------
 
 
-@DBOS.step(name="timestep.model_call")
-async def _model_call_step(call: Callable[[], Awaitable[ModelResponse]]) -> dict[str, Any]:
+MODEL_STEP: StepOptions = {"name": "timestep.model_call"}
+
+
+async def _run_model_call(call: Callable[[], Awaitable[ModelResponse]]) -> dict[str, Any]:
     return encode_model_response(await call())
 
 
-@DBOS.step(name="timestep.tool_call")
-async def _tool_call_step(
-    tool_name: str, call_id: str, call: Callable[[], Awaitable[Any]]
-) -> dict[str, Any]:
+_model_call_step = DBOS.step(**MODEL_STEP)(_run_model_call)
+
+
+TOOL_STEP: StepOptions = {"name": "timestep.tool_call"}
+
+
+async def _run_tool_call(tool_name: str, call_id: str, call: Callable[[], Awaitable[Any]]) -> Any:
     return encode_tool_output(tool_name, call_id, await call())
+
+
+_tool_call_step = DBOS.step(**TOOL_STEP)(_run_tool_call)
 
 
 @DBOS.step(name="timestep.session")
 async def _session_step(call: Callable[[], Awaitable[Any]]) -> Any:
     return to_jsonable_python(await call())
-
-
-def start_step(step: Callable[..., Awaitable[Any]], *args: Any) -> Awaitable[Any]:
-    """Call a DBOS async step so that it takes its step id now, not when first awaited.
-
-    DBOS wraps an async step's synchronous wrapper (which takes the step id) in a coroutine
-    function; calling the inner wrapper fixes the id at the call site.
-    """
-    sync_wrapper = getattr(step, "__wrapped__", None)
-    if sync_wrapper is None:
-        raise RuntimeError("DBOS step wrapper layout changed; pin dbos to the tested version")
-    result: Awaitable[Any] = sync_wrapper(*args)
-    return result
 
 
 # --- models ------------------------------------------------------------------------------
@@ -212,26 +204,16 @@ def _durable_tool(tool: FunctionTool) -> FunctionTool:
     async def invoke(context: ToolContext[Any], arguments: str) -> Any:
         segment = current_segment()
         call_id = context.tool_call_id
-        ctx = get_local_dbos_context()
-        if segment is None or ctx is None or not ctx.is_workflow():
+        if segment is None or DBOS.workflow_id is None:
             return await original(context, arguments)
-        # The step wrapper takes its step id synchronously when called, so pointing the
-        # counter at the reserved slot just before the call and restoring it just after is
-        # atomic with respect to the sibling tool tasks.
-        slot = segment.tool_slots.pop(call_id, None)
-        saved = ctx.function_id
-        if slot is not None:
-            ctx.function_id = slot - 1
+        reserved = segment.tool_slots.pop(call_id, None)
         token = _tool_call.set((segment.run_id, call_id))
         try:
-            try:
-                step = start_step(
-                    _tool_call_step, tool.name, call_id, lambda: original(context, arguments)
-                )
-            finally:
-                if slot is not None:
-                    ctx.function_id = saved
-            record = await step
+            name, call = tool.name, lambda: original(context, arguments)
+            if reserved is not None:
+                record = await reserved.run_async(TOOL_STEP, _run_tool_call, name, call_id, call)
+            else:
+                record = await _tool_call_step(name, call_id, call)
         finally:
             _tool_call.reset(token)
         output = decode_tool_output(record, call_id)

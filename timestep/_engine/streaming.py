@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from agents.items import ModelResponse, TResponseStreamEvent
 from agents.usage import Usage, _response_usage_to_usage
-from dbos._context import get_local_dbos_context
+from dbos import DBOS
 from openai.types.responses import Response, ResponseCompletedEvent
 from openai.types.responses.response_usage import (
     InputTokensDetails,
@@ -78,11 +78,11 @@ async def stream_recorded(
     model: DurableModel, *args: Any, **kwargs: Any
 ) -> AsyncIterator[TResponseStreamEvent]:
     from .durable import (
+        MODEL_STEP,
         _fire_hooks,
         _function_call_ids,
-        _model_call_step,
+        _run_model_call,
         current_segment,
-        start_step,
     )
 
     segment = current_segment()
@@ -99,10 +99,7 @@ async def stream_recorded(
     async def call() -> ModelResponse:
         final: ModelResponse | None = None
         if writer is not None:
-            step = get_local_dbos_context()
-            writer.write_from_step(
-                {"type": MODEL_CALL_MARKER, "step": step.function_id if step else None}
-            )
+            writer.write_from_step({"type": MODEL_CALL_MARKER, "step": DBOS.step_id})
         try:
             async for streamed in model.inner.stream_response(*args, **kwargs):
                 if writer is not None:
@@ -117,8 +114,8 @@ async def stream_recorded(
         live.append(final)
         return final
 
-    # Creating the step coroutine here, in the run's task, fixes its step id in run order.
-    step = asyncio.ensure_future(start_step(_model_call_step, call))
+    # Reserving here, in the run's task, fixes the step id in run order.
+    step = asyncio.ensure_future(DBOS.reserve_step().run_async(MODEL_STEP, _run_model_call, call))
     relayed_completion = False
     while True:
         getter = asyncio.ensure_future(queue.get())
