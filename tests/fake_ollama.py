@@ -92,15 +92,18 @@ def _pieces(text: str, size: int = 2) -> list[str]:
 class FakeOllama:
     """The server; use as a context manager or call start()/stop()."""
 
-    def __init__(self, models: Iterable[str] | None = None, *, api_key: str | None = None):
+    def __init__(
+        self, models: Iterable[str] | None = None, *, api_key: str | None = None, port: int = 0
+    ):
         """`models`: names the server has (others get 404; None accepts any name).
-        `api_key`: when set, requests without `Authorization: Bearer <api_key>` get 401."""
+        `api_key`: when set, requests without `Authorization: Bearer <api_key>` get 401.
+        `port`: 0 for a free one; the port of a stopped server to bring "it" back."""
         self.models = set(models) if models is not None else None
         self.api_key = api_key
         self.requests: list[Recorded] = []
         self._replies: list[Reply] = []
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler_class())
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
 

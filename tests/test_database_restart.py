@@ -47,7 +47,7 @@ def test_runs_survive_a_postgres_crash(own_cluster: PostgresCluster, tmp_path: P
         url,
         log.path,
         TIMESTEP_TEST_TOOL_SECONDS="1.5",
-        TIMESTEP_LEASE_SECONDS="2",
+        TIMESTEP_LEASE_SECONDS="3",
         TIMESTEP_WORKER_CONCURRENCY="10",
     )
     workers = [start_worker(env, "tests.apps.fleet_app") for _ in range(2)]
@@ -80,7 +80,9 @@ def test_runs_survive_a_postgres_crash(own_cluster: PostgresCluster, tmp_path: P
         asyncio.run(submit_all())
         launch.reset_for_tests()  # this process holds no connection through the crash
         deadline = time.time() + 60
-        while len(log.entries("tool_start")) < 6:
+        while len(log.entries("tool_start")) < 6 or not any(
+            e["key"].startswith("lib-r:") for e in log.entries("tool_start")
+        ):
             assert time.time() < deadline, "runs never got inside their tools"
             time.sleep(0.05)
 
@@ -89,7 +91,7 @@ def test_runs_survive_a_postgres_crash(own_cluster: PostgresCluster, tmp_path: P
         down = cli(env, "runs", "list")
         assert down.returncode == 1
         assert "cannot" in down.stderr and "PostgreSQL server" in down.stderr, down.stderr
-        time.sleep(3)  # longer than the lease: nobody may count the others dead for it
+        time.sleep(4)  # longer than the lease: nobody may count the others dead for it
         own_cluster.restart_after_crash()
 
         out, err = library.communicate(timeout=180)

@@ -236,3 +236,23 @@ def test_an_application_dbos_instance_is_used(database_url: str) -> None:
         ).scalar()
     engine.dispose()
     assert status == "completed"
+
+
+@pytest.mark.parametrize(
+    "bad_id",
+    ["", "   ", "x" * 201, "tab\there", "col:segment-2"],
+    ids=["empty", "blank", "too-long", "control", "segment-suffix"],
+)
+async def test_bad_run_ids_are_refused_before_anything_is_written(
+    timestep_db: str, tmp_path: Any, bad_id: str
+) -> None:
+    agent = Agent(name="Ids", model=TurnModel([], final="ok"))
+    with pytest.raises(timestep.InvalidRunIdError) as caught:
+        await timestep.run_agent(agent, "go", run_id=bad_id)
+    assert isinstance(caught.value, ValueError)
+    assert "choose another run id" in str(caught.value)
+    with pytest.raises(timestep.InvalidRunIdError):
+        await timestep.submit(agent, "go", run_id=bad_id)
+    assert await timestep.list_runs() == []
+    # A run whose id looks like another's segment cannot exist, so "col" keeps its segments.
+    assert (await timestep.run_agent(agent, "go", run_id="col:segment-two")).final_output == "ok"

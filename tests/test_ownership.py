@@ -143,11 +143,11 @@ def test_three_workers_share_runs_and_survive_a_killed_one(
         postgres_url,
         log.path,
         TIMESTEP_TEST_TOOL_SECONDS="0.2",
-        TIMESTEP_LEASE_SECONDS="2",
+        TIMESTEP_LEASE_SECONDS="5",
         TIMESTEP_WORKER_CONCURRENCY="8",
     )
     workers = [start_worker(env, "tests.apps.fleet_app") for _ in range(3)]
-    total = 150
+    total = 200
     try:
         launch.reset_for_tests()
         timestep.configure(database_url=postgres_url)

@@ -9,12 +9,16 @@ from .errors import (
     DatabaseUnavailableError,
     DecisionError,
     InterruptionException,
+    InvalidRunIdError,
+    LifecycleError,
+    RunCancelledError,
     RunNotFoundError,
     StateError,
     StateNotFoundError,
     TimestepError,
     ToolOutputNotSerializableError,
 )
+from .lifecycle import cancel, retry
 from .models import MultiModelProvider, MultiModelProviderMap, OllamaModel, OllamaModelProvider
 from .run import consume_result, launch, run_agent, submit
 from .runs import get_run, list_runs
@@ -30,6 +34,9 @@ __all__ = [
     "DatabaseUnavailableError",
     "DecisionError",
     "InterruptionException",
+    "InvalidRunIdError",
+    "LifecycleError",
+    "RunCancelledError",
     "MultiModelProvider",
     "MultiModelProviderMap",
     "OllamaModel",
@@ -42,6 +49,7 @@ __all__ = [
     "TimestepError",
     "ToolOutputNotSerializableError",
     "approve",
+    "cancel",
     "configure",
     "consume_result",
     "from_typescript_json",
@@ -52,6 +60,7 @@ __all__ = [
     "register_agent",
     "reject",
     "resume",
+    "retry",
     "run_agent",
     "stream_events",
     "submit",

@@ -23,6 +23,21 @@ DEFAULT_LEASE_SECONDS = 10.0
 APP_NAME = "timestep"
 
 
+@dataclass(frozen=True)
+class ModelRetryPolicy:
+    """How a model call that failed transiently (unreachable, timeout, HTTP 429 or 5xx) is
+    tried again inside its step before the run fails."""
+
+    max_attempts: int = 4
+    """Attempts in all, the first included (1 turns retries off)."""
+
+    interval_seconds: float = 1.0
+    """Wait before the second attempt."""
+
+    backoff_rate: float = 2.0
+    """Each later wait is this many times the previous one."""
+
+
 @dataclass
 class Settings:
     """Process-wide settings; change them with `configure()` before the first run."""
@@ -44,6 +59,9 @@ class Settings:
     """Whether this process dequeues runs of its agents from their queues (continuations after
     approvals, submitted runs, runs taken over from dead processes). `timestep run` turns it
     off: a command that exits when its own run ends must not take the fleet's work."""
+
+    model_retry: ModelRetryPolicy = field(default_factory=ModelRetryPolicy)
+    """Retries of transient model-call failures (non-streamed calls)."""
 
     lease_seconds: float | None = None
     """Seconds after its last heartbeat when this process counts as dead to the others;
@@ -67,6 +85,7 @@ def configure(
     application_version: str | None = None,
     lease_seconds: float | None = None,
     take_queued_work: bool | None = None,
+    model_retry: ModelRetryPolicy | None = None,
 ) -> None:
     """Set where runs are stored and how this process identifies itself.
 
@@ -90,6 +109,12 @@ def configure(
         _settings.lease_seconds = _check_lease(lease_seconds, "lease_seconds")
     if take_queued_work is not None:
         _settings.take_queued_work = take_queued_work
+    if model_retry is not None:
+        if model_retry.max_attempts < 1 or model_retry.interval_seconds < 0:
+            raise ConfigurationError(
+                f"model_retry needs max_attempts >= 1 and interval_seconds >= 0, got {model_retry}"
+            )
+        _settings.model_retry = model_retry
 
 
 def settings() -> Settings:

@@ -21,6 +21,10 @@ class DatabaseUnavailableError(ConfigurationError):
     """The configured database cannot be reached or opened."""
 
 
+class InvalidRunIdError(TimestepError, ValueError):
+    """A run id is empty, too long, has control characters, or names another run's segment."""
+
+
 class RunNotFoundError(TimestepError):
     """No run with the given id exists in the configured database."""
 
@@ -78,6 +82,21 @@ class InterruptionException(TimestepError):
         )
         self.run_id = run_id
         self.pending_approvals = pending
+
+
+class LifecycleError(TimestepError):
+    """A run cannot be cancelled or retried in its current status (the message says why)."""
+
+
+class RunCancelledError(TimestepError):
+    """The run was cancelled (`timestep.cancel`); `timestep.retry` continues it."""
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__(
+            f"run {run_id!r} was cancelled; continue it with timestep.retry({run_id!r}) or "
+            f"`timestep runs retry {run_id}`"
+        )
+        self.run_id = run_id
 
 
 class DecisionError(TimestepError):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
-import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -18,7 +17,7 @@ from pydantic_core import PydanticSerializationError, to_jsonable_python
 from ._compat import dbos as dbos_compat
 from ._engine import launch as _launch
 from ._engine import queues, registry
-from ._engine.naming import segment_workflow_id
+from ._engine.naming import run_id_or_new, segment_workflow_id
 from ._engine.workflow import (
     Attachments,
     LiveStream,
@@ -31,7 +30,7 @@ from ._engine.workflow import (
     take_live_result,
     take_live_stream,
 )
-from .errors import InterruptionException, TimestepError
+from .errors import InterruptionException, RunCancelledError, TimestepError
 from .result import rebuild_result, with_run_id
 from .state import records
 
@@ -135,10 +134,10 @@ async def run_agent(
     if not isinstance(agent, Agent):
         raise TimestepError(f"run_agent expects an agents.Agent, got {type(agent).__name__}")
     request = _input_request(run_input)
+    run_id = run_id_or_new(run_id)
     registry.register_agent(agent)
     await asyncio.to_thread(_launch.ensure_dbos)
     await queues.listen_for_registered_agents_async()
-    run_id = run_id or str(uuid.uuid4())
     graph = registry.describe_graph(agent)
     engine = _launch.storage_engine()
     if approval_timeout is not None and not approval_timeout > 0:
@@ -241,7 +240,7 @@ async def submit(
         raise TimestepError(
             f"approval_timeout must be a positive number of seconds, got {approval_timeout}"
         )
-    run_id = run_id or str(uuid.uuid4())
+    run_id = run_id_or_new(run_id)
     graph = registry.describe_graph(agent)
     engine = _launch.storage_engine()
     record, _created = await asyncio.to_thread(
@@ -355,9 +354,11 @@ async def collect_result(
         await handle.get_result()
     except Exception as exc:
         original = take_live_error(workflow_id)
+        record = await asyncio.to_thread(records.get, engine, run_id)
+        if record.status == "cancelled":
+            raise RunCancelledError(run_id) from None
         if original is not None:
             raise original from None
-        record = await asyncio.to_thread(records.get, engine, run_id)
         raise TimestepError(f"run {run_id!r} failed: {record.error or exc}") from exc
     live = take_live_result(workflow_id)
     if live is not None:

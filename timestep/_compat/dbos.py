@@ -62,3 +62,27 @@ def runs_here(handle: Any) -> bool:
     from dbos._core import WorkflowHandleAsyncTask
 
     return isinstance(handle, WorkflowHandleAsyncTask)
+
+
+def is_stop(error: BaseException) -> bool:
+    """Whether `error`, or what it was raised from, is DBOS stopping an execution that no longer
+    owns its workflow: cancelled, or taken over (the error classes are not exported by DBOS)."""
+    from dbos._error import (
+        DBOSAwaitedWorkflowCancelledError,
+        DBOSWorkflowCancelledError,
+        DBOSWorkflowConflictIDError,
+    )
+
+    stops = (
+        DBOSWorkflowCancelledError,
+        DBOSAwaitedWorkflowCancelledError,
+        DBOSWorkflowConflictIDError,
+    )
+    seen: BaseException | None = error
+    for _ in range(10):
+        if seen is None:
+            return False
+        if isinstance(seen, stops):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False

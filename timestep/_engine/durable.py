@@ -14,7 +14,9 @@ tool's step runs at its reserved id whatever order the calls arrive in.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextvars import ContextVar, Token
 from dataclasses import dataclass, field
@@ -27,14 +29,17 @@ from agents.tool_context import ToolContext
 from dbos import DBOS, StepOptions, StepReservation
 from pydantic_core import to_jsonable_python
 
+from .. import config
 from .codecs import (
     decode_model_response,
     decode_tool_output,
     encode_model_response,
     encode_tool_output,
 )
+from .transient import is_transient
 
 _UNRECORDED_ATTR = "_timestep_unrecorded"
+logger = logging.getLogger("timestep")
 
 
 @dataclass
@@ -95,7 +100,27 @@ async def _run_model_call(call: Callable[[], Awaitable[ModelResponse]]) -> dict[
     return encode_model_response(await call())
 
 
-_model_call_step = DBOS.step(**MODEL_STEP)(_run_model_call)
+async def _run_model_call_retrying(call: Callable[[], Awaitable[ModelResponse]]) -> dict[str, Any]:
+    """The model call, tried again inside its step on transient provider failures
+    (`configure(model_retry=...)`); the last failure is raised as it is."""
+    policy = config.settings().model_retry
+    wait = policy.interval_seconds
+    for attempt in range(1, policy.max_attempts + 1):
+        try:
+            return await _run_model_call(call)
+        except Exception as exc:
+            if attempt == policy.max_attempts or not is_transient(exc):
+                raise
+            logger.warning(
+                "timestep: model call failed (%s); attempt %d of %d in %.1f s",
+                exc,
+                attempt + 1,
+                policy.max_attempts,
+                wait,
+            )
+        await asyncio.sleep(wait)
+        wait *= policy.backoff_rate
+    raise AssertionError("unreachable")
 
 
 TOOL_STEP: StepOptions = {"name": "timestep.tool_call"}
@@ -147,7 +172,7 @@ class DurableModel(Model):
             live.append(await self.inner.get_response(*args, **kwargs))
             return live[0]
 
-        record = await _model_call_step(call)
+        record = await DBOS.run_step_async(MODEL_STEP, _run_model_call_retrying, call)
         # Decode only on replay: a live call already has the response in hand.
         response = live[0] if live else decode_model_response(record)
         segment.reserve_tool_slots(_function_call_ids(response))

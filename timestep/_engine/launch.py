@@ -138,7 +138,9 @@ def ensure_dbos() -> None:
             if not dbos_compat.is_launched(instance):
                 logger.info("timestep: launching the application's DBOS instance")
         owner = Fleet(
-            engine=engine,
+            # Heartbeats get connections of their own: a pool busy with runs must not delay
+            # them past the lease (peers would count this process dead).
+            engine=create_engine(database_target(), pool_size=2),
             client=queues.client,
             executor_id=DBOS.executor_id,
             lease_seconds=config.lease_seconds(),
@@ -176,6 +178,7 @@ def shutdown() -> None:
 def _stop_fleet() -> None:
     if _process.fleet is not None:
         _process.fleet.stop()
+        _process.fleet.engine.dispose()
         _process.fleet = None
 
 

@@ -6,6 +6,11 @@ runtime or each other.
 
 from __future__ import annotations
 
+import re
+import uuid
+
+from ..errors import InvalidRunIdError
+
 QUEUE_PREFIX = "timestep:"
 PROCESS_QUEUE_PREFIX = "timestep-process:"
 """A process's own queue, for runs it takes over to run itself (no agent can be named so:
@@ -27,3 +32,34 @@ def process_queue_name(executor_id: str) -> str:
 
 def segment_workflow_id(run_id: str, segment: int) -> str:
     return run_id if segment == 1 else f"{run_id}:segment-{segment}"
+
+
+MAX_RUN_ID_LENGTH = 200
+"""Room for the segment suffix in DBOS's and Timestep's id columns (255 characters)."""
+
+_SEGMENT_SUFFIX = re.compile(r":segment-\d+$")
+
+
+def run_id_or_new(run_id: str | None) -> str:
+    """`run_id` checked, or a new one when None.
+
+    A run id becomes the DBOS workflow id of the run's first segment and the prefix of the
+    others (`RUN_ID:segment-N`), so an id ending like a segment id could name another run's
+    segment and is refused, as are empty, overlong and control-character ids.
+    """
+    if run_id is None:
+        return str(uuid.uuid4())
+    if not isinstance(run_id, str):
+        raise InvalidRunIdError(f"a run id must be a string, not {type(run_id).__name__}")
+    problem = None
+    if not run_id.strip():
+        problem = "is empty"
+    elif len(run_id) > MAX_RUN_ID_LENGTH:
+        problem = f"is {len(run_id)} characters long (at most {MAX_RUN_ID_LENGTH})"
+    elif any(ord(c) < 32 or ord(c) == 127 for c in run_id):
+        problem = "contains a control character"
+    elif _SEGMENT_SUFFIX.search(run_id):
+        problem = "ends like the id of another run's segment (`:segment-N`)"
+    if problem is not None:
+        raise InvalidRunIdError(f"run id {run_id!r} {problem}; choose another run id")
+    return run_id

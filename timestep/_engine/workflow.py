@@ -34,6 +34,7 @@ from dbos import DBOS
 from dbos._serialization import WorkflowSerializationFormat
 from pydantic_core import to_jsonable_python
 
+from .._compat import dbos as dbos_compat
 from ..errors import AgentMismatchError, TimestepError
 from ..state import records
 from ..state.retry import until_reachable
@@ -406,11 +407,21 @@ async def run_segment(request: dict[str, Any]) -> dict[str, Any]:
             cause = _timestep_cause(exc)
             with _process.lock:
                 _process.errors[workflow_id] = cause
-            await _record_outcome(
-                run_id,
-                segment_number,
-                {"status": "failed", "error": f"{type(cause).__name__}: {cause}"},
-            )
+            failure = f"{type(cause).__name__}: {cause}"
+            await _record_outcome(run_id, segment_number, {"status": "failed", "error": failure})
+            raise
+        except BaseException as exc:
+            # DBOS stops an execution whose workflow was cancelled (or taken over) with an error
+            # outside `Exception`. A cancelled run then records that its segment has stopped:
+            # `retry` waits for that, so the step in flight never runs in two places.
+            if dbos_compat.is_stop(exc):
+                await asyncio.to_thread(
+                    until_reachable,
+                    records.note_stopped,
+                    launch.storage_engine(),
+                    run_id,
+                    segment_number,
+                )
             raise
     finally:
         reset_segment(token)

@@ -94,6 +94,20 @@ async def _runs_show(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _runs_steer(args: argparse.Namespace) -> int:
+    from ..lifecycle import cancel, retry
+
+    record = await (cancel if args.runs_command == "cancel" else retry)(args.run_id)
+    if args.json:
+        print(json.dumps(record.as_dict(), ensure_ascii=False))
+        return 0
+    done = "cancelled" if args.runs_command == "cancel" else "retrying"
+    print(f"{done} run {record.run_id}; it is now {record.status}")
+    if record.note:
+        print(f"next: {record.note}")
+    return 0
+
+
 async def _runs_tail(args: argparse.Namespace) -> int:
     from ..stream import stream_events
 
@@ -212,6 +226,14 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("run_id")
     show.add_argument("--json", action="store_true")
     show.set_defaults(handler=_runs_show)
+    for name, what in (
+        ("cancel", "stop a run at its next step"),
+        ("retry", "continue a failed or cancelled run"),
+    ):
+        steer = runs.add_parser(name, help=what)
+        steer.add_argument("run_id")
+        steer.add_argument("--json", action="store_true")
+        steer.set_defaults(handler=_runs_steer)
 
     tail = runs.add_parser("tail", help="print a streamed run's events, live or recorded")
     tail.add_argument("run_id")

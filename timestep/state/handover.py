@@ -10,13 +10,13 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-import uuid
 from typing import Any, Literal
 
 from agents import Agent, RunState
 from agents.usage import serialize_usage
 
 from .._engine import launch, queues, registry
+from .._engine.naming import run_id_or_new
 from ..errors import AgentNotRegisteredError, StateError
 from . import records
 from .records import Decision, RunRecord
@@ -133,7 +133,7 @@ async def import_run_state(
         raise StateError("the state is not paused for approval: there is nothing to continue")
     pending = [approval_fields(item) for item in interruptions]
     graph = registry.describe_graph(agent)
-    run_id = run_id or str(uuid.uuid4())
+    run_id = run_id_or_new(run_id)
     engine = launch.storage_engine()
     await asyncio.to_thread(queues.client)  # creates DBOS's tables on a fresh database
     context = state._context

@@ -215,7 +215,8 @@ def create_or_check(
 def update(engine: sa.Engine, run_id: str, segment: int, **values: Any) -> None:
     """Update columns of a run while it is in `segment`; JSON columns take Python values.
 
-    The segment guard makes a replayed segment's write a no-op once the run has moved on.
+    The segment guard makes a replayed segment's write a no-op once the run has moved on; a
+    cancelled run is left as it is (`note_stopped` records that its segment stopped).
     """
     for column in ("usage", "final_output", "state", "pending"):
         if column in values and values[column] is not None:
@@ -223,8 +224,39 @@ def update(engine: sa.Engine, run_id: str, segment: int, **values: Any) -> None:
     values["updated_at"] = time.time()
     with engine.begin() as connection:
         connection.execute(
-            runs.update().where(runs.c.run_id == run_id, runs.c.segment == segment).values(**values)
+            runs.update()
+            .where(runs.c.run_id == run_id, runs.c.segment == segment)
+            .where(runs.c.status != "cancelled")
+            .values(**values)
         )
+
+
+STOPPED_ON_CANCEL = "cancelled: the segment has stopped"
+
+
+def note_stopped(engine: sa.Engine, run_id: str, segment: int) -> None:
+    """Record that a cancelled run's segment has stopped executing (no-op for other runs)."""
+    with engine.begin() as connection:
+        connection.execute(
+            runs.update()
+            .where(runs.c.run_id == run_id, runs.c.segment == segment)
+            .where(runs.c.status == "cancelled")
+            .values(error=STOPPED_ON_CANCEL, updated_at=time.time())
+        )
+
+
+def change_status(
+    engine: sa.Engine, run_id: str, segment: int, before: tuple[str, ...], after: str, **values: Any
+) -> bool:
+    """Move a run in `segment` from one of the statuses `before` to `after`; True if it moved
+    (exactly one of several racing callers)."""
+    with engine.begin() as connection:
+        moved = connection.execute(
+            runs.update()
+            .where(runs.c.run_id == run_id, runs.c.segment == segment, runs.c.status.in_(before))
+            .values(status=after, updated_at=time.time(), **values)
+        ).rowcount
+    return bool(moved)
 
 
 def load_state(engine: sa.Engine, run_id: str) -> dict[str, Any] | None:

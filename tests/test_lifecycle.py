@@ -1,0 +1,141 @@
+"""Steering runs: retry after the model server was down, cancel inside a long tool, cancel a
+parked run; transient provider failures retried inside the step. SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+from agents import Agent, function_tool
+
+import timestep
+from tests.fake_ollama import FakeOllama, error_reply, text_reply, tool_call, tool_reply
+from timestep.config import ModelRetryPolicy
+
+from .helpers import ExecutionLog, TurnModel
+
+FAST_RETRIES = ModelRetryPolicy(max_attempts=2, interval_seconds=0.05, backoff_rate=1.0)
+
+
+def ollama_agent(log: ExecutionLog) -> Agent[Any]:
+    @function_tool
+    def note(text: str) -> str:
+        """Write a note."""
+        log.write("tool", text=text)
+        return f"noted {text}"
+
+    return Agent(name="Noter", model="ollama/llama3.2", tools=[note])
+
+
+async def test_retry_after_the_model_server_came_back(
+    timestep_db: str, local_ollama: FakeOllama, tmp_path: Path
+) -> None:
+    timestep.configure(model_retry=FAST_RETRIES)
+    log = ExecutionLog(tmp_path / "log.jsonl")
+    local_ollama.add(tool_reply(tool_call("note", {"text": "a"}, id="call_n1234567")))
+    port = int(local_ollama.url.rsplit(":", 1)[1])
+
+    agent = ollama_agent(log)
+    started = asyncio.ensure_future(timestep.run_agent(agent, "note a", run_id="retry-1"))
+    while not log.entries("tool"):
+        await asyncio.sleep(0.01)
+    local_ollama.stop()  # down while the tool runs: the next model call cannot connect
+    with pytest.raises(timestep.TimestepError) as failed:
+        await started
+    assert "cannot reach the Ollama server" in str(failed.value)
+    record = await timestep.get_run("retry-1")
+    assert record.status == "failed" and "cannot reach" in (record.error or "")
+
+    with FakeOllama(models={"llama3.2"}, port=port) as back:
+        back.add(text_reply("noted it"))
+        retried = await timestep.retry("retry-1")
+        assert retried.status == "running" and retried.error is None
+        result = await timestep.resume("retry-1")
+        assert result.final_output == "noted it"
+        # Only the failed call went out again: one request, carrying the recorded tool output.
+        assert len(back.chat_requests) == 1
+        assert back.chat_requests[0]["messages"][-1]["content"] == "noted a"
+    assert len(log.entries("tool")) == 1
+    assert (await timestep.get_run("retry-1")).status == "completed"
+    with pytest.raises(timestep.LifecycleError, match="only a failed or cancelled run"):
+        await timestep.retry("retry-1")
+
+
+async def test_transient_provider_errors_are_retried_inside_the_step(
+    timestep_db: str, local_ollama: FakeOllama, tmp_path: Path
+) -> None:
+    timestep.configure(model_retry=FAST_RETRIES)
+    local_ollama.add(error_reply(503, "overloaded"), text_reply("fine"))
+    result = await timestep.run_agent(ollama_agent(ExecutionLog(tmp_path / "l")), "hi")
+    assert result.final_output == "fine"
+    assert len(local_ollama.chat_requests) == 2
+    # A refusal that trying again would only repeat is not retried.
+    local_ollama.add(error_reply(400, "bad request"), text_reply("never asked"))
+    with pytest.raises(timestep.TimestepError, match="HTTP 400"):
+        await timestep.run_agent(ollama_agent(ExecutionLog(tmp_path / "l")), "hi")
+    assert len(local_ollama.chat_requests) == 3
+
+
+async def test_cancel_inside_a_long_tool_then_retry(timestep_db: str, tmp_path: Path) -> None:
+    log = ExecutionLog(tmp_path / "log.jsonl")
+    release = asyncio.Event()
+
+    @function_tool
+    async def slow(n: int) -> str:
+        """A long step."""
+        log.write("tool", n=n)
+        if n == 1:
+            await release.wait()
+        return f"slow {n}"
+
+    model = TurnModel([[("slow", {"n": 1})], [("slow", {"n": 2})]], final="done", log=log)
+    agent = Agent(name="Slow", model=model, tools=[slow])
+    started = asyncio.ensure_future(timestep.run_agent(agent, "go", run_id="cancel-1"))
+    while not log.entries("tool"):
+        await asyncio.sleep(0.01)
+    cancelled = await timestep.cancel("cancel-1")
+    assert cancelled.status == "cancelled"
+    release.set()  # the tool in flight finishes; the run stops before its next step
+    with pytest.raises(timestep.RunCancelledError, match="timestep.retry"):
+        await started
+    # The segment records where it stopped once its step in flight has ended.
+    for _ in range(600):
+        record = await timestep.get_run("cancel-1")
+        if record.error:
+            break
+        await asyncio.sleep(0.05)
+    assert record.status == "cancelled" and (record.error or "").startswith("cancelled")
+    assert [e["turn"] for e in log.entries("model")] == [0]
+    with pytest.raises(timestep.LifecycleError, match="only a running or parked run"):
+        await timestep.cancel("cancel-1")
+
+    await timestep.retry("cancel-1")
+    result = await timestep.resume("cancel-1")
+    assert result.final_output == "done"
+    tools = [e["n"] for e in log.entries("tool")]
+    assert tools.count(2) == 1 and tools.count(1) in (1, 2)
+    assert (await timestep.get_run("cancel-1")).status == "completed"
+
+
+async def test_cancel_a_parked_run_then_retry(timestep_db: str, tmp_path: Path) -> None:
+    log = ExecutionLog(tmp_path / "log.jsonl")
+
+    @function_tool(needs_approval=True)
+    def send(to: str) -> str:
+        log.write("tool", to=to)
+        return f"sent to {to}"
+
+    agent = Agent(
+        name="Parker", model=TurnModel([[("send", {"to": "bob"})]], final="sent"), tools=[send]
+    )
+    parked = await timestep.run_agent(agent, "send", run_id="park-1")
+    assert parked.interruptions
+    assert (await timestep.cancel("park-1")).status == "cancelled"
+    with pytest.raises(timestep.DecisionError, match="cancelled"):
+        await timestep.approve("park-1")
+    assert (await timestep.retry("park-1")).status == "awaiting_approval"
+    await timestep.approve("park-1")
+    assert (await timestep.resume("park-1")).final_output == "sent"
+    assert len(log.entries("tool")) == 1

@@ -1,0 +1,138 @@
+"""Steering a run after it started: `cancel` and `retry`.
+
+Both work from any process, with or without the agents' code: they change the run's record and
+ask DBOS to cancel or rewind the segment's workflow. The work itself then happens wherever the
+run's agent is (a worker, or a process calling `resume`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from ._engine import launch, liveness, queues
+from ._engine.naming import segment_workflow_id
+from .errors import LifecycleError
+from .runs import get_run
+from .state import owners, records
+from .state.records import RunRecord
+
+ACTIVE = ("running", "awaiting_approval")
+
+
+async def cancel(run_id: str) -> RunRecord:
+    """Stop a run at its next step (a parked run at once) and mark it `cancelled`.
+
+    A running run's current step finishes (a tool in flight is not interrupted), then DBOS stops
+    the segment before the next one. A parked run's pending calls can no longer be decided.
+    `retry` continues a cancelled run from its records. Cancelling a run that has finished
+    raises `LifecycleError`.
+    """
+    engine = launch.storage_engine()
+    client = queues.client()
+    for _attempt in range(5):
+        record = await asyncio.to_thread(records.get, engine, run_id)
+        if record.status not in ACTIVE:
+            raise LifecycleError(
+                f"run {run_id!r} is {record.status}: only a running or parked run can be "
+                "cancelled" + ("; `timestep runs retry` continues it" if _retryable(record) else "")
+            )
+        moved = await asyncio.to_thread(
+            records.change_status, engine, run_id, record.segment, ACTIVE, "cancelled"
+        )
+        if not moved:
+            continue  # a decision or the segment moved the run on meanwhile: look again
+        current = segment_workflow_id(run_id, record.segment)
+        following = segment_workflow_id(run_id, record.segment + 1)  # an approval deadline
+        for workflow_id in (current, following):
+            if await _exists(workflow_id):
+                await client.cancel_workflow_async(workflow_id)
+        return await get_run(run_id)
+    raise LifecycleError(f"run {run_id!r} kept changing while it was being cancelled; try again")
+
+
+async def retry(run_id: str) -> RunRecord:
+    """Continue a failed or cancelled run from its records.
+
+    Recorded model and tool calls are kept; the step that failed (for a cancelled run, the
+    step it stopped before) runs again. The segment goes back on its agent's queue, where a
+    process with the agent (a worker, or `resume(run_id)` here) continues it. A cancelled run
+    that was parked for approval goes back to waiting for decisions. Raises `LifecycleError`
+    for a run in any other status, and for a cancelled run whose last step is still finishing.
+    """
+    engine = launch.storage_engine()
+    client = queues.client()
+    record = await asyncio.to_thread(records.get, engine, run_id)
+    if not _retryable(record):
+        raise LifecycleError(
+            f"run {run_id!r} is {record.status}: only a failed or cancelled run can be retried"
+        )
+    workflow_id = segment_workflow_id(run_id, record.segment)
+    found = await client.list_workflows_async(
+        workflow_ids=[workflow_id], load_input=False, load_output=False
+    )
+    status = found[0] if found else None
+    if record.status == "cancelled" and (status is None or status.status == "SUCCESS"):
+        # Cancelled while parked: nothing ran since the segment ended; wait for decisions again.
+        if record.approval_timeout is not None:
+            raise LifecycleError(
+                f"run {run_id!r} was cancelled while parked with an approval deadline, which "
+                "cannot be set again; start a new run from its state (`timestep state export`)"
+            )
+        await asyncio.to_thread(
+            records.change_status,
+            engine,
+            run_id,
+            record.segment,
+            ("cancelled",),
+            "awaiting_approval",
+        )
+        return await get_run(run_id)
+    if status is None:
+        raise LifecycleError(f"run {run_id!r} has no recorded segment {record.segment} to retry")
+    if record.status == "cancelled" and record.error is None:
+        # DBOS marks the workflow cancelled at once; its execution stops at its next step and
+        # then records where. Until then, a rewind would run that step a second time.
+        stopping = await _still_stopping(run_id, status.executor_id)
+        if stopping is not None:
+            raise LifecycleError(stopping)
+    steps = await client.list_workflow_steps_async(workflow_id)
+    failed = [step["function_id"] for step in steps if step["error"] is not None]
+    start = min(failed) if failed else max((s["function_id"] for s in steps), default=0) + 1
+    moved = await asyncio.to_thread(
+        records.change_status,
+        engine,
+        run_id,
+        record.segment,
+        ("failed", "cancelled"),
+        "running",
+        error=None,
+    )
+    if moved:
+        await client.rewind_workflow_async(
+            workflow_id, start_step=start, queue_name=queues.queue_name(record.agent_name)
+        )
+    return await get_run(run_id)
+
+
+def _retryable(record: RunRecord) -> bool:
+    return record.status in ("failed", "cancelled")
+
+
+async def _exists(workflow_id: str) -> bool:
+    found = await queues.client().list_workflows_async(
+        workflow_ids=[workflow_id], load_input=False, load_output=False
+    )
+    return bool(found)
+
+
+async def _still_stopping(run_id: str, executor: str | None) -> str | None:
+    """Why a cancelled segment may still be executing, or None when it cannot be."""
+    if not executor:
+        return None  # cancelled while queued: it never started
+    owner = await asyncio.to_thread(owners.get, launch.storage_engine(), executor)
+    if owner is None or not liveness.judge(owner).alive:
+        return None
+    return (
+        f"run {run_id!r} is cancelled but its current step is still finishing in pid "
+        f"{owner.pid} on {owner.host}; retry it once that step has ended"
+    )
