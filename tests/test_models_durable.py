@@ -8,6 +8,7 @@ Run as a script, this module is the crashing process of the crash test:
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -165,3 +166,47 @@ def test_readme_quickstart_with_ollama(database_url: str, local_ollama: FakeOlla
     assert again.returncode == 0, again.stderr
     assert again.stdout.strip() == "12 * 7 = 84"
     assert len(local_ollama.chat_requests) == 2
+
+
+def test_model_chosen_at_start_is_used_by_the_worker(
+    database_url: str, local_ollama: FakeOllama
+) -> None:
+    """`--model ollama/...` on a parked run: after `approve`, the worker continues with that
+    model, not the agent's own (`gpt-4.1-mini`, which has no key here)."""
+    from tests.processes import cli, env_for, start_worker, stop, wait_for_status
+
+    local_ollama.add(
+        tool_reply(
+            tool_call(
+                "send_email",
+                {"to": "bob@example.com", "subject": "s", "body": "b"},
+                id="call_e0000001",
+            )
+        ),
+        text_reply("Email sent"),
+    )
+    env = env_for(database_url, Path(os.devnull), OLLAMA_HOST=local_ollama.url)
+    env.pop("OPENAI_API_KEY", None)
+    parked = cli(
+        env,
+        "run",
+        "examples.assistant:mailer",
+        "email bob",
+        "--model",
+        "ollama/llama3.2",
+        "--run-id",
+        "mail-m",
+    )
+    assert parked.returncode == 2, parked.stderr
+    shown = json.loads(cli(env, "runs", "show", "mail-m", "--json").stdout)
+    assert shown["models"] == {"agent": "ollama/llama3.2", "run_config": None}
+    assert cli(env, "approve", "mail-m").returncode == 0
+    worker = start_worker(env, "examples.assistant")
+    try:
+        record = wait_for_status(database_url, "mail-m", "completed")
+    finally:
+        code, err = stop(worker)
+    assert code == 0, err
+    assert record["final_output"] == "Email sent"
+    assert len(local_ollama.chat_requests) == 2
+    assert all(r["model"] == "llama3.2" for r in local_ollama.chat_requests)

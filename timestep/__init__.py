@@ -2,7 +2,7 @@
 
 from ._engine.registry import register_agent
 from .approvals import approve, reject, resume
-from .config import configure
+from .config import ModelRetryPolicy, configure
 from .errors import (
     AgentMismatchError,
     ConfigurationError,
@@ -37,6 +37,7 @@ __all__ = [
     "InvalidRunIdError",
     "LifecycleError",
     "RunCancelledError",
+    "ModelRetryPolicy",
     "MultiModelProvider",
     "MultiModelProviderMap",
     "OllamaModel",

@@ -33,6 +33,7 @@ from ._engine.workflow import (
 from .errors import InterruptionException, RunCancelledError, TimestepError
 from .result import rebuild_result, with_run_id
 from .state import records
+from .state.records import RunModels
 
 logger = logging.getLogger("timestep")
 
@@ -62,6 +63,16 @@ def _json_or_none(value: Any) -> tuple[Any, bool]:
         except PydanticSerializationError:
             return None, False
     return None, False
+
+
+def _run_models(agent: Agent[Any], run_config: RunConfig | None) -> RunModels | None:
+    """The model names to keep with the run, so later segments elsewhere use them too."""
+    agent_model = agent.model if isinstance(agent.model, str) and agent.model else None
+    config_model = run_config.model if run_config is not None else None
+    config_name = config_model if isinstance(config_model, str) and config_model else None
+    if agent_model is None and config_name is None:
+        return None
+    return RunModels(agent=agent_model, run_config=config_name)
 
 
 def _input_request(run_input: Any) -> dict[str, Any]:
@@ -153,6 +164,7 @@ async def run_agent(
         registry.fingerprint(graph),
         approval_timeout,
         stream,
+        _run_models(agent, run_config),
     )
     segment = record.segment
     if not created and record.status == "awaiting_approval" and isinstance(run_input, RunState):
@@ -252,6 +264,7 @@ async def submit(
         registry.fingerprint(graph),
         approval_timeout,
         False,
+        _run_models(agent, None),
     )
     request.update(
         run_id=run_id,

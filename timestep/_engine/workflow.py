@@ -357,12 +357,16 @@ async def run_segment(request: dict[str, Any]) -> dict[str, Any]:
     segment_number: int = request.get("segment", 1)
     with _process.lock:
         attached = _process.attachments.pop(workflow_id, None)
+    models: records.RunModels | None = None
     if attached is not None and attached.agent is not None:
         agent = attached.agent  # the caller checked it against the run's graph just now
     else:
         engine = launch.storage_engine()
         record = await asyncio.to_thread(until_reachable, records.get, engine, run_id)
         agent = await _wait_for_agent(run_id, request["agent"], record.graph)
+        models = record.models
+        if models is not None and models.agent is not None and agent.model != models.agent:
+            agent = agent.clone(model=models.agent)  # the model the run was started with
     if attached is None and request.get("needs_attachments"):
         attached = await _wait_for_attachments(run_id, workflow_id)
     attached = attached or Attachments()
@@ -370,7 +374,10 @@ async def run_segment(request: dict[str, Any]) -> dict[str, Any]:
     context = attached.context if attached.has_context else request.get("context")
 
     starting_agent = durable_agent(agent)
-    run_config = durable_run_config(attached.run_config, default_model_provider())
+    base_config = attached.run_config
+    if base_config is None and models is not None and models.run_config is not None:
+        base_config = RunConfig(model=models.run_config, model_provider=default_model_provider())
+    run_config = durable_run_config(base_config, default_model_provider())
     segment = Segment(run_id=run_id)
     token = enter_segment(segment)
     try:

@@ -18,6 +18,21 @@ STATUSES = ("running", "awaiting_approval", "completed", "failed", "cancelled")
 
 
 @dataclass(frozen=True)
+class RunModels:
+    """Model names a run was started with, kept so that every segment on every process uses
+    them (not the model in the agent's code there)."""
+
+    agent: str | None = None
+    """The starting agent's model name (`timestep run --model`, `agent.clone(model=...)`)."""
+
+    run_config: str | None = None
+    """`RunConfig(model=...)` given as a name: the model of every agent of the run."""
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
 class RunOwner:
     """The process that runs (or ran) a running run's current segment."""
 
@@ -83,6 +98,9 @@ class RunRecord:
     graph: dict[str, Any] = field(default_factory=dict, repr=False)
     """The recorded agent graph description (for the fingerprint check)."""
 
+    models: RunModels | None = None
+    """The model names chosen when the run started, used by every later segment."""
+
     owner: RunOwner | None = None
     """For a running run: the process running its current segment (None while queued)."""
 
@@ -102,6 +120,7 @@ class RunRecord:
             "pending_approvals": self.pending_approvals,
             "error": self.error,
             "approval_timeout": self.approval_timeout,
+            "models": None if self.models is None else self.models.as_dict(),
             "owner": None if self.owner is None else self.owner.as_dict(),
             "note": self.note,
         }
@@ -126,6 +145,7 @@ def _record(row: Any) -> RunRecord:
         approval_timeout=row.approval_timeout,
         streamed=row.streamed,
         graph=_loads(row.graph, {}),
+        models=RunModels(**json.loads(row.models)) if row.models else None,
     )
 
 
@@ -175,6 +195,7 @@ def create_or_check(
     fingerprint: str,
     approval_timeout: float | None = None,
     streamed: bool = False,
+    models: RunModels | None = None,
 ) -> tuple[RunRecord, bool]:
     """Insert a new run, or return the existing one after checking it ran the same graph.
 
@@ -187,6 +208,7 @@ def create_or_check(
         **_new_run(run_id, agent_name, graph, fingerprint, "running", now),
         approval_timeout=approval_timeout,
         streamed=streamed,
+        models=None if models is None else json.dumps(models.as_dict()),
     )
     with engine.begin() as connection:
         inserted = connection.execute(insert.on_conflict_do_nothing().returning(runs.c.run_id))
@@ -202,6 +224,7 @@ def create_or_check(
                     approval_timeout=approval_timeout,
                     streamed=streamed,
                     graph=graph,
+                    models=models,
                 ),
                 True,
             )
