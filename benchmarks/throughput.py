@@ -358,7 +358,7 @@ def databases(backends: list[str]) -> Iterator[dict[str, tuple[str, str]]]:
         if "postgres" in backends:
             from tests.pgcluster import bench_postgres_server, create_database
 
-            server = stack.enter_context(contextmanager(bench_postgres_server)())
+            server = stack.enter_context(bench_postgres_server())
             found["postgres"] = tuple(  # type: ignore[assignment]
                 create_database(server, f"bench_{name}_{uuid.uuid4().hex[:8]}")
                 for name in ("timestep", "bare")

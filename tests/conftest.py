@@ -88,16 +88,22 @@ def _postgres_server() -> Iterator[_PostgresServer]:
                 print(f"warning: could not drop test database {name}: {exc}", file=sys.stderr)
         return
 
+    cluster = start_cluster()
+    try:
+        yield _PostgresServer(cluster.url, external=False)
+    finally:
+        cluster.stop()  # deletes the whole cluster, databases included
+
+
+def start_cluster() -> PostgresCluster:
+    """A throwaway PostgreSQL cluster, started (skip locally, fail under CI, when impossible)."""
     cluster = PostgresCluster()
     try:
         cluster.start()
     except PostgresClusterError as exc:
         cluster.stop()
         unavailable(f"PostgreSQL is not available: {exc}")
-    try:
-        yield _PostgresServer(cluster.url, external=False)
-    finally:
-        cluster.stop()  # deletes the whole cluster, databases included
+    return cluster
 
 
 @pytest.fixture(scope="session")

@@ -345,20 +345,7 @@ class PostgresCluster:
 
     def restart_after_crash(self) -> None:
         """Start the server again on the same port and data (it runs crash recovery)."""
-        proc = self._run(
-            [
-                str(self.binaries.pg_ctl),
-                "start",
-                "-w",
-                "-t",
-                str(int(self.start_timeout)),
-                "-D",
-                str(self.data_dir),
-                "-l",
-                str(self.log_path),
-            ],
-            timeout=self.start_timeout + 30,
-        )
+        proc = self._pg_ctl_start(self.binaries)
         if proc.returncode != 0:
             raise PostgresClusterError(f"pg_ctl start failed: {proc.stderr}\n{self._log_tail()}")
 
@@ -510,20 +497,7 @@ class PostgresCluster:
             port = _free_port()
             self.port = port
             self._write_settings(port)
-            proc = self._run(
-                [
-                    str(binaries.pg_ctl),
-                    "start",
-                    "-w",
-                    "-t",
-                    str(int(self.start_timeout)),
-                    "-D",
-                    str(self.data_dir),
-                    "-l",
-                    str(self.log_path),
-                ],
-                timeout=self.start_timeout + 30,
-            )
+            proc = self._pg_ctl_start(binaries)
             if proc.returncode == 0:
                 self._running = True
                 return
@@ -535,6 +509,22 @@ class PostgresCluster:
                 break  # not a port race: do not retry
             self._shutdown()  # in case a half-started postmaster is around
         raise PostgresClusterError(last_error)
+
+    def _pg_ctl_start(self, binaries: PgBinaries) -> subprocess.CompletedProcess[str]:
+        return self._run(
+            [
+                str(binaries.pg_ctl),
+                "start",
+                "-w",
+                "-t",
+                str(int(self.start_timeout)),
+                "-D",
+                str(self.data_dir),
+                "-l",
+                str(self.log_path),
+            ],
+            timeout=self.start_timeout + 30,
+        )
 
     def _log_tail(self, lines: int = 40) -> str:
         try:

@@ -14,20 +14,15 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import unavailable
+from .conftest import start_cluster
 from .helpers import ExecutionLog
-from .pgcluster import PostgresCluster, PostgresClusterError
+from .pgcluster import PostgresCluster
 from .processes import ROOT, cli, env_for, start_worker, stop, wait_for_status
 
 
 @pytest.fixture
 def own_cluster() -> Iterator[PostgresCluster]:
-    cluster = PostgresCluster()
-    try:
-        cluster.start()
-    except PostgresClusterError as exc:
-        cluster.stop()
-        unavailable(f"PostgreSQL is not available: {exc}")
+    cluster = start_cluster()
     try:
         yield cluster
     finally:

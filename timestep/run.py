@@ -75,6 +75,32 @@ def _run_models(agent: Agent[Any], run_config: RunConfig | None) -> RunModels | 
     return RunModels(agent=agent_model, run_config=config_name)
 
 
+async def _create_or_check(
+    agent: Agent[Any],
+    run_id: str,
+    approval_timeout: float | None,
+    streamed: bool,
+    models: RunModels | None,
+) -> tuple[records.RunRecord, bool]:
+    """The run's record: created now, or the existing one checked against `agent`'s graph."""
+    if approval_timeout is not None and not approval_timeout > 0:
+        raise TimestepError(
+            f"approval_timeout must be a positive number of seconds, got {approval_timeout}"
+        )
+    graph = registry.describe_graph(agent)
+    return await asyncio.to_thread(
+        records.create_or_check,
+        _launch.storage_engine(),
+        run_id,
+        agent.name,
+        graph,
+        registry.fingerprint(graph),
+        approval_timeout,
+        streamed,
+        models,
+    )
+
+
 def _input_request(run_input: Any) -> dict[str, Any]:
     if isinstance(run_input, RunState):
         return {
@@ -149,22 +175,9 @@ async def run_agent(
     registry.register_agent(agent)
     await asyncio.to_thread(_launch.ensure_dbos)
     await queues.listen_for_registered_agents_async()
-    graph = registry.describe_graph(agent)
     engine = _launch.storage_engine()
-    if approval_timeout is not None and not approval_timeout > 0:
-        raise TimestepError(
-            f"approval_timeout must be a positive number of seconds, got {approval_timeout}"
-        )
-    record, created = await asyncio.to_thread(
-        records.create_or_check,
-        engine,
-        run_id,
-        agent.name,
-        graph,
-        registry.fingerprint(graph),
-        approval_timeout,
-        stream,
-        _run_models(agent, run_config),
+    record, created = await _create_or_check(
+        agent, run_id, approval_timeout, stream, _run_models(agent, run_config)
     )
     segment = record.segment
     if not created and record.status == "awaiting_approval" and isinstance(run_input, RunState):
@@ -248,23 +261,9 @@ async def submit(
             f"submit needs a JSON context (a worker runs the run), not {type(context).__name__}; "
             "use run_agent to run with this context in this process"
         )
-    if approval_timeout is not None and not approval_timeout > 0:
-        raise TimestepError(
-            f"approval_timeout must be a positive number of seconds, got {approval_timeout}"
-        )
     run_id = run_id_or_new(run_id)
-    graph = registry.describe_graph(agent)
-    engine = _launch.storage_engine()
-    record, _created = await asyncio.to_thread(
-        records.create_or_check,
-        engine,
-        run_id,
-        agent.name,
-        graph,
-        registry.fingerprint(graph),
-        approval_timeout,
-        False,
-        _run_models(agent, None),
+    record, _created = await _create_or_check(
+        agent, run_id, approval_timeout, False, _run_models(agent, None)
     )
     request.update(
         run_id=run_id,

@@ -318,6 +318,8 @@ async def test_import_refusals(
             json.dumps(await _completed_python_document()),
             ["not paused for approval"],
         ),
+        # An edited state: the pending call now names a tool the agent does not have.
+        "tampered_tool": (text.replace('"send_email"', '"drop_tables"'), ["drop_tables"]),
     }
     for name, (content, wanted) in cases.items():
         path = tmp_path / f"{name}.json"
@@ -325,6 +327,7 @@ async def test_import_refusals(
         refused = cli(env, "state", "import", str(path), "--app", APP, "--run-id", name)
         assert refused.returncode == 1, (name, refused.stdout)
         assert refused.stderr.startswith("timestep: error: "), (name, refused.stderr)
+        assert "Traceback" not in refused.stderr, (name, refused.stderr)
         for fragment in wanted:
             assert fragment in refused.stderr, (name, refused.stderr)
 

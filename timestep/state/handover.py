@@ -89,6 +89,26 @@ def _current_agent_name(document: dict[str, Any]) -> str:
     return name
 
 
+def _check_pending_call(agent: Agent[Any], fields: dict[str, Any]) -> None:
+    """Refuse, before anything is written, a pending call the run could never execute: a tool
+    its agent does not have, or arguments that are not a JSON object (an edited state)."""
+    names = {getattr(tool, "name", None) for tool in agent.tools}
+    call = f"pending call {fields['call_id']!r}"
+    if fields["tool_name"] not in names:
+        raise StateError(
+            f"{call} asks for tool {fields['tool_name']!r}, which agent {agent.name!r} does not "
+            f"have (its tools: {', '.join(sorted(str(n) for n in names)) or 'none'}); "
+            "the state does not belong to these agents or was edited"
+        )
+    arguments = fields.get("arguments")
+    try:
+        parsed = json.loads(arguments) if isinstance(arguments, str) else arguments
+    except json.JSONDecodeError as exc:
+        raise StateError(f"{call} has arguments that are not JSON ({exc})") from exc
+    if parsed is not None and not isinstance(parsed, dict):
+        raise StateError(f"{call} has arguments that are not a JSON object: {arguments!r}")
+
+
 async def import_run_state(
     text: str, *, app: str | None, agent_name: str | None = None, run_id: str | None = None
 ) -> RunRecord:
@@ -132,6 +152,8 @@ async def import_run_state(
     if not interruptions:
         raise StateError("the state is not paused for approval: there is nothing to continue")
     pending = [approval_fields(item) for item in interruptions]
+    for item, fields in zip(interruptions, pending, strict=True):
+        _check_pending_call(item.agent, fields)
     graph = registry.describe_graph(agent)
     run_id = run_id_or_new(run_id)
     engine = launch.storage_engine()
