@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,13 @@ def test_three_processes_decide_and_finish(
     decided = cli(decider_env, *args)
     assert decided.returncode == 0, decided.stderr
     assert "run is now running" in decided.stdout
+    # Decided, not yet continued: the call shows its decision, and the run says what goes on.
+    shown = json.loads(cli(decider_env, "runs", "show", "mail-1", "--json").stdout)
+    assert [c["decision"] for c in shown["pending_approvals"]] == [decision]
+    assert shown["note"].startswith("queued for a process with agent 'Mailer'")
+    assert "start a worker" in shown["note"]  # no live process has the agent yet
+    text = cli(decider_env, "runs", "show", "mail-1").stdout
+    assert ("approved " if decision == "approve" else "rejected ") in text
 
     process = start_worker(env, "tests.apps.mail_app")
     try:

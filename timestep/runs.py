@@ -21,7 +21,7 @@ from .state.records import STATUSES, RunOwner, RunRecord
 async def get_run(run_id: str) -> RunRecord:
     """The stored record of `run_id`; raises `RunNotFoundError` when there is none."""
     record = await asyncio.to_thread(records.get, launch.storage_engine(), run_id)
-    return (await asyncio.to_thread(_with_owners, [record]))[0]
+    return (await asyncio.to_thread(_described, [record]))[0]
 
 
 async def list_runs(status: str | None = None, limit: int = 50) -> list[RunRecord]:
@@ -31,7 +31,31 @@ async def list_runs(status: str | None = None, limit: int = 50) -> list[RunRecor
     if limit < 1:
         raise TimestepError(f"limit must be at least 1, got {limit}")
     found = await asyncio.to_thread(records.list_records, launch.storage_engine(), status, limit)
-    return await asyncio.to_thread(_with_owners, found)
+    return await asyncio.to_thread(_described, found)
+
+
+def _described(found: list[RunRecord]) -> list[RunRecord]:
+    return _with_owners([_with_decisions(record) for record in found])
+
+
+def _with_decisions(record: RunRecord) -> RunRecord:
+    """Each listed call with its decision (`decision`: approve, reject or None), so that a run
+    moved on by decisions no longer looks as if it waited for them."""
+    if not record.pending_approvals:
+        return record
+    segment = record.segment if record.status == "awaiting_approval" else record.segment - 1
+    decided = records.decisions_for(launch.storage_engine(), record.run_id, segment)
+    calls = []
+    for call in record.pending_approvals:
+        decision = decided.get(call["call_id"])
+        calls.append(
+            {
+                **call,
+                "decision": None if decision is None else decision.decision,
+                "message": None if decision is None else decision.message,
+            }
+        )
+    return dataclasses.replace(record, pending_approvals=calls)
 
 
 def _with_owners(found: list[RunRecord]) -> list[RunRecord]:

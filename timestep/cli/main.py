@@ -35,8 +35,10 @@ def _usage_line(usage: dict[str, Any]) -> str:
 
 def _print_pending(record: RunRecord) -> None:
     for pending in record.pending_approvals:
+        decision = pending.get("decision")
+        state = {None: "pending ", "approve": "approved", "reject": "rejected"}[decision]
         print(
-            f"  pending  {pending['call_id']}  {pending['tool_name']}({pending['arguments']})"
+            f"  {state} {pending['call_id']}  {pending['tool_name']}({pending['arguments']})"
             f"  agent {pending['agent']}"
         )
 
