@@ -45,11 +45,11 @@ def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
 _stderr: dict[int, tuple[threading.Thread, list[str]]] = {}
 
 
-def start_worker(env: dict[str, str], app: str) -> subprocess.Popen[str]:
+def start_worker(env: dict[str, str], app: str, *args: str) -> subprocess.Popen[str]:
     """A worker process; its stderr is drained as it goes (a full pipe would block its logging)
     and returned by `stop`."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "workflows", "--app", app],
+        [sys.executable, "-m", "workflows", "--app", app, *args],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,

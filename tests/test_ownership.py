@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from .helpers import ExecutionLog
-from .processes import ROOT, cli, env_for, start_worker, stop, wait_for_status
+from .processes import ROOT, cli, env_for, finish_worker, start_worker, stop, wait_for_status
 
 AGENT = "tests.apps.fleet_app:alpha"
 
@@ -126,6 +126,53 @@ def test_killed_library_process_is_taken_over_by_a_worker(
     assert_never_concurrent(log, {process.pid: killed_at})
     after = json.loads(cli(env, "runs", "show", "lib-1", "--json").stdout)
     assert after["owner"] is None and after["note"] is None
+
+
+def test_a_stable_worker_id_resumes_its_own_runs_and_is_never_shared(
+    database_url: str, tmp_path: Path
+) -> None:
+    import asyncio
+
+    import timestep
+    from tests.apps import fleet_app
+    from timestep._engine import launch
+
+    log = ExecutionLog(tmp_path / "log.jsonl")
+    env = env_for(
+        database_url, log.path, TIMESTEP_TEST_TOOL_SECONDS="30", TIMESTEP_LEASE_SECONDS="2"
+    )
+    first = start_worker(env, "tests.apps.fleet_app", "--executor-id", "w-1")  # a fresh database
+    try:
+        launch.reset_for_tests()
+        timestep.configure(database_url=database_url)
+        asyncio.run(timestep.submit(fleet_app.alpha, "go", run_id="own-1"))
+    finally:
+        launch.reset_for_tests()
+    wait_for(lambda: log.entries("tool_start"), what="the tool call to start")
+    first.send_signal(signal.SIGKILL)
+    finish_worker(first, timeout=30)
+    killed_at = time.time()
+
+    fast = {**env, "TIMESTEP_TEST_TOOL_SECONDS": "0.1"}
+    again = start_worker(fast, "tests.apps.fleet_app", "--executor-id", "w-1")
+    try:
+        done = wait_for_status(database_url, "own-1", "completed")
+        # While it lives, nobody else may use its id: a second one waits out the lease, then
+        # refuses to start.
+        twin = start_worker(fast, "tests.apps.fleet_app", "--executor-id", "w-1")
+        code, err = finish_worker(twin, timeout=60)
+        assert code == 1, err
+        assert "executor id 'w-1' is in use by a live process" in err
+    finally:
+        code, err = stop(again)
+    assert code == 0, err
+    assert "took over 1 workflow(s) of dead executor 'w-1'" in err
+    assert done["final_output"] == "two steps"
+    assert Counter(e["key"] for e in log.entries("tool_start")) == {
+        "own-1:call_0_0": 2,
+        "own-1:call_1_0": 1,
+    }
+    assert_never_concurrent(log, {first.pid: killed_at})
 
 
 @pytest.mark.parametrize("kill_worker", [True, False], ids=["kill", "no-kill"])

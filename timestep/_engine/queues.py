@@ -85,8 +85,9 @@ def client() -> DBOSClient:
     global _client
     if _client is None:
         target = launch.database_target()
-        if dbos_compat.instance() is None:  # a launched instance has migrated them
-            DBOS.migrate(target.url)
+        instance = dbos_compat.instance()
+        if instance is None or not dbos_compat.is_launched(instance):
+            DBOS.migrate(target.url)  # a launched instance has migrated them
         _client = DBOSClient(
             system_database_engine=launch.storage_engine(),
             serializer=DBOSPortableJSONSerializer(),
