@@ -8,8 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from dbos import DBOS, DBOSClient, DBOSPortableJSONSerializer, EnqueueOptions
-from dbos._serialization import WorkflowSerializationFormat
+from dbos import (
+    DBOS,
+    DBOSClient,
+    DBOSPortableJSONSerializer,
+    EnqueueOptions,
+    WorkflowSerializationFormat,
+)
 
 from .. import config
 from .._compat import dbos as dbos_compat

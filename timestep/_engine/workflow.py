@@ -30,8 +30,7 @@ from agents import (
 from agents.memory import Session, SQLiteSession
 from agents.models.interface import ModelProvider
 from agents.usage import serialize_usage
-from dbos import DBOS
-from dbos._serialization import WorkflowSerializationFormat
+from dbos import DBOS, WorkflowSerializationFormat
 from pydantic_core import to_jsonable_python
 
 from .._compat import dbos as dbos_compat
