@@ -139,3 +139,38 @@ async def test_cancel_a_parked_run_then_retry(timestep_db: str, tmp_path: Path) 
     await timestep.approve("park-1")
     assert (await timestep.resume("park-1")).final_output == "sent"
     assert len(log.entries("tool")) == 1
+
+
+async def test_fork_at_turn_two_replays_turns_zero_and_one(
+    timestep_db: str, tmp_path: Path
+) -> None:
+    log = ExecutionLog(tmp_path / "log.jsonl")
+
+    @function_tool
+    def step(n: int) -> str:
+        """Do step n."""
+        log.write("tool", n=n)
+        return f"step {n}"
+
+    script = [[("step", {"n": 0})], [("step", {"n": 1})], [("step", {"n": 2})]]
+    agent = Agent(
+        name="Stepper", model=TurnModel(script, final="three steps", log=log), tools=[step]
+    )
+    assert (await timestep.run_agent(agent, "go", run_id="orig")).final_output == "three steps"
+    assert [e["turn"] for e in log.entries("model")] == [0, 1, 2, 3]
+
+    forked = await timestep.fork("orig", turn=2, new_run_id="branch")
+    assert forked.run_id == "branch" and forked.status in ("running", "completed")
+    result = await timestep.resume("branch")
+    assert result.final_output == "three steps"
+    # Turns 0 and 1 were replayed from the original's records; 2 and 3 went to the model.
+    assert [e["turn"] for e in log.entries("model")] == [0, 1, 2, 3, 2, 3]
+    assert [e["n"] for e in log.entries("tool")] == [0, 1, 2, 2]
+    assert (await timestep.get_run("orig")).status == "completed"
+    branch = await timestep.get_run("branch")
+    assert branch.status == "completed" and branch.final_output == "three steps"
+
+    with pytest.raises(timestep.LifecycleError, match="turn 9 cannot be forked"):
+        await timestep.fork("orig", turn=9)
+    with pytest.raises(timestep.LifecycleError, match="already exists"):
+        await timestep.fork("orig", turn=1, new_run_id="branch")

@@ -18,7 +18,7 @@ from .errors import (
     TimestepError,
     ToolOutputNotSerializableError,
 )
-from .lifecycle import cancel, retry
+from .lifecycle import cancel, fork, retry
 from .models import MultiModelProvider, MultiModelProviderMap, OllamaModel, OllamaModelProvider
 from .run import consume_result, launch, run_agent, submit
 from .runs import get_run, list_runs
@@ -53,6 +53,7 @@ __all__ = [
     "cancel",
     "configure",
     "consume_result",
+    "fork",
     "from_typescript_json",
     "get_run",
     "idempotency_key",

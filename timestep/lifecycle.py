@@ -1,4 +1,4 @@
-"""Steering a run after it started: `cancel` and `retry`.
+"""Steering a run after it started: `cancel`, `retry` and `fork`.
 
 Both work from any process, with or without the agents' code: they change the run's record and
 ask DBOS to cancel or rewind the segment's workflow. The work itself then happens wherever the
@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import asyncio
 
+from dbos import SetWorkflowID
+
+from . import config
 from ._engine import launch, liveness, queues
-from ._engine.naming import segment_workflow_id
+from ._engine.fleet import segment_request
+from ._engine.naming import MODEL_STEP_NAME, run_id_or_new, segment_workflow_id
 from .errors import LifecycleError
 from .runs import get_run
 from .state import owners, records
-from .state.records import RunRecord
+from .state.records import RunModels, RunRecord
 
 ACTIVE = ("running", "awaiting_approval")
 
@@ -112,6 +116,65 @@ async def retry(run_id: str) -> RunRecord:
             workflow_id, start_step=start, queue_name=queues.queue_name(record.agent_name)
         )
     return await get_run(run_id)
+
+
+async def fork(
+    run_id: str, *, turn: int, new_run_id: str | None = None, model: str | None = None
+) -> RunRecord:
+    """Start a new run that reuses `run_id`'s recorded turns before `turn` and goes live from it.
+
+    Turn k is the k-th model call of the run (0 is the first). The new run's segment replays the
+    recorded model and tool calls of turns 0 .. turn-1 without calling anything (DBOS workflow
+    forking), then calls the model for `turn` and goes on live; with `model`, from there on with
+    that model instead of the original's. It goes on the agent's queue, like `retry`: a process
+    with the agent runs it (`resume(new_run_id)` here). Returns the new run's record.
+
+    Forks of the first segment only: `turn` must come before the run's first stop for approval.
+    Runs with a session or with objects that cannot be stored (run config, hooks, non-JSON
+    context) cannot be forked (`LifecycleError`), nor can a turn the run never reached.
+    """
+    if not isinstance(turn, int) or turn < 0:
+        raise LifecycleError(f"turn must be a whole number >= 0, got {turn!r}")
+    new_id = run_id_or_new(new_run_id)
+    engine = launch.storage_engine()
+    client = queues.client()
+    original = await asyncio.to_thread(records.get, engine, run_id)
+    found = await client.list_workflows_async(workflow_ids=[run_id], load_input=True)
+    request = segment_request(found[0].input) if found else None
+    if request is None:
+        raise LifecycleError(f"run {run_id!r} has no recorded first segment to fork")
+    if request.get("session") or request.get("needs_attachments"):
+        raise LifecycleError(
+            f"run {run_id!r} ran with a session, a run config, hooks or a non-JSON context, "
+            "which a fork cannot reuse; forking such runs is not supported"
+        )
+    steps = await client.list_workflow_steps_async(run_id)
+    model_steps = sorted(s["function_id"] for s in steps if s["function_name"] == MODEL_STEP_NAME)
+    if turn >= len(model_steps):
+        raise LifecycleError(
+            f"run {run_id!r} made {len(model_steps)} model call(s) in its first segment; "
+            f"turn {turn} cannot be forked (turns 0..{len(model_steps) - 1} can)"
+        )
+    models = original.models
+    if model is not None:
+        models = RunModels(agent=model, run_config=models.run_config if models else None)
+    created = await asyncio.to_thread(
+        records.create_fork,
+        engine,
+        original,
+        new_id,
+        models,
+    )
+    if not created:
+        raise LifecycleError(f"run {new_id!r} already exists; fork under another run id")
+    with SetWorkflowID(new_id):
+        await client.fork_workflow_async(
+            run_id,
+            model_steps[turn],
+            application_version=config.settings().application_version,
+            queue_name=queues.queue_name(original.agent_name),
+        )
+    return await get_run(new_id)
 
 
 def _retryable(record: RunRecord) -> bool:

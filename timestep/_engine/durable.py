@@ -36,6 +36,7 @@ from .codecs import (
     encode_model_response,
     encode_tool_output,
 )
+from .naming import MODEL_STEP_NAME, TOOL_STEP_NAME
 from .transient import is_transient
 
 _UNRECORDED_ATTR = "_timestep_unrecorded"
@@ -93,7 +94,7 @@ def _fire_hooks(kind: str, detail: str) -> None:
 # --- steps -------------------------------------------------------------------------------
 
 
-MODEL_STEP: StepOptions = {"name": "timestep.model_call"}
+MODEL_STEP: StepOptions = {"name": MODEL_STEP_NAME}
 
 
 async def _run_model_call(call: Callable[[], Awaitable[ModelResponse]]) -> dict[str, Any]:
@@ -123,7 +124,7 @@ async def _run_model_call_retrying(call: Callable[[], Awaitable[ModelResponse]])
     raise AssertionError("unreachable")
 
 
-TOOL_STEP: StepOptions = {"name": "timestep.tool_call"}
+TOOL_STEP: StepOptions = {"name": TOOL_STEP_NAME}
 
 
 async def _run_tool_call(tool_name: str, call_id: str, call: Callable[[], Awaitable[Any]]) -> Any:

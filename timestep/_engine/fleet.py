@@ -266,7 +266,7 @@ class Fleet:
             return process_queue_name(self.executor_id)
         if status.name != SEGMENT_WORKFLOW:
             return ""  # DBOS's internal queue
-        request = _segment_request(status)
+        request = segment_request(status.input)
         if request is None:
             return ""
         if request.get("needs_attachments"):
@@ -307,8 +307,8 @@ class Fleet:
             self.take_over(dead, bring_here=frozenset({workflow_id}), only=frozenset({workflow_id}))
 
 
-def _segment_request(status: Any) -> dict[str, Any] | None:
-    inputs = status.input
+def segment_request(inputs: Any) -> dict[str, Any] | None:
+    """The request of a run segment from its DBOS workflow input, or None for another kind."""
     args = inputs.get("args") if isinstance(inputs, dict) else getattr(inputs, "args", None)
     if args and isinstance(args[0], dict) and "agent" in args[0]:
         return args[0]

@@ -19,6 +19,12 @@ agent queues start with `QUEUE_PREFIX`)."""
 SEGMENT_WORKFLOW = "timestep.run_segment"
 """The DBOS workflow name of a run segment."""
 
+MODEL_STEP_NAME = "timestep.model_call"
+"""The DBOS step name of a recorded model call (one per turn)."""
+
+TOOL_STEP_NAME = "timestep.tool_call"
+"""The DBOS step name of a recorded function-tool call."""
+
 
 def queue_name(agent_name: str) -> str:
     """The queue of continuations for `agent_name`, read by every process that has the agent."""

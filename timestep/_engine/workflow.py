@@ -350,10 +350,12 @@ async def _schedule_deadline(run_id: str, request: dict[str, Any], timeout: floa
 @DBOS.workflow(name=SEGMENT_WORKFLOW, serialization_type=WorkflowSerializationFormat.PORTABLE)
 async def run_segment(request: dict[str, Any]) -> dict[str, Any]:
     """Run one segment of a run; returns {"status": ..., "segment": ...}."""
-    run_id: str = request["run_id"]
     workflow_id = DBOS.workflow_id
     assert workflow_id is not None
     segment_number: int = request.get("segment", 1)
+    # A run's first segment has the run's id as its workflow id; a fork (`timestep.fork`)
+    # replays the original's first segment under the new run's id with the original's input.
+    run_id: str = workflow_id if segment_number == 1 else request["run_id"]
     with _process.lock:
         attached = _process.attachments.pop(workflow_id, None)
     models: records.RunModels | None = None

@@ -110,6 +110,19 @@ async def _runs_steer(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _runs_fork(args: argparse.Namespace) -> int:
+    from ..lifecycle import fork
+
+    record = await fork(args.run_id, turn=args.turn, new_run_id=args.new_run_id, model=args.model)
+    if args.json:
+        print(json.dumps(record.as_dict(), ensure_ascii=False))
+        return 0
+    print(f"forked run {args.run_id} at turn {args.turn} as run {record.run_id}")
+    if record.note:
+        print(f"next: {record.note}")
+    return 0
+
+
 async def _runs_tail(args: argparse.Namespace) -> int:
     from ..stream import stream_events
 
@@ -237,6 +250,13 @@ def build_parser() -> argparse.ArgumentParser:
         steer.add_argument("--json", action="store_true")
         steer.set_defaults(handler=_runs_steer)
 
+    branch = runs.add_parser("fork", help="a new run from a run's recorded turns before TURN")
+    branch.add_argument("run_id")
+    branch.add_argument("--turn", type=int, required=True, help="first turn that runs live (0..)")
+    branch.add_argument("--run-id", dest="new_run_id", help="id of the new run (default: new)")
+    branch.add_argument("--model", help="model name for the new run from TURN on")
+    branch.add_argument("--json", action="store_true")
+    branch.set_defaults(handler=_runs_fork)
     tail = runs.add_parser("tail", help="print a streamed run's events, live or recorded")
     tail.add_argument("run_id")
     tail.add_argument("--offset", type=int, default=0, help="first event to print")

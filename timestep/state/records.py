@@ -235,6 +235,35 @@ def create_or_check(
     return record, False
 
 
+def create_fork(
+    engine: sa.Engine, original: RunRecord, run_id: str, models: RunModels | None
+) -> bool:
+    """Insert run `run_id` as a fork of `original` (same agent graph); False if it exists."""
+    with engine.begin() as connection:
+        row = connection.execute(
+            sa.select(runs.c.fingerprint).where(runs.c.run_id == original.run_id)
+        ).one()
+        inserted = connection.execute(
+            dialect_insert(engine, runs)
+            .values(
+                **_new_run(
+                    run_id,
+                    original.agent_name,
+                    original.graph,
+                    row.fingerprint,
+                    "running",
+                    time.time(),
+                ),
+                approval_timeout=original.approval_timeout,
+                streamed=original.streamed,
+                models=None if models is None else json.dumps(models.as_dict()),
+            )
+            .on_conflict_do_nothing()
+            .returning(runs.c.run_id)
+        )
+        return inserted.first() is not None
+
+
 def update(engine: sa.Engine, run_id: str, segment: int, **values: Any) -> None:
     """Update columns of a run while it is in `segment`; JSON columns take Python values.
 
