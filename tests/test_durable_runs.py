@@ -256,3 +256,24 @@ async def test_bad_run_ids_are_refused_before_anything_is_written(
     assert await timestep.list_runs() == []
     # A run whose id looks like another's segment cannot exist, so "col" keeps its segments.
     assert (await timestep.run_agent(agent, "go", run_id="col:segment-two")).final_output == "ok"
+
+
+async def test_reused_run_id_with_another_input_says_so(
+    timestep_db: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    agent = Agent(name="Reuse", model=TurnModel([], final="first answer"))
+    assert (await timestep.run_agent(agent, "question a", run_id="reuse-1")).final_output == (
+        "first answer"
+    )
+    with caplog.at_level("WARNING", logger="timestep"):
+        again = await timestep.run_agent(agent, "question a", run_id="reuse-1")
+    assert again.final_output == "first answer"
+    assert "another input" not in caplog.text  # the same input: a plain re-run
+    with caplog.at_level("WARNING", logger="timestep"):
+        other = await timestep.run_agent(agent, "question b", run_id="reuse-1")
+    assert other.final_output == "first answer"
+    assert "run 'reuse-1' already exists (completed) and was started with another input" in (
+        caplog.text
+    )
+    with pytest.raises(timestep.RunExistsError, match="pass a new run_id"):
+        await timestep.run_agent(agent, "question b", run_id="reuse-1", on_existing="error")

@@ -25,6 +25,10 @@ class InvalidRunIdError(TimestepError, ValueError):
     """A run id is empty, too long, has control characters, or names another run's segment."""
 
 
+class RunExistsError(TimestepError, ValueError):
+    """A run id that exists was given with another input or model (`on_existing="error"`)."""
+
+
 class RunNotFoundError(TimestepError):
     """No run with the given id exists in the configured database."""
 

@@ -1,12 +1,14 @@
-"""Starting and continuing durable runs: `run_agent` and `consume_result`."""
+"""Starting and continuing durable runs: `run_agent`, `submit` and `consume_result`."""
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import hashlib
+import json
 import logging
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, Literal
 
 from agents import Agent, RunConfig, RunHooks, RunResult, RunResultStreaming, RunState
 from agents.memory import Session
@@ -30,12 +32,16 @@ from ._engine.workflow import (
     take_live_result,
     take_live_stream,
 )
-from .errors import InterruptionException, RunCancelledError, TimestepError
+from .errors import InterruptionException, RunCancelledError, RunExistsError, TimestepError
 from .result import rebuild_result, with_run_id
 from .state import records
 from .state.records import RunModels
 
 logger = logging.getLogger("timestep")
+
+OnExisting = Literal["return", "error"]
+"""What `run_agent` does with an existing run id started with another input or model: go on
+with the recorded run (with a warning), or raise `RunExistsError`."""
 
 
 def launch() -> None:
@@ -75,12 +81,45 @@ def _run_models(agent: Agent[Any], run_config: RunConfig | None) -> RunModels | 
     return RunModels(agent=agent_model, run_config=config_name)
 
 
+def _input_hash(request: dict[str, Any]) -> str | None:
+    """A fingerprint of a new run's input (None for a RunState: it continues a run)."""
+    if "input" not in request:
+        return None
+    text = json.dumps(request["input"], sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _check_reuse(
+    record: records.RunRecord,
+    input_hash: str | None,
+    models: RunModels | None,
+    on_existing: OnExisting,
+) -> None:
+    """Say so when an existing run id comes back with another input or model."""
+    differs = []
+    if input_hash is not None and record.input_hash is not None and input_hash != record.input_hash:
+        differs.append("input")
+    if models is not None and record.models is not None and models != record.models:
+        differs.append("model")
+    if not differs:
+        return
+    what = " and ".join(differs)
+    message = (
+        f"run {record.run_id!r} already exists ({record.status}) and was started with another "
+        f"{what}; pass a new run_id to start another run"
+    )
+    if on_existing == "error":
+        raise RunExistsError(message)
+    logger.warning("timestep: %s; going on with the recorded run", message)
+
+
 async def _create_or_check(
     agent: Agent[Any],
     run_id: str,
     approval_timeout: float | None,
     streamed: bool,
     models: RunModels | None,
+    input_hash: str | None = None,
 ) -> tuple[records.RunRecord, bool]:
     """The run's record: created now, or the existing one checked against `agent`'s graph."""
     if approval_timeout is not None and not approval_timeout > 0:
@@ -98,6 +137,7 @@ async def _create_or_check(
         approval_timeout,
         streamed,
         models,
+        input_hash,
     )
 
 
@@ -138,6 +178,7 @@ async def run_agent(
     hooks: RunHooks[Any] | None = None,
     raise_on_interruption: bool = False,
     approval_timeout: float | None = None,
+    on_existing: OnExisting = "return",
 ) -> RunResult | RunResultStreaming:
     """Run `agent` durably and return the SDK result, with `result.run_id` set.
 
@@ -164,6 +205,9 @@ async def run_agent(
     `AgentMismatchError`. With `raise_on_interruption=True`, a run that stops for approval raises
     `InterruptionException` instead of returning a result with `interruptions`.
 
+    Reusing the id of an existing run with another input or model logs a warning and goes on
+    with the recorded run; `on_existing="error"` raises `RunExistsError` instead.
+
     With `approval_timeout` (seconds), each stop for approval waits that long at most: then the
     undecided calls are rejected with a stated message and the run continues on a worker. The
     timer is stored in the database and survives restarts.
@@ -176,9 +220,12 @@ async def run_agent(
     await asyncio.to_thread(_launch.ensure_dbos)
     await queues.listen_for_registered_agents_async()
     engine = _launch.storage_engine()
+    models, input_hash = _run_models(agent, run_config), _input_hash(request)
     record, created = await _create_or_check(
-        agent, run_id, approval_timeout, stream, _run_models(agent, run_config)
+        agent, run_id, approval_timeout, stream, models, input_hash
     )
+    if not created:
+        _check_reuse(record, input_hash, models, on_existing)
     segment = record.segment
     if not created and record.status == "awaiting_approval" and isinstance(run_input, RunState):
         # The seed's resume form on a parked run: the state carries the decisions; the run
@@ -262,9 +309,12 @@ async def submit(
             "use run_agent to run with this context in this process"
         )
     run_id = run_id_or_new(run_id)
-    record, _created = await _create_or_check(
-        agent, run_id, approval_timeout, False, _run_models(agent, None)
+    models, input_hash = _run_models(agent, None), _input_hash(request)
+    record, created = await _create_or_check(
+        agent, run_id, approval_timeout, False, models, input_hash
     )
+    if not created:
+        _check_reuse(record, input_hash, models, "return")
     request.update(
         run_id=run_id,
         segment=1,

@@ -101,6 +101,9 @@ class RunRecord:
     models: RunModels | None = None
     """The model names chosen when the run started, used by every later segment."""
 
+    input_hash: str | None = field(default=None, repr=False)
+    """sha256 of the input the run started with (to tell a reused run id with another input)."""
+
     owner: RunOwner | None = None
     """For a running run: the process running its current segment (None while queued)."""
 
@@ -146,6 +149,7 @@ def _record(row: Any) -> RunRecord:
         streamed=row.streamed,
         graph=_loads(row.graph, {}),
         models=RunModels(**json.loads(row.models)) if row.models else None,
+        input_hash=row.input_hash,
     )
 
 
@@ -196,6 +200,7 @@ def create_or_check(
     approval_timeout: float | None = None,
     streamed: bool = False,
     models: RunModels | None = None,
+    input_hash: str | None = None,
 ) -> tuple[RunRecord, bool]:
     """Insert a new run, or return the existing one after checking it ran the same graph.
 
@@ -209,6 +214,7 @@ def create_or_check(
         approval_timeout=approval_timeout,
         streamed=streamed,
         models=None if models is None else json.dumps(models.as_dict()),
+        input_hash=input_hash,
     )
     with engine.begin() as connection:
         inserted = connection.execute(insert.on_conflict_do_nothing().returning(runs.c.run_id))
@@ -225,6 +231,7 @@ def create_or_check(
                     streamed=streamed,
                     graph=graph,
                     models=models,
+                    input_hash=input_hash,
                 ),
                 True,
             )

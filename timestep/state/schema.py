@@ -33,6 +33,7 @@ runs = sa.Table(
     sa.Column("streamed", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("approval_timeout", sa.Float),  # seconds a parked segment waits for decisions
     sa.Column("models", sa.Text),  # JSON: the model names chosen when the run started
+    sa.Column("input_hash", sa.String(64)),  # sha256 of the input the run was started with
 )
 sa.Index("timestep_runs_status", runs.c.status, runs.c.updated_at)
 
@@ -100,17 +101,27 @@ def _v2_ownership(connection: sa.Connection) -> None:
     metadata.create_all(connection, tables=[owners, claims])
 
 
-def _v3_run_models(connection: sa.Connection) -> None:
-    # A database created at v3 already has the column (v1 creates the table as defined now).
+def _add_run_column(connection: sa.Connection, name: str, sql_type: str) -> None:
+    # A database created after this column was added already has it (v1 creates the table as
+    # defined now).
     columns = {column["name"] for column in sa.inspect(connection).get_columns("timestep_runs")}
-    if "models" not in columns:
-        connection.execute(sa.text("ALTER TABLE timestep_runs ADD COLUMN models TEXT"))
+    if name not in columns:
+        connection.execute(sa.text(f"ALTER TABLE timestep_runs ADD COLUMN {name} {sql_type}"))
+
+
+def _v3_run_models(connection: sa.Connection) -> None:
+    _add_run_column(connection, "models", "TEXT")
+
+
+def _v4_input_hash(connection: sa.Connection) -> None:
+    _add_run_column(connection, "input_hash", "VARCHAR(64)")
 
 
 MIGRATIONS: list[tuple[int, Callable[[sa.Connection], None]]] = [
     (1, _v1_initial),
     (2, _v2_ownership),
     (3, _v3_run_models),
+    (4, _v4_input_hash),
 ]
 """(version, apply) pairs in order. Append new ones; never edit an applied migration."""
 
