@@ -1,8 +1,8 @@
 """Steering a run after it started: `cancel`, `retry` and `fork`.
 
-Both work from any process, with or without the agents' code: they change the run's record and
-ask DBOS to cancel or rewind the segment's workflow. The work itself then happens wherever the
-run's agent is (a worker, or a process calling `resume`).
+All three work from any process, with or without the agents' code: they change the run's
+records and ask DBOS to cancel, rewind or fork the segment's workflow. The work itself then
+happens wherever the run's agent is (a worker, or a process calling `resume`).
 """
 
 from __future__ import annotations
@@ -40,17 +40,19 @@ async def cancel(run_id: str) -> RunRecord:
                 f"run {run_id!r} is {record.status}: only a running or parked run can be "
                 "cancelled" + ("; `timestep runs retry` continues it" if _retryable(record) else "")
             )
-        moved = await asyncio.to_thread(
-            records.change_status, engine, run_id, record.segment, ACTIVE, "cancelled"
-        )
-        if not moved:
-            continue  # a decision or the segment moved the run on meanwhile: look again
+        # DBOS first: a segment that finishes meanwhile records its outcome, and the status
+        # change below then finds the run no longer active.
         current = segment_workflow_id(run_id, record.segment)
         following = segment_workflow_id(run_id, record.segment + 1)  # an approval deadline
         for workflow_id in (current, following):
             if await _exists(workflow_id):
                 await client.cancel_workflow_async(workflow_id)
-        return await get_run(run_id)
+        moved = await asyncio.to_thread(
+            records.change_status, engine, run_id, record.segment, ACTIVE, "cancelled"
+        )
+        if moved:
+            return await get_run(run_id)
+        # A decision or the segment moved the run on meanwhile: look again.
     raise LifecycleError(f"run {run_id!r} kept changing while it was being cancelled; try again")
 
 

@@ -417,7 +417,7 @@ async def collect_result(
     except Exception as exc:
         original = take_live_error(workflow_id)
         record = await asyncio.to_thread(records.get, engine, run_id)
-        if record.status == "cancelled":
+        if record.status == "cancelled" or dbos_compat.is_awaited_cancellation(exc):
             raise RunCancelledError(run_id) from None
         if original is not None:
             raise original from None

@@ -86,3 +86,10 @@ def is_stop(error: BaseException) -> bool:
             return True
         seen = seen.__cause__ or seen.__context__
     return False
+
+
+def is_awaited_cancellation(error: BaseException) -> bool:
+    """Whether waiting for a workflow's result failed because the workflow was cancelled."""
+    from dbos._error import DBOSAwaitedWorkflowCancelledError
+
+    return isinstance(error, DBOSAwaitedWorkflowCancelledError)
