@@ -104,3 +104,23 @@ def wait_for_status(
 def record_of(database_url: str, run_id: str) -> dict[str, Any]:
     """The run's record as `timestep runs show --json` prints it, read straight from the DB."""
     return records.get(_engine(database_url), run_id).as_dict()
+
+
+def submit_runs(database_url: str, runs: dict[str, Any]) -> None:
+    """Queue runs (run id -> agent, input "go") for workers with `timestep.submit`, from this
+    process, which is left holding no database connection afterwards."""
+    import asyncio
+
+    import timestep
+    from timestep._engine import launch
+
+    async def submit_all() -> None:
+        for run_id, agent in runs.items():
+            await timestep.submit(agent, "go", run_id=run_id)
+
+    launch.reset_for_tests()
+    timestep.configure(database_url=database_url)
+    try:
+        asyncio.run(submit_all())
+    finally:
+        launch.reset_for_tests()

@@ -17,7 +17,7 @@ import pytest
 from .conftest import start_cluster
 from .helpers import ExecutionLog
 from .pgcluster import PostgresCluster
-from .processes import ROOT, cli, env_for, start_worker, stop, wait_for_status
+from .processes import ROOT, cli, env_for, start_worker, stop, submit_runs, wait_for_status
 
 
 @pytest.fixture
@@ -30,11 +30,7 @@ def own_cluster() -> Iterator[PostgresCluster]:
 
 
 def test_runs_survive_a_postgres_crash(own_cluster: PostgresCluster, tmp_path: Path) -> None:
-    import asyncio
-
-    import timestep
     from tests.apps import fleet_app
-    from timestep._engine import launch
 
     url = own_cluster.create_database("restart")
     log = ExecutionLog(tmp_path / "log.jsonl")
@@ -65,15 +61,7 @@ def test_runs_survive_a_postgres_crash(own_cluster: PostgresCluster, tmp_path: P
     )
     ids = [f"pg-{index}" for index in range(12)]
     try:
-        launch.reset_for_tests()
-        timestep.configure(database_url=url)
-
-        async def submit_all() -> None:
-            for run_id in ids:
-                await timestep.submit(fleet_app.beta, "go", run_id=run_id)
-
-        asyncio.run(submit_all())
-        launch.reset_for_tests()  # this process holds no connection through the crash
+        submit_runs(url, dict.fromkeys(ids, fleet_app.beta))
         deadline = time.time() + 60
         while len(log.entries("tool_start")) < 6 or not any(
             e["key"].startswith("lib-r:") for e in log.entries("tool_start")

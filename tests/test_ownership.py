@@ -19,7 +19,16 @@ from typing import Any
 import pytest
 
 from .helpers import ExecutionLog
-from .processes import ROOT, cli, env_for, finish_worker, start_worker, stop, wait_for_status
+from .processes import (
+    ROOT,
+    cli,
+    env_for,
+    finish_worker,
+    start_worker,
+    stop,
+    submit_runs,
+    wait_for_status,
+)
 
 AGENT = "tests.apps.fleet_app:alpha"
 
@@ -131,23 +140,14 @@ def test_killed_library_process_is_taken_over_by_a_worker(
 def test_a_stable_worker_id_resumes_its_own_runs_and_is_never_shared(
     database_url: str, tmp_path: Path
 ) -> None:
-    import asyncio
-
-    import timestep
     from tests.apps import fleet_app
-    from timestep._engine import launch
 
     log = ExecutionLog(tmp_path / "log.jsonl")
     env = env_for(
         database_url, log.path, TIMESTEP_TEST_TOOL_SECONDS="30", TIMESTEP_LEASE_SECONDS="2"
     )
     first = start_worker(env, "tests.apps.fleet_app", "--executor-id", "w-1")  # a fresh database
-    try:
-        launch.reset_for_tests()
-        timestep.configure(database_url=database_url)
-        asyncio.run(timestep.submit(fleet_app.alpha, "go", run_id="own-1"))
-    finally:
-        launch.reset_for_tests()
+    submit_runs(database_url, {"own-1": fleet_app.alpha})
     wait_for(lambda: log.entries("tool_start"), what="the tool call to start")
     first.send_signal(signal.SIGKILL)
     finish_worker(first, timeout=30)
@@ -179,11 +179,7 @@ def test_a_stable_worker_id_resumes_its_own_runs_and_is_never_shared(
 def test_three_workers_share_runs_and_survive_a_killed_one(
     postgres_url: str, tmp_path: Path, kill_worker: bool
 ) -> None:
-    import asyncio
-
-    import timestep
     from tests.apps import fleet_app
-    from timestep._engine import launch
 
     log = ExecutionLog(tmp_path / "log.jsonl")
     env = env_for(
@@ -196,15 +192,10 @@ def test_three_workers_share_runs_and_survive_a_killed_one(
     workers = [start_worker(env, "tests.apps.fleet_app") for _ in range(3)]
     total = 200
     try:
-        launch.reset_for_tests()
-        timestep.configure(database_url=postgres_url)
-
-        async def submit_all() -> None:
-            for index in range(total):
-                agent = fleet_app.alpha if index % 2 else fleet_app.beta
-                await timestep.submit(agent, "go", run_id=f"fleet-{index}")
-
-        asyncio.run(submit_all())
+        submit_runs(
+            postgres_url,
+            {f"fleet-{i}": fleet_app.alpha if i % 2 else fleet_app.beta for i in range(total)},
+        )
         killed: dict[int, float] = {}
         if kill_worker:
             victim = workers[0]
@@ -219,7 +210,6 @@ def test_three_workers_share_runs_and_survive_a_killed_one(
             record = wait_for_status(postgres_url, f"fleet-{index}", "completed", timeout=240)
             assert record["final_output"] == "two steps"
     finally:
-        launch.reset_for_tests()
         errors = [stop(w) for w in workers if w.poll() is None]
     for code, err in errors:
         assert code == 0, err
