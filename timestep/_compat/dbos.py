@@ -2,6 +2,8 @@
 
 - The process's DBOS instance, whether it is launched, its engine and its serializer: Timestep
   adopts an application's own instance instead of creating a second one.
+- Stream writes taken in one task and made in another (the durable event stream).
+- DBOS's errors for a cancelled or taken-over execution, which it does not export.
 - Listening to a queue after launch: `DBOS.listen_queues` must be called before launch, but
   a process registers agents (and so their queues) whenever `run_agent` first sees them. DBOS's
   queue manager re-reads the listened list every second, so appending to it takes effect.
@@ -9,10 +11,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
-from dbos import DBOS
+from dbos import DBOS, WorkflowSerializationFormat
 
 
 def instance() -> DBOS | None:
@@ -93,3 +96,44 @@ def is_awaited_cancellation(error: BaseException) -> bool:
     from dbos._error import DBOSAwaitedWorkflowCancelledError
 
     return isinstance(error, DBOSAwaitedWorkflowCancelledError)
+
+
+def deferred_workflow_stream_write(key: str, value: Any) -> Callable[[], None]:
+    """A recorded write of `value` to the current workflow's stream `key`, to run later.
+
+    Its step id is drawn now, in the task that produced the event, so a replay skips it as DBOS's
+    own `write_stream` would; running the returned callable (on a writer task, in event order)
+    does the write. `DBOS.write_stream_async` writes at once in the calling task, which would
+    stall the event loop of a streaming run on every event.
+    """
+    from dbos._context import snapshot_step_context
+    from dbos._core import write_stream
+    from dbos._dbos import _get_dbos_instance
+
+    ctx = snapshot_step_context()
+    return lambda: write_stream(
+        _get_dbos_instance(),
+        ctx,
+        key,
+        value,
+        serialization_type=WorkflowSerializationFormat.PORTABLE,
+    )
+
+
+def deferred_step_stream_write(key: str, value: Any) -> Callable[[], None]:
+    """A write of `value` to the stream `key` from inside the current step, to run later; it is
+    not recorded (a step that runs again writes again)."""
+    from dbos._context import get_local_dbos_context
+    from dbos._dbos import _get_dbos_instance
+
+    ctx = get_local_dbos_context()
+    assert ctx is not None and ctx.is_step()
+    # Copy the ids now: the step's context object is reset when the step ends.
+    workflow_id, function_id = ctx.workflow_id, ctx.function_id
+    return lambda: _get_dbos_instance()._sys_db.write_stream_from_step(
+        workflow_id,
+        function_id,
+        key,
+        value,
+        serialization_type=WorkflowSerializationFormat.PORTABLE,
+    )

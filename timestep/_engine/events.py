@@ -24,12 +24,10 @@ from agents.stream_events import (
     RunItemStreamEvent,
     StreamEvent,
 )
-from dbos._context import get_local_dbos_context, snapshot_step_context
-from dbos._core import write_stream
-from dbos._dbos import _get_dbos_instance
-from dbos._serialization import WorkflowSerializationFormat
 from pydantic import BaseModel
 from pydantic_core import to_jsonable_python
+
+from .._compat import dbos as dbos_compat
 
 STREAM_KEY = "timestep.events"
 MODEL_CALL_MARKER = "timestep.model_call"
@@ -72,33 +70,11 @@ class StreamWriter:
 
     def write_from_workflow(self, event: dict[str, Any]) -> None:
         """Queue a recorded write: replay of the segment skips it."""
-        # The step id is taken now, in the producing task, so replay finds the same id.
-        ctx = snapshot_step_context()
-        self._queue.put_nowait(
-            lambda: write_stream(
-                _get_dbos_instance(),
-                ctx,
-                STREAM_KEY,
-                event,
-                serialization_type=WorkflowSerializationFormat.PORTABLE,
-            )
-        )
+        self._queue.put_nowait(dbos_compat.deferred_workflow_stream_write(STREAM_KEY, event))
 
     def write_from_step(self, event: dict[str, Any]) -> None:
         """Queue a write from inside a step: not recorded, repeated if the step runs again."""
-        ctx = get_local_dbos_context()
-        assert ctx is not None and ctx.is_step()
-        # Copy the ids now: the step's context object is reset when the step ends.
-        workflow_id, function_id = ctx.workflow_id, ctx.function_id
-        self._queue.put_nowait(
-            lambda: _get_dbos_instance()._sys_db.write_stream_from_step(
-                workflow_id,
-                function_id,
-                STREAM_KEY,
-                event,
-                serialization_type=WorkflowSerializationFormat.PORTABLE,
-            )
-        )
+        self._queue.put_nowait(dbos_compat.deferred_step_stream_write(STREAM_KEY, event))
 
     async def _drain(self) -> None:
         while True:
