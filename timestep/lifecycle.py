@@ -14,7 +14,7 @@ from dbos import SetWorkflowID
 from . import config
 from ._engine import launch, liveness, queues
 from ._engine.fleet import segment_request
-from ._engine.naming import MODEL_STEP_NAME, run_id_or_new, segment_workflow_id
+from ._engine.naming import MODEL_STEP_NAME, queue_name, run_id_or_new, segment_workflow_id
 from .errors import LifecycleError
 from .runs import get_run
 from .state import owners, records
@@ -115,7 +115,7 @@ async def retry(run_id: str) -> RunRecord:
     )
     if moved:
         await client.rewind_workflow_async(
-            workflow_id, start_step=start, queue_name=queues.queue_name(record.agent_name)
+            workflow_id, start_step=start, queue_name=queue_name(record.agent_name)
         )
     return await get_run(run_id)
 
@@ -174,7 +174,7 @@ async def fork(
             run_id,
             model_steps[turn],
             application_version=config.settings().application_version,
-            queue_name=queues.queue_name(original.agent_name),
+            queue_name=queue_name(original.agent_name),
         )
     return await get_run(new_id)
 

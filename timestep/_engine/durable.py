@@ -131,9 +131,6 @@ async def _run_tool_call(tool_name: str, call_id: str, call: Callable[[], Awaita
     return encode_tool_output(tool_name, call_id, await call())
 
 
-_tool_call_step = DBOS.step(**TOOL_STEP)(_run_tool_call)
-
-
 @DBOS.step(name="timestep.session")
 async def _session_step(call: Callable[[], Awaitable[Any]]) -> Any:
     return to_jsonable_python(await call())
@@ -239,7 +236,7 @@ def _durable_tool(tool: FunctionTool) -> FunctionTool:
             if reserved is not None:
                 record = await reserved.run_async(TOOL_STEP, _run_tool_call, name, call_id, call)
             else:
-                record = await _tool_call_step(name, call_id, call)
+                record = await DBOS.run_step_async(TOOL_STEP, _run_tool_call, name, call_id, call)
         finally:
             _tool_call.reset(token)
         output = decode_tool_output(record, call_id)

@@ -26,6 +26,7 @@ from ..state.database import (
 )
 from . import liveness, registry
 from .fleet import Fleet
+from .naming import queue_name
 
 logger = logging.getLogger("timestep")
 
@@ -155,7 +156,7 @@ def ensure_dbos() -> None:
             # Dequeue only the queues of agents this process has (and its own, when used).
             takes_work = config.settings().take_queued_work
             names = registry.registered_names() if takes_work else []
-            DBOS.listen_queues([queues.queue_name(name) for name in names])
+            DBOS.listen_queues([queue_name(name) for name in names])
         if not dbos_compat.is_launched(instance):
             DBOS.launch()
         _process.fleet = owner

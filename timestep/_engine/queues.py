@@ -6,6 +6,7 @@ has registered, so a process without an agent's code never takes that agent's wo
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from dbos import (
@@ -25,52 +26,39 @@ POLLING_INTERVAL_SECONDS = 0.5
 _registered: set[str] = set()
 _client: DBOSClient | None = None
 
-__all__ = ["queue_name", "process_queue_name"]
 
-
-def _listen(name: str) -> None:
+def _register(name: str, *, listen: bool, worker_concurrency: int | None = None) -> None:
+    """Register queue `name` in the database (once per process) and listen to it if asked."""
+    if name in _registered:
+        return
+    DBOS.register_queue(
+        name, polling_interval_sec=POLLING_INTERVAL_SECONDS, worker_concurrency=worker_concurrency
+    )
     instance = dbos_compat.instance()
-    if instance is not None:
+    if listen and instance is not None:
         dbos_compat.listen_to_queue(instance, name)
-
-
-def _listen_to_agent(agent_name: str) -> None:
-    if config.settings().take_queued_work:
-        _listen(queue_name(agent_name))
+    _registered.add(name)
 
 
 def listen_for_registered_agents() -> None:
-    """Listen to the queue of every registered agent not yet listened to (DBOS launched)."""
+    """Register the queue of every registered agent, and listen to it when this process takes
+    queued work (DBOS launched)."""
     for name in registry.registered_names():
-        if name not in _registered:
-            DBOS.register_queue(
-                queue_name(name),
-                polling_interval_sec=POLLING_INTERVAL_SECONDS,
-                worker_concurrency=config.worker_concurrency(),
-            )
-            _listen_to_agent(name)
-            _registered.add(name)
+        _register(
+            queue_name(name),
+            listen=config.settings().take_queued_work,
+            worker_concurrency=config.worker_concurrency(),
+        )
 
 
 async def listen_for_registered_agents_async() -> None:
-    for name in registry.registered_names():
-        if name not in _registered:
-            await DBOS.register_queue_async(
-                queue_name(name),
-                polling_interval_sec=POLLING_INTERVAL_SECONDS,
-                worker_concurrency=config.worker_concurrency(),
-            )
-            _listen_to_agent(name)
-            _registered.add(name)
+    # DBOS's synchronous calls refuse to run on a thread with a running event loop.
+    await asyncio.to_thread(listen_for_registered_agents)
 
 
 def listen_to_own_queue() -> None:
     """Create and listen to this process's own queue (runs it takes over to run itself)."""
-    name = process_queue_name(DBOS.executor_id)
-    if name not in _registered:
-        DBOS.register_queue(name, polling_interval_sec=POLLING_INTERVAL_SECONDS)
-        _listen(name)
-        _registered.add(name)
+    _register(process_queue_name(DBOS.executor_id), listen=True)
 
 
 def forget_queues() -> None:
