@@ -168,13 +168,22 @@ def test_crash_mid_stream_discards_the_partial_call(
     assert reader.returncode == 0, err
     events = [json.loads(line) for line in out.splitlines()]
     kinds = [e["type"] for e in events]
-    assert kinds.count("timestep.partial_output_discarded") == 1
-    discard = kinds.index("timestep.partial_output_discarded")
-    before, after = events[:discard], events[discard + 1 :]
-    # The interrupted call's partial output: whatever was flushed before the process died
-    # (possibly nothing), never more than it had produced.
-    assert "one two".startswith(deltas(before))
-    assert deltas(after) == "one two three four five"
+    # The dead process may die before even the interrupted call's marker reached the stream
+    # (writes are flushed by a background task); a call whose marker is there twice was
+    # restarted, and exactly those restarts are marked discarded.
+    markers = Counter(e["step"] for e in events if e["type"] == "timestep.model_call")
+    restarted = sum(n - 1 for n in markers.values())
+    assert restarted <= 1
+    assert kinds.count("timestep.partial_output_discarded") == restarted
+    if restarted:
+        discard = kinds.index("timestep.partial_output_discarded")
+        before, after = events[:discard], events[discard + 1 :]
+        # The interrupted call's partial output: whatever was flushed before the process died
+        # (possibly nothing), never more than it had produced.
+        assert "one two".startswith(deltas(before))
+        assert deltas(after) == "one two three four five"
+    else:
+        assert deltas(events) == "one two three four five"
     assert [e["name"] for e in events if e["type"] == "run_item_stream_event"] == [
         "tool_called",
         "tool_output",
