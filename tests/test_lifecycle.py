@@ -58,6 +58,9 @@ async def test_retry_after_the_model_server_came_back(
         assert len(back.chat_requests) == 1
         assert back.chat_requests[0]["messages"][-1]["content"] == "noted a"
     assert len(log.entries("tool")) == 1
+    # The recorded call and the retried one; the attempts that failed returned no usage.
+    usage = (await timestep.get_run("retry-1")).usage_by_model
+    assert {k: v.requests for k, v in usage.items()} == {"ollama/llama3.2": 2}
     assert (await timestep.get_run("retry-1")).status == "completed"
     with pytest.raises(timestep.LifecycleError, match="only a failed or cancelled run"):
         await timestep.retry("retry-1")
@@ -174,3 +177,85 @@ async def test_fork_at_turn_two_replays_turns_zero_and_one(
         await timestep.fork("orig", turn=9)
     with pytest.raises(timestep.LifecycleError, match="already exists"):
         await timestep.fork("orig", turn=1, new_run_id="branch")
+
+
+async def test_fork_after_an_approval_with_another_model_and_instructions(
+    timestep_db: str, local_ollama: FakeOllama, tmp_path: Path
+) -> None:
+    """Turn 2 of a run lies in its second segment (after an approval): the fork replays turns
+    0-1 and the decision, and asks a different model with different instructions at turn 2."""
+    log = ExecutionLog(tmp_path / "log.jsonl")
+
+    @function_tool(needs_approval=True)
+    def send(to: str) -> str:
+        """Send to someone."""
+        log.write("send", to=to)
+        return f"sent to {to}"
+
+    @function_tool
+    def step(n: int) -> str:
+        """Do step n."""
+        log.write("step", n=n)
+        return f"step {n}"
+
+    script = [[("send", {"to": "bob"})], [("step", {"n": 1})]]
+    agent = Agent(
+        name="Sender",
+        instructions="Send, then step.",
+        model=TurnModel(script, final="sent and stepped", log=log),
+        tools=[send, step],
+    )
+    parked = await timestep.run_agent(agent, "go", run_id="two-seg")
+    assert parked.interruptions
+    await timestep.approve("two-seg")
+    assert (await timestep.resume("two-seg")).final_output == "sent and stepped"
+    original = await timestep.get_run("two-seg")
+    assert original.segment == 2
+    # Usage over both segments, by model: three calls of the scripted model, 15 tokens each.
+    assert original.usage["requests"] == 3
+    assert {k: v.as_dict() for k, v in original.usage_by_model.items()} == {
+        "TurnModel": {"requests": 3, "input_tokens": 30, "output_tokens": 15, "total_tokens": 45}
+    }
+
+    local_ollama.add(text_reply("forked answer"))
+    forked = await timestep.fork(
+        "two-seg",
+        turn=2,
+        new_run_id="two-seg-fork",
+        model="ollama/llama3.2",
+        instructions="Answer in two words.",
+    )
+    assert forked.overrides is not None and forked.overrides.instructions is not None
+    assert (await timestep.resume("two-seg-fork")).final_output == "forked answer"
+    # Nothing of turns 0-1 ran again: not the model, not the approved tool, not the step.
+    assert [e["turn"] for e in log.entries("model")] == [0, 1, 2]
+    assert len(log.entries("send")) == 1 and len(log.entries("step")) == 1
+    assert len(local_ollama.chat_requests) == 1
+    messages = local_ollama.chat_requests[0]["messages"]
+    assert messages[0] == {"role": "system", "content": "Answer in two words."}
+    assert [m["content"] for m in messages if m["role"] == "tool"] == ["sent to bob", "step 1"]
+    branch = await timestep.get_run("two-seg-fork")
+    assert branch.status == "completed" and branch.final_output == "forked answer"
+    assert branch.usage["requests"] == 3
+    by_model = {k: v.requests for k, v in branch.usage_by_model.items()}
+    assert by_model == {"TurnModel": 2, "ollama/llama3.2": 1}
+    # The original is untouched.
+    assert (await timestep.get_run("two-seg")).final_output == "sent and stepped"
+
+
+async def test_streamed_model_calls_retry_transient_failures(
+    timestep_db: str, local_ollama: FakeOllama, tmp_path: Path
+) -> None:
+    timestep.configure(model_retry=FAST_RETRIES)
+    local_ollama.add(error_reply(503, "overloaded"), text_reply("streamed fine"))
+    result = await timestep.run_agent(
+        ollama_agent(ExecutionLog(tmp_path / "l")), "hi", stream=True, run_id="stream-retry"
+    )
+    await timestep.consume_result(result)
+    assert result.final_output == "streamed fine"
+    assert len(local_ollama.chat_requests) == 2
+    events = [e async for e in timestep.stream_events("stream-retry")]
+    # The failed attempt streamed nothing, so nothing is marked discarded.
+    assert [e["type"] for e in events].count("timestep.partial_output_discarded") == 0
+    record = await timestep.get_run("stream-retry")
+    assert {k: v.requests for k, v in record.usage_by_model.items()} == {"ollama/llama3.2": 1}

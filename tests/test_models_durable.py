@@ -199,7 +199,7 @@ def test_model_chosen_at_start_is_used_by_the_worker(
     )
     assert parked.returncode == 2, parked.stderr
     shown = json.loads(cli(env, "runs", "show", "mail-m", "--json").stdout)
-    assert shown["models"] == {"agent": "ollama/llama3.2", "run_config": None}
+    assert shown["overrides"] == {"agent": "ollama/llama3.2"}
     assert cli(env, "approve", "mail-m").returncode == 0
     worker = start_worker(env, "examples.assistant")
     try:

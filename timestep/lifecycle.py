@@ -18,7 +18,7 @@ from ._engine.naming import MODEL_STEP_NAME, queue_name, run_id_or_new, segment_
 from .errors import LifecycleError
 from .runs import get_run
 from .state import owners, records
-from .state.records import RunModels, RunRecord
+from .state.records import RunOverrides, RunRecord
 
 ACTIVE = ("running", "awaiting_approval")
 
@@ -121,17 +121,24 @@ async def retry(run_id: str) -> RunRecord:
 
 
 async def fork(
-    run_id: str, *, turn: int, new_run_id: str | None = None, model: str | None = None
+    run_id: str,
+    *,
+    turn: int,
+    new_run_id: str | None = None,
+    model: str | None = None,
+    instructions: str | None = None,
 ) -> RunRecord:
     """Start a new run that reuses `run_id`'s recorded turns before `turn` and goes live from it.
 
-    Turn k is the k-th model call of the run (0 is the first). The new run's segment replays the
-    recorded model and tool calls of turns 0 .. turn-1 without calling anything (DBOS workflow
-    forking), then calls the model for `turn` and goes on live; with `model`, from there on with
-    that model instead of the original's. It goes on the agent's queue, like `retry`: a process
-    with the agent runs it (`resume(new_run_id)` here). Returns the new run's record.
+    Turn k is the k-th model call of the run, counted across its segments (0 is the first).
+    The new run replays the recorded model and tool calls, and the approval decisions, of turns
+    0 .. turn-1 without calling anything (DBOS workflow forking of the segment that holds
+    `turn`), then calls the model for `turn` and goes on live; with `model`, from there on with
+    that model instead of the original's, with `instructions`, with those instructions for the
+    starting agent. It goes on the agent's queue, like `retry`: a process with the agent runs
+    it (`resume(new_run_id)` here). Returns the new run's record; its usage counts the reused
+    turns under the model that made them.
 
-    Forks of the first segment only: `turn` must come before the run's first stop for approval.
     Runs with a session or with objects that cannot be stored (run config, hooks, non-JSON
     context) cannot be forked (`LifecycleError`), nor can a turn the run never reached.
     """
@@ -141,42 +148,62 @@ async def fork(
     engine = launch.storage_engine()
     client = queues.client()
     original = await asyncio.to_thread(records.get, engine, run_id)
-    found = await client.list_workflows_async(workflow_ids=[run_id], load_input=True)
+    calls = await _model_calls(run_id, original.segment)
+    if turn >= len(calls):
+        reachable = f" (turns 0..{len(calls) - 1} can)" if calls else ""
+        raise LifecycleError(
+            f"run {run_id!r} made {len(calls)} recorded model call(s); turn {turn} cannot be "
+            f"forked{reachable}"
+        )
+    segment, step_id = calls[turn]
+    workflow_id = segment_workflow_id(run_id, segment)
+    found = await client.list_workflows_async(workflow_ids=[workflow_id], load_input=True)
     request = segment_request(found[0].input) if found else None
     if request is None:
-        raise LifecycleError(f"run {run_id!r} has no recorded first segment to fork")
+        raise LifecycleError(f"run {run_id!r} has no recorded segment {segment} to fork")
     if request.get("session") or request.get("needs_attachments"):
         raise LifecycleError(
             f"run {run_id!r} ran with a session, a run config, hooks or a non-JSON context, "
             "which a fork cannot reuse; forking such runs is not supported"
         )
-    steps = await client.list_workflow_steps_async(run_id)
-    model_steps = sorted(s["function_id"] for s in steps if s["function_name"] == MODEL_STEP_NAME)
-    if turn >= len(model_steps):
-        raise LifecycleError(
-            f"run {run_id!r} made {len(model_steps)} model call(s) in its first segment; "
-            f"turn {turn} cannot be forked (turns 0..{len(model_steps) - 1} can)"
-        )
-    models = original.models
-    if model is not None:
-        models = RunModels(agent=model, run_config=models.run_config if models else None)
+    kept = original.overrides or RunOverrides()
+    overrides = RunOverrides(
+        agent=model if model is not None else kept.agent,
+        run_config=kept.run_config,
+        instructions=instructions if instructions is not None else kept.instructions,
+    )
     created = await asyncio.to_thread(
-        records.create_fork,
-        engine,
-        original,
-        new_id,
-        models,
+        records.create_fork, engine, original, new_id, overrides, segment
     )
     if not created:
         raise LifecycleError(f"run {new_id!r} already exists; fork under another run id")
+    # The fork's first segment is a copy of the original's segment `segment`, input included;
+    # the segment's workflow id tells it which run it belongs to.
     with SetWorkflowID(new_id):
         await client.fork_workflow_async(
-            run_id,
-            model_steps[turn],
+            workflow_id,
+            step_id,
             application_version=config.settings().application_version,
             queue_name=queue_name(original.agent_name),
         )
     return await get_run(new_id)
+
+
+async def _model_calls(run_id: str, segments: int) -> list[tuple[int, int]]:
+    """(segment, DBOS step id) of each recorded model call of the run, in run order."""
+    calls: list[tuple[int, int]] = []
+    client = queues.client()
+    for segment in range(1, segments + 1):
+        workflow_id = segment_workflow_id(run_id, segment)
+        if not await _exists(workflow_id):
+            break
+        steps = await client.list_workflow_steps_async(workflow_id)
+        calls.extend(
+            (segment, step["function_id"])
+            for step in sorted(steps, key=lambda s: s["function_id"])
+            if step["function_name"] == MODEL_STEP_NAME and step["error"] is None
+        )
+    return calls
 
 
 def _retryable(record: RunRecord) -> bool:

@@ -35,7 +35,7 @@ from ._engine.workflow import (
 from .errors import InterruptionException, RunCancelledError, RunExistsError, TimestepError
 from .result import rebuild_result, with_run_id
 from .state import records
-from .state.records import RunModels
+from .state.records import RunOverrides
 
 logger = logging.getLogger("timestep")
 
@@ -71,14 +71,14 @@ def _json_or_none(value: Any) -> tuple[Any, bool]:
     return None, False
 
 
-def _run_models(agent: Agent[Any], run_config: RunConfig | None) -> RunModels | None:
+def _run_overrides(agent: Agent[Any], run_config: RunConfig | None) -> RunOverrides | None:
     """The model names to keep with the run, so later segments elsewhere use them too."""
     agent_model = agent.model if isinstance(agent.model, str) and agent.model else None
     config_model = run_config.model if run_config is not None else None
     config_name = config_model if isinstance(config_model, str) and config_model else None
     if agent_model is None and config_name is None:
         return None
-    return RunModels(agent=agent_model, run_config=config_name)
+    return RunOverrides(agent=agent_model, run_config=config_name)
 
 
 def _input_hash(request: dict[str, Any]) -> str | None:
@@ -92,14 +92,19 @@ def _input_hash(request: dict[str, Any]) -> str | None:
 def _check_reuse(
     record: records.RunRecord,
     input_hash: str | None,
-    models: RunModels | None,
+    models: RunOverrides | None,
     on_existing: OnExisting,
 ) -> None:
     """Say so when an existing run id comes back with another input or model."""
     differs = []
     if input_hash is not None and record.input_hash is not None and input_hash != record.input_hash:
         differs.append("input")
-    if models is not None and record.models is not None and models != record.models:
+    recorded = record.overrides
+    if (
+        models is not None
+        and recorded is not None
+        and (models.agent, models.run_config) != (recorded.agent, recorded.run_config)
+    ):
         differs.append("model")
     if not differs:
         return
@@ -118,7 +123,7 @@ async def _create_or_check(
     run_id: str,
     approval_timeout: float | None,
     streamed: bool,
-    models: RunModels | None,
+    models: RunOverrides | None,
     input_hash: str | None = None,
 ) -> tuple[records.RunRecord, bool]:
     """The run's record: created now, or the existing one checked against `agent`'s graph."""
@@ -220,7 +225,7 @@ async def run_agent(
     await asyncio.to_thread(_launch.ensure_dbos)
     await queues.listen_for_registered_agents_async()
     engine = _launch.storage_engine()
-    models, input_hash = _run_models(agent, run_config), _input_hash(request)
+    models, input_hash = _run_overrides(agent, run_config), _input_hash(request)
     record, created = await _create_or_check(
         agent, run_id, approval_timeout, stream, models, input_hash
     )
@@ -309,7 +314,7 @@ async def submit(
             "use run_agent to run with this context in this process"
         )
     run_id = run_id_or_new(run_id)
-    models, input_hash = _run_models(agent, None), _input_hash(request)
+    models, input_hash = _run_overrides(agent, None), _input_hash(request)
     record, created = await _create_or_check(
         agent, run_id, approval_timeout, False, models, input_hash
     )

@@ -33,8 +33,9 @@ def _load_item(data: Any) -> Any:
         return data
 
 
-def encode_model_response(response: ModelResponse) -> dict[str, Any]:
+def encode_model_response(response: ModelResponse, model_name: str) -> dict[str, Any]:
     return {
+        "model": model_name,
         "output": [_dump_item(item) for item in response.output],
         "usage": serialize_usage(response.usage),
         "response_id": response.response_id,
@@ -51,6 +52,12 @@ def decode_model_response(data: dict[str, Any]) -> ModelResponse:
         request_id=data.get("request_id"),
         raw_usage=data.get("raw_usage"),
     )
+
+
+def recorded_model_name(data: dict[str, Any]) -> str | None:
+    """The model a recorded response came from (None for steps recorded before names were)."""
+    name = data.get("model")
+    return name if isinstance(name, str) else None
 
 
 def _is_json_value(value: Any) -> bool:

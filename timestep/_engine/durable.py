@@ -26,6 +26,7 @@ from agents import Agent, FunctionTool, Handoff, Model, ModelProvider, RunConfig
 from agents.items import ModelResponse, TResponseStreamEvent
 from agents.memory import Session
 from agents.tool_context import ToolContext
+from agents.usage import Usage
 from dbos import DBOS, StepOptions, StepReservation
 from pydantic_core import to_jsonable_python
 
@@ -35,6 +36,7 @@ from .codecs import (
     decode_tool_output,
     encode_model_response,
     encode_tool_output,
+    recorded_model_name,
 )
 from .naming import MODEL_STEP_NAME, TOOL_STEP_NAME
 from .transient import is_transient
@@ -52,6 +54,12 @@ class Segment:
 
     tool_slots: dict[str, StepReservation] = field(default_factory=dict)
     """DBOS step ids reserved for function calls that have not run yet, by call id."""
+
+    usage_by_model: dict[str, Usage] = field(default_factory=dict)
+    """Usage of the segment's model calls (recorded ones replayed included), by model name."""
+
+    def count_usage(self, model_name: str, usage: Usage) -> None:
+        self.usage_by_model.setdefault(model_name, Usage()).add(usage)
 
     def reserve_tool_slots(self, call_ids: list[str]) -> None:
         if DBOS.workflow_id is None:
@@ -97,20 +105,24 @@ def _fire_hooks(kind: str, detail: str) -> None:
 MODEL_STEP: StepOptions = {"name": MODEL_STEP_NAME}
 
 
-async def _run_model_call(call: Callable[[], Awaitable[ModelResponse]]) -> dict[str, Any]:
-    return encode_model_response(await call())
+async def _run_model_call(
+    model_name: str, call: Callable[[], Awaitable[ModelResponse]]
+) -> dict[str, Any]:
+    return encode_model_response(await call(), model_name)
 
 
-async def _run_model_call_retrying(call: Callable[[], Awaitable[ModelResponse]]) -> dict[str, Any]:
-    """The model call, tried again inside its step on transient provider failures
+async def with_model_retries(
+    call: Callable[[], Awaitable[ModelResponse]], retryable: Callable[[], bool] = lambda: True
+) -> ModelResponse:
+    """`call`, tried again inside its step on transient provider failures while `retryable()`
     (`configure(model_retry=...)`); the last failure is raised as it is."""
     policy = config.settings().model_retry
     wait = policy.interval_seconds
     for attempt in range(1, policy.max_attempts + 1):
         try:
-            return await _run_model_call(call)
+            return await call()
         except Exception as exc:
-            if attempt == policy.max_attempts or not is_transient(exc):
+            if attempt == policy.max_attempts or not is_transient(exc) or not retryable():
                 raise
             logger.warning(
                 "timestep: model call failed (%s); attempt %d of %d in %.1f s",
@@ -154,11 +166,21 @@ def _function_call_ids(response: ModelResponse) -> list[str]:
     return ids
 
 
+def name_of_model(model: Model, requested: str | None = None) -> str:
+    """The name a model's usage is reported under: the name the run asked for, else the
+    model's own `model` attribute (the SDK's OpenAI models have one), else its class."""
+    if requested:
+        return requested
+    own = getattr(model, "model", None)
+    return own if isinstance(own, str) and own else type(model).__name__
+
+
 class DurableModel(Model):
     """A model whose every response is recorded as a DBOS step."""
 
-    def __init__(self, inner: Model) -> None:
+    def __init__(self, inner: Model, name: str | None = None) -> None:
         self.inner = inner
+        self.name = name or name_of_model(inner)
 
     async def get_response(self, *args: Any, **kwargs: Any) -> ModelResponse:
         segment = current_segment()
@@ -167,14 +189,15 @@ class DurableModel(Model):
         live: list[ModelResponse] = []
 
         async def call() -> ModelResponse:
-            live.append(await self.inner.get_response(*args, **kwargs))
+            live.append(
+                await with_model_retries(lambda: self.inner.get_response(*args, **kwargs))
+            )
             return live[0]
 
-        record = await DBOS.run_step_async(MODEL_STEP, _run_model_call_retrying, call)
+        record = await DBOS.run_step_async(MODEL_STEP, _run_model_call, self.name, call)
         # Decode only on replay: a live call already has the response in hand.
         response = live[0] if live else decode_model_response(record)
-        segment.reserve_tool_slots(_function_call_ids(response))
-        _fire_hooks("model", response.response_id or "")
+        after_model_step(segment, record, response, self.name)
         return response
 
     def stream_response(self, *args: Any, **kwargs: Any) -> AsyncIterator[TResponseStreamEvent]:
@@ -186,6 +209,15 @@ class DurableModel(Model):
         await self.inner.close()
 
 
+def after_model_step(
+    segment: Segment, record: dict[str, Any], response: ModelResponse, name: str
+) -> None:
+    """What follows every recorded model call, live or replayed."""
+    segment.count_usage(recorded_model_name(record) or name, response.usage)
+    segment.reserve_tool_slots(_function_call_ids(response))
+    _fire_hooks("model", response.response_id or "")
+
+
 class DurableModelProvider(ModelProvider):
     """Wraps every model that `inner` resolves in a `DurableModel`."""
 
@@ -193,7 +225,8 @@ class DurableModelProvider(ModelProvider):
         self.inner = inner
 
     def get_model(self, model_name: str | None) -> Model:
-        return DurableModel(self.inner.get_model(model_name))
+        model = self.inner.get_model(model_name)
+        return DurableModel(model, name_of_model(model, model_name))
 
     async def aclose(self) -> None:
         await self.inner.aclose()

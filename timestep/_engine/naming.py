@@ -36,14 +36,24 @@ def process_queue_name(executor_id: str) -> str:
     return PROCESS_QUEUE_PREFIX + executor_id
 
 
+_SEGMENT_SUFFIX = re.compile(r":segment-\d+$")
+
+
 def segment_workflow_id(run_id: str, segment: int) -> str:
     return run_id if segment == 1 else f"{run_id}:segment-{segment}"
 
 
+def parse_segment_workflow_id(workflow_id: str) -> tuple[str, int]:
+    """(run id, segment number) of a segment's workflow id: the inverse of
+    `segment_workflow_id`, unambiguous because no run id ends like a segment id."""
+    found = _SEGMENT_SUFFIX.search(workflow_id)
+    if found is None:
+        return workflow_id, 1
+    return workflow_id[: found.start()], int(found.group(0).rpartition("-")[2])
+
+
 MAX_RUN_ID_LENGTH = 200
 """Room for the segment suffix in DBOS's and Timestep's id columns (255 characters)."""
-
-_SEGMENT_SUFFIX = re.compile(r":segment-\d+$")
 
 
 def run_id_or_new(run_id: str | None) -> str:

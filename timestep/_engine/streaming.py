@@ -79,10 +79,10 @@ async def stream_recorded(
 ) -> AsyncIterator[TResponseStreamEvent]:
     from .durable import (
         MODEL_STEP,
-        _fire_hooks,
-        _function_call_ids,
         _run_model_call,
+        after_model_step,
         current_segment,
+        with_model_retries,
     )
 
     segment = current_segment()
@@ -96,26 +96,37 @@ async def stream_recorded(
     writer = current_writer()
     live: list[ModelResponse] = []
 
-    async def call() -> ModelResponse:
+    async def attempt() -> ModelResponse:
         final: ModelResponse | None = None
+        async for streamed in model.inner.stream_response(*args, **kwargs):
+            if writer is not None:
+                writer.write_from_step(encode_event(streamed))
+            queue.put_nowait(streamed)
+            relayed.append(True)
+            if isinstance(streamed, ResponseCompletedEvent):
+                final = _response_from_event(streamed)
+        if final is None:
+            raise TimestepError("the model's stream ended without a response.completed event")
+        return final
+
+    async def call() -> ModelResponse:
         if writer is not None:
             writer.write_from_step({"type": MODEL_CALL_MARKER, "step": DBOS.step_id})
         try:
-            async for streamed in model.inner.stream_response(*args, **kwargs):
-                if writer is not None:
-                    writer.write_from_step(encode_event(streamed))
-                queue.put_nowait(streamed)
-                if isinstance(streamed, ResponseCompletedEvent):
-                    final = _response_from_event(streamed)
+            # A call that failed after streaming part of its answer is not tried again here:
+            # its reader has seen that part (the run fails; `retry` starts the call afresh and
+            # the stream marks the part discarded).
+            final = await with_model_retries(attempt, retryable=lambda: not relayed)
         finally:
             queue.put_nowait(_DONE)
-        if final is None:
-            raise TimestepError("the model's stream ended without a response.completed event")
         live.append(final)
         return final
 
+    relayed: list[bool] = []
     # Reserving here, in the run's task, fixes the step id in run order.
-    step = asyncio.ensure_future(DBOS.reserve_step().run_async(MODEL_STEP, _run_model_call, call))
+    step = asyncio.ensure_future(
+        DBOS.reserve_step().run_async(MODEL_STEP, _run_model_call, model.name, call)
+    )
     relayed_completion = False
     while True:
         getter = asyncio.ensure_future(queue.get())
@@ -135,5 +146,4 @@ async def stream_recorded(
     response = live[0] if live else decode_model_response(record)
     if not relayed_completion:
         yield completed_event(response)
-    segment.reserve_tool_slots(_function_call_ids(response))
-    _fire_hooks("model", response.response_id or "")
+    after_model_step(segment, record, response, model.name)

@@ -47,7 +47,7 @@ from .durable import (
     reset_segment,
 )
 from .events import DurableEventQueue, StreamWriter, set_writer
-from .naming import SEGMENT_WORKFLOW, segment_workflow_id
+from .naming import SEGMENT_WORKFLOW, parse_segment_workflow_id, segment_workflow_id
 
 logger = logging.getLogger("timestep")
 
@@ -311,9 +311,10 @@ async def _record_outcome(run_id: str, segment: int, values: dict[str, Any]) -> 
     await asyncio.to_thread(until_reachable, write)
 
 
-def _outcome(result: RunResult | RunResultStreaming) -> dict[str, Any]:
+def _outcome(result: RunResult | RunResultStreaming, segment: Segment) -> dict[str, Any]:
     pending = pending_approvals(result)
     return {
+        "segment_usage": _segment_usage(segment),
         "status": "awaiting_approval" if pending else "completed",
         "pending": pending,
         "final_output": None if pending else to_jsonable_python(result.final_output),
@@ -323,7 +324,18 @@ def _outcome(result: RunResult | RunResultStreaming) -> dict[str, Any]:
     }
 
 
-async def _schedule_deadline(run_id: str, request: dict[str, Any], timeout: float) -> None:
+def _segment_usage(segment: Segment) -> dict[str, records.ModelUsage]:
+    return {
+        name: records.ModelUsage(
+            usage.requests, usage.input_tokens, usage.output_tokens, usage.total_tokens
+        )
+        for name, usage in segment.usage_by_model.items()
+    }
+
+
+async def _schedule_deadline(
+    run_id: str, segment: int, request: dict[str, Any], timeout: float
+) -> None:
     """Enqueue the next segment delayed by `timeout`: a durable timer in the database.
 
     Deciding every call earlier starts the same segment (same workflow id) at once; when the
@@ -331,13 +343,12 @@ async def _schedule_deadline(run_id: str, request: dict[str, Any], timeout: floa
     """
     from .queues import enqueue_segment
 
-    segment = request.get("segment", 1) + 1
     await enqueue_segment(
-        segment_workflow_id(run_id, segment),
+        segment_workflow_id(run_id, segment + 1),
         request["agent"],
         {
             "run_id": run_id,
-            "segment": segment,
+            "segment": segment + 1,
             "agent": request["agent"],
             "continuation": True,
             "approval_timeout": timeout,
@@ -352,22 +363,28 @@ async def run_segment(request: dict[str, Any]) -> dict[str, Any]:
     """Run one segment of a run; returns {"status": ..., "segment": ...}."""
     workflow_id = DBOS.workflow_id
     assert workflow_id is not None
-    segment_number: int = request.get("segment", 1)
-    # A run's first segment has the run's id as its workflow id; a fork (`timestep.fork`)
-    # replays the original's first segment under the new run's id with the original's input.
-    run_id: str = workflow_id if segment_number == 1 else request["run_id"]
+    # The workflow id, not the input, says which run and segment this is: a fork
+    # (`timestep.fork`) replays another run's segment, input included, under its own id.
+    run_id, segment_number = parse_segment_workflow_id(workflow_id)
     with _process.lock:
         attached = _process.attachments.pop(workflow_id, None)
-    models: records.RunModels | None = None
+    overrides: records.RunOverrides | None = None
     if attached is not None and attached.agent is not None:
         agent = attached.agent  # the caller checked it against the run's graph just now
     else:
         engine = launch.storage_engine()
         record = await asyncio.to_thread(until_reachable, records.get, engine, run_id)
         agent = await _wait_for_agent(run_id, request["agent"], record.graph)
-        models = record.models
-        if models is not None and models.agent is not None and agent.model != models.agent:
-            agent = agent.clone(model=models.agent)  # the model the run was started with
+        overrides = record.overrides
+    if overrides is not None:
+        # What the run was started (or forked) with, not what the code here says.
+        changes: dict[str, Any] = {}
+        if overrides.agent is not None and agent.model != overrides.agent:
+            changes["model"] = overrides.agent
+        if overrides.instructions is not None:
+            changes["instructions"] = overrides.instructions
+        if changes:
+            agent = agent.clone(**changes)
     if attached is None and request.get("needs_attachments"):
         attached = await _wait_for_attachments(run_id, workflow_id)
     attached = attached or Attachments()
@@ -376,8 +393,10 @@ async def run_segment(request: dict[str, Any]) -> dict[str, Any]:
 
     starting_agent = durable_agent(agent)
     base_config = attached.run_config
-    if base_config is None and models is not None and models.run_config is not None:
-        base_config = RunConfig(model=models.run_config, model_provider=default_model_provider())
+    if base_config is None and overrides is not None and overrides.run_config is not None:
+        base_config = RunConfig(
+            model=overrides.run_config, model_provider=default_model_provider()
+        )
     run_config = durable_run_config(base_config, default_model_provider())
     segment = Segment(run_id=run_id)
     token = enter_segment(segment)
@@ -410,13 +429,17 @@ async def run_segment(request: dict[str, Any]) -> dict[str, Any]:
                 )
             else:
                 result = await Runner.run(starting_agent, run_input, **kwargs)
-            outcome = _outcome(result)
+            outcome = _outcome(result, segment)
         except Exception as exc:
             cause = _timestep_cause(exc)
             with _process.lock:
                 _process.errors[workflow_id] = cause
             failure = f"{type(cause).__name__}: {cause}"
-            await _record_outcome(run_id, segment_number, {"status": "failed", "error": failure})
+            await _record_outcome(
+                run_id,
+                segment_number,
+                {"status": "failed", "error": failure, "segment_usage": _segment_usage(segment)},
+            )
             raise
         except BaseException as exc:
             # DBOS stops an execution whose workflow was cancelled (or taken over) with an error
@@ -436,7 +459,7 @@ async def run_segment(request: dict[str, Any]) -> dict[str, Any]:
     await _record_outcome(run_id, segment_number, outcome)
     timeout = request.get("approval_timeout")
     if outcome["status"] == "awaiting_approval" and timeout is not None:
-        await _schedule_deadline(run_id, request, timeout)
+        await _schedule_deadline(run_id, segment_number, request, timeout)
     with _process.lock:
         _process.results[workflow_id] = result
     return {"status": outcome["status"], "segment": segment_number}

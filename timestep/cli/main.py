@@ -51,6 +51,8 @@ def _print_record(record: RunRecord) -> None:
     print(f"created    {_when(record.created_at)}")
     print(f"updated    {_when(record.updated_at)}")
     print(f"usage      {_usage_line(record.usage)}")
+    for model, used in record.usage_by_model.items():
+        print(f"  {model}: {_usage_line(used.as_dict())}")
     if record.final_output is not None:
         print(f"output     {json.dumps(record.final_output, ensure_ascii=False)}")
     if record.error:
@@ -113,7 +115,13 @@ async def _runs_steer(args: argparse.Namespace) -> int:
 async def _runs_fork(args: argparse.Namespace) -> int:
     from ..lifecycle import fork
 
-    record = await fork(args.run_id, turn=args.turn, new_run_id=args.new_run_id, model=args.model)
+    record = await fork(
+        args.run_id,
+        turn=args.turn,
+        new_run_id=args.new_run_id,
+        model=args.model,
+        instructions=args.instructions,
+    )
     if args.json:
         print(json.dumps(record.as_dict(), ensure_ascii=False))
         return 0
@@ -255,6 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
     branch.add_argument("--turn", type=int, required=True, help="first turn that runs live (0..)")
     branch.add_argument("--run-id", dest="new_run_id", help="id of the new run (default: new)")
     branch.add_argument("--model", help="model name for the new run from TURN on")
+    branch.add_argument("--instructions", help="new instructions for the starting agent")
     branch.add_argument("--json", action="store_true")
     branch.set_defaults(handler=_runs_fork)
     tail = runs.add_parser("tail", help="print a streamed run's events, live or recorded")

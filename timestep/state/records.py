@@ -18,9 +18,9 @@ STATUSES = ("running", "awaiting_approval", "completed", "failed", "cancelled")
 
 
 @dataclass(frozen=True)
-class RunModels:
-    """Model names a run was started with, kept so that every segment on every process uses
-    them (not the model in the agent's code there)."""
+class RunOverrides:
+    """What a run was started with instead of its agent's code, kept so that every segment on
+    every process uses it (not what the code says there)."""
 
     agent: str | None = None
     """The starting agent's model name (`timestep run --model`, `agent.clone(model=...)`)."""
@@ -28,8 +28,47 @@ class RunModels:
     run_config: str | None = None
     """`RunConfig(model=...)` given as a name: the model of every agent of the run."""
 
+    instructions: str | None = None
+    """Instructions that replace the starting agent's (`timestep.fork(..., instructions=)`)."""
+
     def as_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
+
+
+@dataclass(frozen=True)
+class ModelUsage:
+    """Token usage of one model in a run."""
+
+    requests: int = 0
+    """Model calls that returned a response (recorded calls replayed by a fork count too)."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    total_tokens: int = 0
+
+    def __add__(self, other: ModelUsage) -> ModelUsage:
+        return ModelUsage(
+            self.requests + other.requests,
+            self.input_tokens + other.input_tokens,
+            self.output_tokens + other.output_tokens,
+            self.total_tokens + other.total_tokens,
+        )
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelUsage:
+        return cls(**{f.name: int(data.get(f.name) or 0) for f in dataclasses.fields(cls)})
+
+    def as_dict(self) -> dict[str, int]:
         return dataclasses.asdict(self)
+
+
+def usage_by_model(per_segment: dict[str, dict[str, dict[str, Any]]]) -> dict[str, ModelUsage]:
+    """Sum of each model's usage over a run's segments, as stored in `model_usage`."""
+    total: dict[str, ModelUsage] = {}
+    for by_model in per_segment.values():
+        for model, usage in by_model.items():
+            total[model] = total.get(model, ModelUsage()) + ModelUsage.from_dict(usage)
+    return total
 
 
 @dataclass(frozen=True)
@@ -98,8 +137,13 @@ class RunRecord:
     graph: dict[str, Any] = field(default_factory=dict, repr=False)
     """The recorded agent graph description (for the fingerprint check)."""
 
-    models: RunModels | None = None
-    """The model names chosen when the run started, used by every later segment."""
+    overrides: RunOverrides | None = None
+    """Model names (and a fork's instructions) chosen when the run started, used by every
+    later segment."""
+
+    usage_by_model: dict[str, ModelUsage] = field(default_factory=dict)
+    """`usage` split by model name, summed over the run's segments (a retried segment counts
+    once; a fork counts the turns it reused under the original's model)."""
 
     input_hash: str | None = field(default=None, repr=False)
     """sha256 of the input the run started with (to tell a reused run id with another input)."""
@@ -119,11 +163,12 @@ class RunRecord:
             "created_at": self.created_at,
             "updated_at": self.updated_at,
             "usage": self.usage,
+            "usage_by_model": {name: u.as_dict() for name, u in self.usage_by_model.items()},
             "final_output": self.final_output,
             "pending_approvals": self.pending_approvals,
             "error": self.error,
             "approval_timeout": self.approval_timeout,
-            "models": None if self.models is None else self.models.as_dict(),
+            "overrides": None if self.overrides is None else self.overrides.as_dict(),
             "owner": None if self.owner is None else self.owner.as_dict(),
             "note": self.note,
         }
@@ -148,7 +193,8 @@ def _record(row: Any) -> RunRecord:
         approval_timeout=row.approval_timeout,
         streamed=row.streamed,
         graph=_loads(row.graph, {}),
-        models=RunModels(**json.loads(row.models)) if row.models else None,
+        overrides=RunOverrides(**json.loads(row.models)) if row.models else None,
+        usage_by_model=usage_by_model(_loads(row.model_usage, {})),
         input_hash=row.input_hash,
     )
 
@@ -199,7 +245,7 @@ def create_or_check(
     fingerprint: str,
     approval_timeout: float | None = None,
     streamed: bool = False,
-    models: RunModels | None = None,
+    overrides: RunOverrides | None = None,
     input_hash: str | None = None,
 ) -> tuple[RunRecord, bool]:
     """Insert a new run, or return the existing one after checking it ran the same graph.
@@ -213,7 +259,7 @@ def create_or_check(
         **_new_run(run_id, agent_name, graph, fingerprint, "running", now),
         approval_timeout=approval_timeout,
         streamed=streamed,
-        models=None if models is None else json.dumps(models.as_dict()),
+        models=None if overrides is None else json.dumps(overrides.as_dict()),
         input_hash=input_hash,
     )
     with engine.begin() as connection:
@@ -230,7 +276,7 @@ def create_or_check(
                     approval_timeout=approval_timeout,
                     streamed=streamed,
                     graph=graph,
-                    models=models,
+                    overrides=overrides,
                     input_hash=input_hash,
                 ),
                 True,
@@ -243,13 +289,27 @@ def create_or_check(
 
 
 def create_fork(
-    engine: sa.Engine, original: RunRecord, run_id: str, models: RunModels | None
+    engine: sa.Engine,
+    original: RunRecord,
+    run_id: str,
+    overrides: RunOverrides | None,
+    from_segment: int,
 ) -> bool:
-    """Insert run `run_id` as a fork of `original` (same agent graph); False if it exists."""
+    """Insert run `run_id` as a fork of `original` (same agent graph) from its segment
+    `from_segment`; False if it exists. The usage of the original's earlier segments is kept
+    as the fork's (their turns are part of its conversation)."""
     with engine.begin() as connection:
         row = connection.execute(
-            sa.select(runs.c.fingerprint).where(runs.c.run_id == original.run_id)
+            sa.select(runs.c.fingerprint, runs.c.model_usage).where(
+                runs.c.run_id == original.run_id
+            )
         ).one()
+        inherited = {
+            f"{original.run_id}:{segment}": usage
+            for segment, usage in _loads(row.model_usage, {}).items()
+            # Keys that are not numbers were inherited by the original from a run it forked.
+            if not segment.isdigit() or int(segment) < from_segment
+        }
         inserted = connection.execute(
             dialect_insert(engine, runs)
             .values(
@@ -263,7 +323,8 @@ def create_fork(
                 ),
                 approval_timeout=original.approval_timeout,
                 streamed=original.streamed,
-                models=None if models is None else json.dumps(models.as_dict()),
+                models=None if overrides is None else json.dumps(overrides.as_dict()),
+                model_usage=json.dumps(inherited) if inherited else None,
             )
             .on_conflict_do_nothing()
             .returning(runs.c.run_id)
@@ -271,23 +332,38 @@ def create_fork(
         return inserted.first() is not None
 
 
-def update(engine: sa.Engine, run_id: str, segment: int, **values: Any) -> None:
+def update(
+    engine: sa.Engine,
+    run_id: str,
+    segment: int,
+    segment_usage: dict[str, ModelUsage] | None = None,
+    **values: Any,
+) -> None:
     """Update columns of a run while it is in `segment`; JSON columns take Python values.
 
-    The segment guard makes a replayed segment's write a no-op once the run has moved on; a
-    cancelled run is left as it is (`note_stopped` records that its segment stopped).
+    `segment_usage` replaces the segment's usage by model (a replayed segment recounts the same
+    calls). The segment guard makes a replayed segment's write a no-op once the run has moved
+    on; a cancelled run is left as it is (`note_stopped` records that its segment stopped).
     """
     for column in ("usage", "final_output", "state", "pending"):
         if column in values and values[column] is not None:
             values[column] = json.dumps(values[column])
     values["updated_at"] = time.time()
+    current = (runs.c.run_id == run_id, runs.c.segment == segment, runs.c.status != "cancelled")
     with engine.begin() as connection:
-        connection.execute(
-            runs.update()
-            .where(runs.c.run_id == run_id, runs.c.segment == segment)
-            .where(runs.c.status != "cancelled")
-            .values(**values)
-        )
+        if segment_usage is not None:
+            # Read and write in one transaction under the row's lock: segments of one run
+            # never write at once, but a stale replay may race the live one.
+            query = sa.select(runs.c.model_usage).where(*current)
+            if engine.dialect.name == "postgresql":
+                query = query.with_for_update()
+            row = connection.execute(query).first()
+            if row is None:
+                return
+            stored = _loads(row.model_usage, {})
+            stored[str(segment)] = {name: u.as_dict() for name, u in segment_usage.items()}
+            values["model_usage"] = json.dumps(stored)
+        connection.execute(runs.update().where(*current).values(**values))
 
 
 STOPPED_ON_CANCEL = "cancelled: the segment has stopped"

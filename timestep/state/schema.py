@@ -34,6 +34,7 @@ runs = sa.Table(
     sa.Column("approval_timeout", sa.Float),  # seconds a parked segment waits for decisions
     sa.Column("models", sa.Text),  # JSON: the model names chosen when the run started
     sa.Column("input_hash", sa.String(64)),  # sha256 of the input the run was started with
+    sa.Column("model_usage", sa.Text),  # JSON: {segment: {model name: usage}}
 )
 sa.Index("timestep_runs_status", runs.c.status, runs.c.updated_at)
 
@@ -117,11 +118,16 @@ def _v4_input_hash(connection: sa.Connection) -> None:
     _add_run_column(connection, "input_hash", "VARCHAR(64)")
 
 
+def _v5_model_usage(connection: sa.Connection) -> None:
+    _add_run_column(connection, "model_usage", "TEXT")
+
+
 MIGRATIONS: list[tuple[int, Callable[[sa.Connection], None]]] = [
     (1, _v1_initial),
     (2, _v2_ownership),
     (3, _v3_run_models),
     (4, _v4_input_hash),
+    (5, _v5_model_usage),
 ]
 """(version, apply) pairs in order. Append new ones; never edit an applied migration."""
 
