@@ -159,18 +159,9 @@ async def import_run_state(
     engine = launch.storage_engine()
     await asyncio.to_thread(queues.client)  # creates DBOS's tables on a fresh database
     context = state._context
-    record = await asyncio.to_thread(
-        records.insert_parked,
-        engine,
-        run_id,
-        agent.name,
-        graph,
-        registry.fingerprint(graph),
-        state=state.to_json(),
-        pending=pending,
-        usage=serialize_usage(context.usage) if context else {},
-    )
+    decided: list[Decision] = []
     if context is not None:
+        # Decisions the state already carries (made before it was exported).
         for item, fields in zip(interruptions, pending, strict=True):
             approved = context.get_approval_status(
                 fields["tool_name"], fields["call_id"], existing_pending=item
@@ -184,13 +175,26 @@ async def import_run_state(
                     fields["tool_name"], fields["call_id"], existing_pending=item
                 )
             )
-            decision = Decision(
-                fields["call_id"],
-                fields["tool_name"],
-                "approve" if approved else "reject",
-                False,
-                message,
+            decided.append(
+                Decision(
+                    fields["call_id"],
+                    fields["tool_name"],
+                    "approve" if approved else "reject",
+                    False,
+                    message,
+                )
             )
-            await asyncio.to_thread(records.record_decision, engine, run_id, 1, decision)
+    record = await asyncio.to_thread(
+        records.insert_parked,
+        engine,
+        run_id,
+        agent.name,
+        graph,
+        registry.fingerprint(graph),
+        state=state.to_json(),
+        pending=pending,
+        usage=serialize_usage(context.usage) if context else {},
+        decided=decided,
+    )
     await continue_if_decided(record)
     return await asyncio.to_thread(records.get, engine, run_id)

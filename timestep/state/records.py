@@ -420,18 +420,13 @@ class Decision:
     """What the model is told about a rejection (reject only)."""
 
 
+def _decision_row(run_id: str, segment: int, decision: Decision, now: float) -> dict[str, Any]:
+    return {"run_id": run_id, "segment": segment, "decided_at": now, **dataclasses.asdict(decision)}
+
+
 def record_decision(engine: sa.Engine, run_id: str, segment: int, decision: Decision) -> Decision:
     """Insert `decision` unless one exists for the call; returns the decision in force."""
-    values = {
-        "run_id": run_id,
-        "segment": segment,
-        "call_id": decision.call_id,
-        "tool_name": decision.tool_name,
-        "decision": decision.decision,
-        "always": decision.always,
-        "message": decision.message,
-        "decided_at": time.time(),
-    }
+    values = _decision_row(run_id, segment, decision, time.time())
     try:
         with engine.begin() as connection:
             connection.execute(decisions.insert().values(**values))
@@ -476,8 +471,10 @@ def insert_parked(
     state: dict[str, Any],
     pending: list[dict[str, Any]],
     usage: dict[str, Any],
+    decided: list[Decision],
 ) -> RunRecord:
-    """Create a run that starts out parked for approval (an imported state)."""
+    """Create a run that starts out parked for approval (an imported state), with the
+    decisions it already carries, in one transaction: all of it or nothing."""
     from ..errors import TimestepError
 
     now = time.time()
@@ -491,6 +488,10 @@ def insert_parked(
                     usage=json.dumps(usage),
                 )
             )
+            for decision in decided:
+                connection.execute(
+                    decisions.insert().values(**_decision_row(run_id, 1, decision, now))
+                )
     except sa.exc.IntegrityError as exc:
         raise TimestepError(
             f"run {run_id!r} already exists; import the state under another --run-id"
