@@ -259,3 +259,41 @@ async def test_streamed_model_calls_retry_transient_failures(
     assert [e["type"] for e in events].count("timestep.partial_output_discarded") == 0
     record = await timestep.get_run("stream-retry")
     assert {k: v.requests for k, v in record.usage_by_model.items()} == {"ollama/llama3.2": 1}
+
+
+@pytest.mark.parametrize("deadline_passes", [False, True])
+async def test_cancel_a_parked_run_with_a_deadline_then_retry(
+    timestep_db: str, tmp_path: Path, deadline_passes: bool
+) -> None:
+    """The retried run waits for decisions again until the original deadline: a decision
+    wakes it; a deadline that passed while it was cancelled rejects the undecided call."""
+    log = ExecutionLog(tmp_path / "log.jsonl")
+
+    @function_tool(needs_approval=True)
+    def send(to: str) -> str:
+        log.write("tool", to=to)
+        return f"sent to {to}"
+
+    agent = Agent(
+        name="DeadlineParker",
+        model=TurnModel([[("send", {"to": "bob"})]], final="over", log=log),
+        tools=[send],
+    )
+    timeout = 1.0 if deadline_passes else 120.0
+    parked = await timestep.run_agent(agent, "send", run_id="dl-1", approval_timeout=timeout)
+    assert parked.interruptions
+    assert (await timestep.cancel("dl-1")).status == "cancelled"
+    if deadline_passes:
+        await asyncio.sleep(timeout + 0.5)
+    assert (await timestep.retry("dl-1")).status == "awaiting_approval"
+    if not deadline_passes:
+        await timestep.approve("dl-1")
+    assert (await timestep.resume("dl-1")).final_output == "over"
+    record = await timestep.get_run("dl-1")
+    assert record.status == "completed"
+    told = log.entries("model")[-1]["tool_outputs"]
+    assert len(told) == 1
+    if deadline_passes:
+        assert "deadline passed" in str(told[0]) and not log.entries("tool")
+    else:
+        assert "sent to bob" in str(told[0]) and len(log.entries("tool")) == 1

@@ -16,7 +16,7 @@ from agents import RunResult, RunResultStreaming
 from dbos import DBOS, WorkflowHandleAsync
 
 from ._engine import launch, queues, registry
-from ._engine.naming import segment_workflow_id
+from ._engine.naming import DECIDED_TOPIC, segment_workflow_id
 from .errors import AgentNotRegisteredError, DecisionError
 from .run import collect_result
 from .state import records
@@ -93,8 +93,10 @@ async def continue_if_decided(record: RunRecord) -> None:
         },
     )
     if record.approval_timeout is not None:
-        # The deadline enqueued the segment already, with a delay: start it now.
+        # The deadline enqueued the segment already, with a delay: start it now, or wake it
+        # where it waits out its deadline (a retried cancelled run).
         await queues.start_now(next_id)
+        await queues.client().send_async(next_id, True, DECIDED_TOPIC)
 
 
 async def approve(run_id: str, call_id: str | None = None, *, always: bool = False) -> None:

@@ -62,7 +62,8 @@ async def retry(run_id: str) -> RunRecord:
     Recorded model and tool calls are kept; the step that failed (for a cancelled run, the
     step it stopped before) runs again. The segment goes back on its agent's queue, where a
     process with the agent (a worker, or `resume(run_id)` here) continues it. A cancelled run
-    that was parked for approval goes back to waiting for decisions. Raises `LifecycleError`
+    that was parked for approval goes back to waiting for decisions, until its original
+    approval deadline if it had one. Raises `LifecycleError`
     for a run in any other status, and for a cancelled run whose last step is still finishing.
     """
     engine = launch.storage_engine()
@@ -79,19 +80,22 @@ async def retry(run_id: str) -> RunRecord:
     status = found[0] if found else None
     if record.status == "cancelled" and (status is None or status.status == "SUCCESS"):
         # Cancelled while parked: nothing ran since the segment ended; wait for decisions again.
+        deadline = None
         if record.approval_timeout is not None:
-            raise LifecycleError(
-                f"run {run_id!r} was cancelled while parked with an approval deadline, which "
-                "cannot be set again; start a new run from its state (`timestep state export`)"
-            )
-        await asyncio.to_thread(
+            deadline = await _cancelled_deadline(run_id, record.segment + 1)
+        moved = await asyncio.to_thread(
             records.change_status,
             engine,
             run_id,
             record.segment,
             ("cancelled",),
             "awaiting_approval",
+            error=None,
         )
+        if moved and deadline is not None:
+            # Its deadline segment waits out what is left of the deadline, or continues at once
+            # with the undecided calls rejected if the deadline has passed meanwhile.
+            await client.resume_workflow_async(deadline, queue_name=queue_name(record.agent_name))
         return await get_run(run_id)
     if status is None:
         raise LifecycleError(f"run {run_id!r} has no recorded segment {record.segment} to retry")
@@ -204,6 +208,20 @@ async def _model_calls(run_id: str, segments: int) -> list[tuple[int, int]]:
             if step["function_name"] == MODEL_STEP_NAME and step["error"] is None
         )
     return calls
+
+
+async def _cancelled_deadline(run_id: str, segment: int) -> str:
+    """The workflow id of a cancelled parked run's deadline segment, checked resumable."""
+    workflow_id = segment_workflow_id(run_id, segment)
+    found = await queues.client().list_workflows_async(workflow_ids=[workflow_id], load_input=True)
+    request = segment_request(found[0].input) if found else None
+    if request is None or request.get("deadline_at") is None:
+        raise LifecycleError(
+            f"run {run_id!r} was cancelled while parked with an approval deadline set by an "
+            "earlier Timestep version, which cannot be set again; start a new run from its "
+            "state (`timestep state export`)"
+        )
+    return workflow_id
 
 
 def _retryable(record: RunRecord) -> bool:

@@ -25,6 +25,9 @@ MODEL_STEP_NAME = "timestep.model_call"
 TOOL_STEP_NAME = "timestep.tool_call"
 """The DBOS step name of a recorded function-tool call."""
 
+DECIDED_TOPIC = "timestep.decided"
+"""The DBOS message topic that tells a waiting deadline segment every call is decided."""
+
 
 def queue_name(agent_name: str) -> str:
     """The queue of continuations for `agent_name`, read by every process that has the agent."""

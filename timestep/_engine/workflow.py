@@ -14,6 +14,7 @@ import asyncio
 import dataclasses
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,7 +48,12 @@ from .durable import (
     reset_segment,
 )
 from .events import DurableEventQueue, StreamWriter, set_writer
-from .naming import SEGMENT_WORKFLOW, parse_segment_workflow_id, segment_workflow_id
+from .naming import (
+    DECIDED_TOPIC,
+    SEGMENT_WORKFLOW,
+    parse_segment_workflow_id,
+    segment_workflow_id,
+)
 
 logger = logging.getLogger("timestep")
 
@@ -288,6 +294,22 @@ async def _load_continuation(run_id: str, previous_segment: int) -> dict[str, An
     return await asyncio.to_thread(until_reachable, load)
 
 
+@DBOS.step(name="timestep.deadline_wait")
+async def _deadline_wait(run_id: str, parked_segment: int, deadline_at: float) -> float:
+    """Seconds a deadline segment still has to wait for decisions: 0 when every call is
+    decided or the deadline has passed. A step, so a replay takes the same path."""
+
+    def remaining() -> float:
+        engine = launch.storage_engine()
+        record = records.get(engine, run_id)
+        decided = records.decisions_for(engine, run_id, parked_segment)
+        if all(p["call_id"] in decided for p in record.pending_approvals):
+            return 0.0
+        return max(0.0, deadline_at - time.time())
+
+    return await asyncio.to_thread(until_reachable, remaining)
+
+
 def apply_decisions(state: RunState[Any, Any], decisions: list[dict[str, Any]]) -> None:
     by_call = {d["call_id"]: d for d in decisions}
     for item in state.get_interruptions():
@@ -352,6 +374,7 @@ async def _schedule_deadline(
             "agent": request["agent"],
             "continuation": True,
             "approval_timeout": timeout,
+            "deadline_at": time.time() + timeout,
             "stream": request.get("stream", False),
         },
         delay_seconds=timeout,
@@ -404,6 +427,12 @@ async def run_segment(request: dict[str, Any]) -> dict[str, Any]:
         run_input: Any = request.get("input")
         opening_events: list[dict[str, Any]] = []
         if request.get("continuation"):
+            if request.get("deadline_at") is not None:
+                # Normally the delay has run out or every call was decided; a deadline segment
+                # resumed early (`retry` of a cancelled parked run) waits out the rest here.
+                wait = await _deadline_wait(run_id, segment_number - 1, request["deadline_at"])
+                if wait > 0:
+                    await DBOS.recv_async(DECIDED_TOPIC, timeout_seconds=wait)
             loaded = await _load_continuation(run_id, segment_number - 1)
             opening_events.append({"type": "timestep.decisions", "decisions": loaded["decisions"]})
             run_input = await RunState.from_json(starting_agent, loaded["state"])
