@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 from agents import Agent, AgentOutputSchema, RunResult, RunState
 from agents.result import RunResultBase
 
+from ._compat import agents as agents_compat
 from .errors import StateError
 
 
@@ -32,26 +33,12 @@ async def rebuild_result(
     if state_json is None:
         raise StateError("the run has no stored state to rebuild its result from")
     state = await RunState.from_json(agent, state_json)
-    last_agent = state._current_agent or agent
-    if state._context is None:
+    last_agent = agents_compat.state_last_agent(state) or agent
+    if agents_compat.state_context(state) is None:
         raise StateError("the stored state has no run context")
-    result = RunResult(
-        input=state._original_input,
-        new_items=list(state._generated_items),
-        raw_responses=list(state._model_responses),
-        final_output=_decode_final_output(last_agent, final_output),
-        input_guardrail_results=list(state._input_guardrail_results),
-        output_guardrail_results=list(state._output_guardrail_results),
-        tool_input_guardrail_results=list(state._tool_input_guardrail_results),
-        tool_output_guardrail_results=list(state._tool_output_guardrail_results),
-        context_wrapper=state._context,
-        _last_agent=last_agent,
-        interruptions=state.get_interruptions(),
+    return agents_compat.result_from_state(
+        state, agent, _decode_final_output(last_agent, final_output)
     )
-    result._last_processed_response = state._last_processed_response
-    result._current_turn = state._current_turn
-    result._original_input = state._original_input
-    return result
 
 
 R = TypeVar("R", bound=RunResultBase)

@@ -32,7 +32,13 @@ from ._engine.workflow import (
     take_live_result,
     take_live_stream,
 )
-from .errors import InterruptionException, RunCancelledError, RunExistsError, TimestepError
+from .errors import (
+    AgentMismatchError,
+    InterruptionException,
+    RunCancelledError,
+    RunExistsError,
+    TimestepError,
+)
 from .result import rebuild_result, with_run_id
 from .state import records
 from .state.records import RunOverrides
@@ -132,18 +138,22 @@ async def _create_or_check(
             f"approval_timeout must be a positive number of seconds, got {approval_timeout}"
         )
     graph = registry.describe_graph(agent)
-    return await asyncio.to_thread(
-        records.create_or_check,
+    fingerprint = registry.fingerprint(graph)
+    record, created = await asyncio.to_thread(
+        records.create_or_find,
         _launch.storage_engine(),
         run_id,
         agent.name,
         graph,
-        registry.fingerprint(graph),
+        fingerprint,
         approval_timeout,
         streamed,
         models,
         input_hash,
     )
+    if not created and record.fingerprint != fingerprint:
+        raise AgentMismatchError(run_id, registry.graph_differences(record.graph, graph))
+    return record, created
 
 
 def _input_request(run_input: Any) -> dict[str, Any]:

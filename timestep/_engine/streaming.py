@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from agents.items import ModelResponse, TResponseStreamEvent
-from agents.usage import Usage, _response_usage_to_usage
+from agents.usage import Usage
 from dbos import DBOS
 from openai.types.responses import Response, ResponseCompletedEvent
 from openai.types.responses.response_usage import (
@@ -21,6 +21,7 @@ from openai.types.responses.response_usage import (
     ResponseUsage,
 )
 
+from .._compat import agents as agents_compat
 from ..errors import TimestepError
 from .codecs import decode_model_response
 from .events import MODEL_CALL_MARKER, current_writer, encode_event
@@ -35,7 +36,9 @@ def _response_from_event(event: ResponseCompletedEvent) -> ModelResponse:
     response = event.response
     return ModelResponse(
         output=list(response.output),
-        usage=_response_usage_to_usage(response.usage) if response.usage else Usage(requests=1),
+        usage=agents_compat.usage_from_response(response.usage)
+        if response.usage
+        else Usage(requests=1),
         response_id=response.id,
         request_id=getattr(response, "_request_id", None),
     )

@@ -34,6 +34,7 @@ from agents.usage import serialize_usage
 from dbos import DBOS, WorkflowSerializationFormat
 from pydantic_core import to_jsonable_python
 
+from .._compat import agents as agents_compat
 from .._compat import dbos as dbos_compat
 from ..errors import AgentMismatchError, TimestepError
 from ..state import records
@@ -156,13 +157,14 @@ async def _run_streamed(
     try:
         result = Runner.run_streamed(agent, run_input, **kwargs)
         # The run loop has not started yet: from its first event on, item and agent events are
-        # teed to the durable stream (SDK-private field; pinned SDK series).
-        result._event_queue = DurableEventQueue(writer)
+        # teed to the durable stream.
+        agents_compat.replace_event_queue(result, DurableEventQueue(writer))
         _publish_stream(workflow_id, result)
         if result.run_loop_task is not None:
             await asyncio.shield(result.run_loop_task)
-        if result._stored_exception is not None:
-            raise result._stored_exception
+        failure = agents_compat.stored_exception(result)
+        if failure is not None:
+            raise failure
         if result.interruptions:
             writer.write_from_workflow(
                 {"type": "timestep.awaiting_approval", "pending": pending_approvals(result)}

@@ -15,6 +15,7 @@ from typing import Any, Literal
 from agents import Agent, RunState
 from agents.usage import serialize_usage
 
+from .._compat import agents as agents_compat
 from .._engine import launch, queues, registry
 from .._engine.naming import run_id_or_new
 from ..errors import AgentNotRegisteredError, StateError
@@ -158,7 +159,7 @@ async def import_run_state(
     run_id = run_id_or_new(run_id)
     engine = launch.storage_engine()
     await asyncio.to_thread(queues.client)  # creates DBOS's tables on a fresh database
-    context = state._context
+    context = agents_compat.state_context(state)
     decided: list[Decision] = []
     if context is not None:
         # Decisions the state already carries (made before it was exported).

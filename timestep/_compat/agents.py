@@ -1,0 +1,73 @@
+"""Hooks into openai-agents 0.17 (the pinned series) that have no public route.
+
+- Rebuilding a `RunResult` from a `RunState` loaded from the database: the SDK builds results
+  only inside `Runner`, and a state keeps what a result needs in private fields.
+- A state's run context (approvals recorded on it, usage), which `RunState` does not expose.
+- Teeing a streamed run's events: `RunResultStreaming` has no hook for its event queue, and
+  keeps the run loop's exception privately until its events are consumed.
+- Converting a Responses API usage object into the SDK's `Usage`, as the SDK's own models do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from agents import Agent, RunContextWrapper, RunResult, RunResultStreaming, RunState
+from agents.usage import Usage, _response_usage_to_usage
+from openai.types.responses import ResponseUsage
+
+
+def state_context(state: RunState[Any, Any]) -> RunContextWrapper[Any] | None:
+    """The run context a state carries (usage, approval decisions), if any."""
+    context: RunContextWrapper[Any] | None = state._context
+    return context
+
+
+def result_from_state(
+    state: RunState[Any, Any], agent: Agent[Any], final_output: Any
+) -> RunResult:
+    """A `RunResult` with the items, responses, guardrail results and context of `state`, as
+    `Runner.run` would have returned it; `agent` is the last agent when the state names none."""
+    context = state_context(state)
+    if context is None:
+        raise ValueError("the state has no run context")
+    result = RunResult(
+        input=state._original_input,
+        new_items=list(state._generated_items),
+        raw_responses=list(state._model_responses),
+        final_output=final_output,
+        input_guardrail_results=list(state._input_guardrail_results),
+        output_guardrail_results=list(state._output_guardrail_results),
+        tool_input_guardrail_results=list(state._tool_input_guardrail_results),
+        tool_output_guardrail_results=list(state._tool_output_guardrail_results),
+        context_wrapper=context,
+        _last_agent=state_last_agent(state) or agent,
+        interruptions=state.get_interruptions(),
+    )
+    # What `to_state()` of the result reads, so that it resumes where the state stood.
+    result._last_processed_response = state._last_processed_response
+    result._current_turn = state._current_turn
+    result._original_input = state._original_input
+    return result
+
+
+def state_last_agent(state: RunState[Any, Any]) -> Agent[Any] | None:
+    agent: Agent[Any] | None = state._current_agent
+    return agent
+
+
+def replace_event_queue(result: RunResultStreaming, queue: asyncio.Queue[Any]) -> None:
+    """Route a streamed run's events through `queue`; only before its run loop has started."""
+    result._event_queue = queue
+
+
+def stored_exception(result: RunResultStreaming) -> BaseException | None:
+    """The exception that ended a streamed run's loop, before its events were consumed."""
+    exc: BaseException | None = result._stored_exception
+    return exc
+
+
+def usage_from_response(usage: ResponseUsage) -> Usage:
+    converted: Usage = _response_usage_to_usage(usage)
+    return converted
