@@ -283,11 +283,11 @@ def count_pending_workflows(engine: sa.Engine, executor_id: str | None = None) -
 def use_database(url: str) -> sa.Engine:
     """Point this process's Timestep at `url` (without launching DBOS); returns its engine."""
     import timestep
-    from timestep._engine import launch
+    from timestep._engine import launch, storage
 
     launch.reset_for_tests()
     timestep.configure(database_url=url)
-    return launch.storage_engine()
+    return storage.storage_engine()
 
 
 def release_database() -> None:

@@ -19,13 +19,13 @@ from timestep import (
     RunNotFoundError,
     ToolOutputNotSerializableError,
 )
-from timestep._engine import launch
+from timestep._engine import launch, storage
 
 from .helpers import ExecutionLog, TurnModel
 
 
 def step_rows(run_id: str) -> list[Any]:
-    engine = launch.storage_engine()
+    engine = storage.storage_engine()
     table = "dbos.operation_outputs" if engine.dialect.name == "postgresql" else "operation_outputs"
     with engine.connect() as connection:
         return list(
@@ -179,15 +179,15 @@ def test_unusable_database_urls_say_where(tmp_path: Any) -> None:
     missing_dir = tmp_path / "no" / "such" / "dir" / "db.sqlite"
     timestep.configure(database_url=f"sqlite:///{missing_dir}")
     with pytest.raises(DatabaseUnavailableError, match=str(missing_dir.parent)):
-        launch.storage_engine()
+        storage.storage_engine()
     launch.reset_for_tests()
     timestep.configure(database_url="postgresql://user@127.0.0.1:1/db")
     with pytest.raises(DatabaseUnavailableError, match="127.0.0.1:1/db"):
-        launch.storage_engine()
+        storage.storage_engine()
     launch.reset_for_tests()
     timestep.configure(database_url="mysql://x@y/z")
     with pytest.raises(timestep.ConfigurationError, match="'mysql'"):
-        launch.storage_engine()
+        storage.storage_engine()
     launch.reset_for_tests()
 
 

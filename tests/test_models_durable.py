@@ -121,7 +121,7 @@ def _crash_after_first_model_step(kind: str, detail: str) -> None:
 
 
 async def _crashing_main(db_url: str, host: str, run_id: str) -> None:
-    from timestep._engine.durable import after_step_hooks
+    from timestep._engine.segment import after_step_hooks
 
     os.environ["OLLAMA_HOST"] = host
     os.environ.pop("OLLAMA_API_KEY", None)

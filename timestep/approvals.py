@@ -15,7 +15,7 @@ from typing import Any
 from agents import RunResult, RunResultStreaming
 from dbos import DBOS, WorkflowHandleAsync
 
-from ._engine import launch, queues, registry
+from ._engine import launch, queues, registry, storage
 from ._engine.naming import DECIDED_TOPIC, segment_workflow_id
 from .errors import AgentNotRegisteredError, DecisionError
 from .run import collect_result
@@ -41,7 +41,7 @@ def _decide(
     run_id: str, call_id: str | None, decision: str, always: bool, message: str | None
 ) -> RunRecord | None:
     """Record the decision; returns the parked run's record, or None for a repeated decision."""
-    engine = launch.storage_engine()
+    engine = storage.storage_engine()
     record = records.get(engine, run_id)
     if record.status != "awaiting_approval":
         # The decision may repeat (or contradict) one that already let the run continue.
@@ -74,7 +74,7 @@ def _decide(
 
 
 async def continue_if_decided(record: RunRecord) -> None:
-    engine = launch.storage_engine()
+    engine = storage.storage_engine()
     decided = await asyncio.to_thread(records.decisions_for, engine, record.run_id, record.segment)
     if any(p["call_id"] not in decided for p in record.pending_approvals):
         return
@@ -130,7 +130,7 @@ async def resume(run_id: str) -> RunResult | RunResultStreaming:
     result. A run still awaiting decisions raises `DecisionError`, unless it has an approval
     deadline: then `resume` waits for the deadline to continue it.
     """
-    engine = launch.storage_engine()
+    engine = storage.storage_engine()
     record = await asyncio.to_thread(records.get, engine, run_id)
     workflow_id = segment_workflow_id(run_id, record.segment)
     if record.status == "awaiting_approval":

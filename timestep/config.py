@@ -76,6 +76,7 @@ class Settings:
 
 
 _settings = Settings()
+_frozen = False  # set once DBOS is launched with these settings
 
 
 def configure(
@@ -92,9 +93,7 @@ def configure(
     Must be called before the first run in the process; once DBOS is launched the database
     cannot change (raises `ConfigurationError`).
     """
-    from ._engine.launch import is_launched_by_timestep
-
-    if is_launched_by_timestep():
+    if _frozen:
         raise ConfigurationError(
             "timestep.configure() was called after the first run launched DBOS in this process; "
             "call it before running any agent"
@@ -115,6 +114,17 @@ def configure(
                 f"model_retry needs max_attempts >= 1 and interval_seconds >= 0, got {model_retry}"
             )
         _settings.model_retry = model_retry
+
+
+def freeze() -> None:
+    """Refuse `configure()` from now on (DBOS was launched with these settings)."""
+    global _frozen
+    _frozen = True
+
+
+def unfreeze() -> None:
+    global _frozen
+    _frozen = False
 
 
 def settings() -> Settings:

@@ -12,7 +12,7 @@ import asyncio
 from dbos import SetWorkflowID
 
 from . import config
-from ._engine import launch, liveness, queues
+from ._engine import liveness, queues, storage
 from ._engine.fleet import segment_request
 from ._engine.naming import MODEL_STEP_NAME, queue_name, run_id_or_new, segment_workflow_id
 from .errors import LifecycleError
@@ -31,7 +31,7 @@ async def cancel(run_id: str) -> RunRecord:
     `retry` continues a cancelled run from its records. Cancelling a run that has finished
     raises `LifecycleError`.
     """
-    engine = launch.storage_engine()
+    engine = storage.storage_engine()
     client = queues.client()
     for _attempt in range(5):
         record = await asyncio.to_thread(records.get, engine, run_id)
@@ -66,7 +66,7 @@ async def retry(run_id: str) -> RunRecord:
     approval deadline if it had one. Raises `LifecycleError`
     for a run in any other status, and for a cancelled run whose last step is still finishing.
     """
-    engine = launch.storage_engine()
+    engine = storage.storage_engine()
     client = queues.client()
     record = await asyncio.to_thread(records.get, engine, run_id)
     if not _retryable(record):
@@ -149,7 +149,7 @@ async def fork(
     if not isinstance(turn, int) or turn < 0:
         raise LifecycleError(f"turn must be a whole number >= 0, got {turn!r}")
     new_id = run_id_or_new(new_run_id)
-    engine = launch.storage_engine()
+    engine = storage.storage_engine()
     client = queues.client()
     original = await asyncio.to_thread(records.get, engine, run_id)
     calls = await _model_calls(run_id, original.segment)
@@ -239,7 +239,7 @@ async def _still_stopping(run_id: str, executor: str | None) -> str | None:
     """Why a cancelled segment may still be executing, or None when it cannot be."""
     if not executor:
         return None  # cancelled while queued: it never started
-    owner = await asyncio.to_thread(owners.get, launch.storage_engine(), executor)
+    owner = await asyncio.to_thread(owners.get, storage.storage_engine(), executor)
     if owner is None or not liveness.judge(owner).alive:
         return None
     return (

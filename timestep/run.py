@@ -18,7 +18,7 @@ from pydantic_core import PydanticSerializationError, to_jsonable_python
 
 from ._compat import dbos as dbos_compat
 from ._engine import launch as _launch
-from ._engine import queues, registry
+from ._engine import queues, registry, storage
 from ._engine.naming import run_id_or_new, segment_workflow_id
 from ._engine.workflow import (
     Attachments,
@@ -141,7 +141,7 @@ async def _create_or_check(
     fingerprint = registry.fingerprint(graph)
     record, created = await asyncio.to_thread(
         records.create_or_find,
-        _launch.storage_engine(),
+        storage.storage_engine(),
         run_id,
         agent.name,
         graph,
@@ -234,7 +234,7 @@ async def run_agent(
     registry.register_agent(agent)
     await asyncio.to_thread(_launch.ensure_dbos)
     await queues.listen_for_registered_agents_async()
-    engine = _launch.storage_engine()
+    engine = storage.storage_engine()
     models, input_hash = _run_overrides(agent, run_config), _input_hash(request)
     record, created = await _create_or_check(
         agent, run_id, approval_timeout, stream, models, input_hash
@@ -426,7 +426,7 @@ async def collect_result(
     agent: Agent[Any], run_id: str, workflow_id: str, handle: WorkflowHandleAsync[Any]
 ) -> RunResult | RunResultStreaming:
     """Wait for a segment and return the run's result: live when it ran here, else rebuilt."""
-    engine = _launch.storage_engine()
+    engine = storage.storage_engine()
     try:
         await handle.get_result()
     except Exception as exc:

@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
-from ._engine import launch, queues
+from ._engine import queues, storage
 from ._engine.events import DISCARD_MARKER, MODEL_CALL_MARKER, STREAM_KEY
 from ._engine.naming import segment_workflow_id
 from .state import records
@@ -27,7 +27,7 @@ async def stream_events(run_id: str, offset: int = 0) -> AsyncIterator[dict[str,
 
     Needs no agent code and does not launch DBOS.
     """
-    engine = launch.storage_engine()
+    engine = storage.storage_engine()
     client = queues.client()
     position = 0
     segment = 1

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from ._engine.durable import current_tool_call, unrecorded
+from ._engine.durable import unrecorded
+from ._engine.segment import current_tool_call
 from .errors import TimestepError
 
 __all__ = ["idempotency_key", "unrecorded"]

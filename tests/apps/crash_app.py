@@ -21,7 +21,7 @@ from agents.memory import SQLiteSession
 
 import timestep
 from tests.helpers import ExecutionLog, TurnModel
-from timestep._engine.durable import after_step_hooks
+from timestep._engine.segment import after_step_hooks
 
 db_url, log_path, run_id, mode = sys.argv[1:5]
 crash_at = sys.argv[5] if len(sys.argv) > 5 else "none"

@@ -16,7 +16,7 @@ from agents import Agent, ModelResponse, function_tool
 
 import timestep
 from tests.helpers import ExecutionLog, TurnModel, tool_outputs
-from timestep._engine.durable import current_segment
+from timestep._engine.segment import current_segment
 
 log = ExecutionLog(os.environ.get("TIMESTEP_TEST_LOG", os.devnull))
 TOOL_SECONDS = float(os.environ.get("TIMESTEP_TEST_TOOL_SECONDS", "0.1"))

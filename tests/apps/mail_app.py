@@ -11,7 +11,7 @@ import os
 from agents import Agent, function_tool
 
 from tests.helpers import ExecutionLog, TurnModel
-from timestep._engine.durable import after_step_hooks
+from timestep._engine.segment import after_step_hooks
 
 log = ExecutionLog(os.environ.get("TIMESTEP_TEST_LOG", os.devnull))
 

@@ -1,4 +1,5 @@
-"""Making an SDK run durable: model calls, tool calls and session writes become DBOS steps.
+"""Making an SDK run durable: model calls (`model_calls`), tool calls and session writes
+become DBOS steps.
 
 The SDK's `Runner` runs unchanged inside a DBOS workflow. Timestep hands it a copy of the agent
 graph whose models and function tools are wrapped, and a model provider that wraps whatever
@@ -14,126 +15,25 @@ tool's step runs at its reserved id whatever order the calls arrive in.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
-import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextvars import ContextVar, Token
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from agents import Agent, FunctionTool, Handoff, Model, ModelProvider, RunConfig
-from agents.items import ModelResponse, TResponseStreamEvent
 from agents.memory import Session
 from agents.tool_context import ToolContext
-from agents.usage import Usage
-from dbos import DBOS, StepOptions, StepReservation
+from dbos import DBOS, StepOptions
 from pydantic_core import to_jsonable_python
 
-from .. import config
-from .codecs import (
-    decode_model_response,
-    decode_tool_output,
-    encode_model_response,
-    encode_tool_output,
-    recorded_model_name,
-)
-from .naming import MODEL_STEP_NAME, TOOL_STEP_NAME
-from .transient import is_transient
+from .codecs import decode_tool_output, encode_tool_output
+from .model_calls import DurableModel, DurableModelProvider
+from .naming import TOOL_STEP_NAME
+from .segment import current_segment, enter_tool_call, fire_hooks, leave_tool_call
 
 _UNRECORDED_ATTR = "_timestep_unrecorded"
-logger = logging.getLogger("timestep")
-
-
-@dataclass
-class Segment:
-    """What the wrappers of one running segment share."""
-
-    run_id: str
-    """The run this segment belongs to."""
-
-    tool_slots: dict[str, StepReservation] = field(default_factory=dict)
-    """DBOS step ids reserved for function calls that have not run yet, by call id."""
-
-    usage_by_model: dict[str, Usage] = field(default_factory=dict)
-    """Usage of the segment's model calls (recorded ones replayed included), by model name."""
-
-    def count_usage(self, model_name: str, usage: Usage) -> None:
-        self.usage_by_model.setdefault(model_name, Usage()).add(usage)
-
-    def reserve_tool_slots(self, call_ids: list[str]) -> None:
-        if DBOS.workflow_id is None:
-            return
-        for call_id in call_ids:
-            self.tool_slots[call_id] = DBOS.reserve_step()
-
-
-_segment: ContextVar[Segment | None] = ContextVar("timestep_segment", default=None)
-_tool_call: ContextVar[tuple[str, str] | None] = ContextVar("timestep_tool_call", default=None)
-
-after_step_hooks: list[Callable[[str, str], None]] = []
-"""Called with (step kind, detail) right after a step's output is recorded or replayed.
-
-A seam for crash tests that must stop a process exactly at a step boundary."""
-
-
-def current_segment() -> Segment | None:
-    return _segment.get()
-
-
-def enter_segment(segment: Segment) -> Token[Segment | None]:
-    return _segment.set(segment)
-
-
-def reset_segment(token: Token[Segment | None]) -> None:
-    _segment.reset(token)
-
-
-def current_tool_call() -> tuple[str, str] | None:
-    """(run id, call id) of the tool call running in this task, if any."""
-    return _tool_call.get()
-
-
-def _fire_hooks(kind: str, detail: str) -> None:
-    for hook in after_step_hooks:
-        hook(kind, detail)
 
 
 # --- steps -------------------------------------------------------------------------------
-
-
-MODEL_STEP: StepOptions = {"name": MODEL_STEP_NAME}
-
-
-async def _run_model_call(
-    model_name: str, call: Callable[[], Awaitable[ModelResponse]]
-) -> dict[str, Any]:
-    return encode_model_response(await call(), model_name)
-
-
-async def with_model_retries(
-    call: Callable[[], Awaitable[ModelResponse]], retryable: Callable[[], bool] = lambda: True
-) -> ModelResponse:
-    """`call`, tried again inside its step on transient provider failures while `retryable()`
-    (`configure(model_retry=...)`); the last failure is raised as it is."""
-    policy = config.settings().model_retry
-    wait = policy.interval_seconds
-    for attempt in range(1, policy.max_attempts + 1):
-        try:
-            return await call()
-        except Exception as exc:
-            if attempt == policy.max_attempts or not is_transient(exc) or not retryable():
-                raise
-            logger.warning(
-                "timestep: model call failed (%s); attempt %d of %d in %.1f s",
-                exc,
-                attempt + 1,
-                policy.max_attempts,
-                wait,
-            )
-        await asyncio.sleep(wait)
-        wait *= policy.backoff_rate
-    raise AssertionError("unreachable")
 
 
 TOOL_STEP: StepOptions = {"name": TOOL_STEP_NAME}
@@ -146,90 +46,6 @@ async def _run_tool_call(tool_name: str, call_id: str, call: Callable[[], Awaita
 @DBOS.step(name="timestep.session")
 async def _session_step(call: Callable[[], Awaitable[Any]]) -> Any:
     return to_jsonable_python(await call())
-
-
-# --- models ------------------------------------------------------------------------------
-
-
-def _function_call_ids(response: ModelResponse) -> list[str]:
-    ids = []
-    for item in response.output:
-        item_type = getattr(item, "type", None) or (
-            item.get("type") if isinstance(item, dict) else None
-        )
-        if item_type == "function_call":
-            call_id = getattr(item, "call_id", None) or (
-                item.get("call_id") if isinstance(item, dict) else None
-            )
-            if call_id:
-                ids.append(call_id)
-    return ids
-
-
-def name_of_model(model: Model, requested: str | None = None) -> str:
-    """The name a model's usage is reported under: the name the run asked for, else the
-    model's own `model` attribute (the SDK's OpenAI models have one), else its class."""
-    if requested:
-        return requested
-    own = getattr(model, "model", None)
-    return own if isinstance(own, str) and own else type(model).__name__
-
-
-class DurableModel(Model):
-    """A model whose every response is recorded as a DBOS step."""
-
-    def __init__(self, inner: Model, name: str | None = None) -> None:
-        self.inner = inner
-        self.name = name or name_of_model(inner)
-
-    async def get_response(self, *args: Any, **kwargs: Any) -> ModelResponse:
-        segment = current_segment()
-        if segment is None:
-            return await self.inner.get_response(*args, **kwargs)
-        live: list[ModelResponse] = []
-
-        async def call() -> ModelResponse:
-            live.append(
-                await with_model_retries(lambda: self.inner.get_response(*args, **kwargs))
-            )
-            return live[0]
-
-        record = await DBOS.run_step_async(MODEL_STEP, _run_model_call, self.name, call)
-        # Decode only on replay: a live call already has the response in hand.
-        response = live[0] if live else decode_model_response(record)
-        after_model_step(segment, record, response, self.name)
-        return response
-
-    def stream_response(self, *args: Any, **kwargs: Any) -> AsyncIterator[TResponseStreamEvent]:
-        from .streaming import stream_recorded
-
-        return stream_recorded(self, *args, **kwargs)
-
-    async def close(self) -> None:
-        await self.inner.close()
-
-
-def after_model_step(
-    segment: Segment, record: dict[str, Any], response: ModelResponse, name: str
-) -> None:
-    """What follows every recorded model call, live or replayed."""
-    segment.count_usage(recorded_model_name(record) or name, response.usage)
-    segment.reserve_tool_slots(_function_call_ids(response))
-    _fire_hooks("model", response.response_id or "")
-
-
-class DurableModelProvider(ModelProvider):
-    """Wraps every model that `inner` resolves in a `DurableModel`."""
-
-    def __init__(self, inner: ModelProvider) -> None:
-        self.inner = inner
-
-    def get_model(self, model_name: str | None) -> Model:
-        model = self.inner.get_model(model_name)
-        return DurableModel(model, name_of_model(model, model_name))
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
 
 
 def durable_run_config(run_config: RunConfig | None, default_provider: ModelProvider) -> RunConfig:
@@ -263,7 +79,7 @@ def _durable_tool(tool: FunctionTool) -> FunctionTool:
         if segment is None or DBOS.workflow_id is None:
             return await original(context, arguments)
         reserved = segment.tool_slots.pop(call_id, None)
-        token = _tool_call.set((segment.run_id, call_id))
+        token = enter_tool_call(segment.run_id, call_id)
         try:
             name, call = tool.name, lambda: original(context, arguments)
             if reserved is not None:
@@ -271,9 +87,9 @@ def _durable_tool(tool: FunctionTool) -> FunctionTool:
             else:
                 record = await DBOS.run_step_async(TOOL_STEP, _run_tool_call, name, call_id, call)
         finally:
-            _tool_call.reset(token)
+            leave_tool_call(token)
         output = decode_tool_output(record, call_id)
-        _fire_hooks("tool", call_id)
+        fire_hooks("tool", call_id)
         return output
 
     return dataclasses.replace(tool, on_invoke_tool=invoke)

@@ -1,4 +1,4 @@
-"""DBOS and the storage engine for this process.
+"""Launching DBOS for this process (the storage engine alone is `storage`).
 
 Timestep launches DBOS itself on first use. When the application has already configured (and
 possibly launched) its own DBOS instance, Timestep uses that instance and its database.
@@ -12,19 +12,12 @@ import threading
 import uuid
 from dataclasses import dataclass
 
-import sqlalchemy as sa
 from dbos import DBOS, DBOSConfig, DBOSPortableJSONSerializer
 
 from .. import config
 from .._compat import dbos as dbos_compat
-from ..state import schema
-from ..state.database import (
-    DatabaseTarget,
-    create_engine,
-    ensure_postgres_database,
-    parse_database_url,
-)
-from . import liveness, registry
+from ..state.database import create_engine
+from . import liveness, registry, storage
 from .fleet import Fleet
 from .naming import queue_name
 
@@ -33,8 +26,6 @@ logger = logging.getLogger("timestep")
 
 @dataclass
 class _Process:
-    target: DatabaseTarget | None = None
-    engine: sa.Engine | None = None
     dbos_ready: bool = False
     launched_by_us: bool = False
     fleet: Fleet | None = None
@@ -57,40 +48,6 @@ def fleet() -> Fleet | None:
     return _process.fleet
 
 
-def is_launched_by_timestep() -> bool:
-    return _process.launched_by_us
-
-
-def storage_engine() -> sa.Engine:
-    """The engine for Timestep's tables, migrated. Does not launch DBOS.
-
-    Processes that only inspect or decide (the CLI, an HTTP handler) use this alone.
-    """
-    with _lock:
-        if _process.engine is None:
-            instance = _existing_dbos()
-            if instance is not None and dbos_compat.is_launched(instance):
-                _process.engine = dbos_compat.system_engine(instance)
-                _process.target = parse_database_url(
-                    _process.engine.url.render_as_string(hide_password=False)
-                )
-            else:
-                target = parse_database_url(config.database_url())
-                if not target.is_sqlite:
-                    ensure_postgres_database(target)
-                _process.target = target
-                _process.engine = create_engine(target, pool_size=20)
-            schema.migrate(_process.engine)
-        return _process.engine
-
-
-def database_target() -> DatabaseTarget:
-    """The database in force (opens and migrates Timestep's tables on first use)."""
-    storage_engine()
-    assert _process.target is not None
-    return _process.target
-
-
 def ensure_dbos() -> None:
     """Launch DBOS for this process (once), or adopt the application's instance."""
     if _process.dbos_ready:
@@ -107,7 +64,7 @@ def ensure_dbos() -> None:
         from . import queues
 
         instance = _existing_dbos()
-        engine = storage_engine()
+        engine = storage.storage_engine()
         restrict_queues = instance is None
         if instance is None:
             configured = config.executor_id()
@@ -121,6 +78,7 @@ def ensure_dbos() -> None:
             }
             instance = DBOS(config=dbos_config)
             _process.launched_by_us = True
+            config.freeze()  # the database and identity are DBOS's now
         else:
             configured = DBOS.executor_id
             if not isinstance(dbos_compat.serializer(instance), DBOSPortableJSONSerializer):
@@ -141,7 +99,7 @@ def ensure_dbos() -> None:
         owner = Fleet(
             # Heartbeats get connections of their own: a pool busy with runs must not delay
             # them past the lease (peers would count this process dead).
-            engine=create_engine(database_target(), pool_size=2),
+            engine=create_engine(storage.database_target(), pool_size=2),
             client=queues.client,
             executor_id=DBOS.executor_id,
             lease_seconds=config.lease_seconds(),
@@ -174,6 +132,7 @@ def shutdown() -> None:
         _stop_fleet()
         _process.dbos_ready = False
         _process.launched_by_us = False
+        config.unfreeze()
 
 
 def _stop_fleet() -> None:
@@ -192,9 +151,7 @@ def reset_for_tests() -> None:
         if _existing_dbos() is not None:
             DBOS.destroy(destroy_registry=False)
         _stop_fleet()
-        if _process.engine is not None:
-            _process.engine.dispose()
-        _process.engine = None
-        _process.target = None
+        storage.forget()
         _process.dbos_ready = False
         _process.launched_by_us = False
+        config.unfreeze()

@@ -19,7 +19,7 @@ from dbos import (
 
 from .. import config
 from .._compat import dbos as dbos_compat
-from . import launch, registry
+from . import registry, storage
 from .naming import SEGMENT_WORKFLOW, process_queue_name, queue_name
 
 POLLING_INTERVAL_SECONDS = 0.5
@@ -77,12 +77,12 @@ def client() -> DBOSClient:
     """
     global _client
     if _client is None:
-        target = launch.database_target()
+        target = storage.database_target()
         instance = dbos_compat.instance()
         if instance is None or not dbos_compat.is_launched(instance):
             DBOS.migrate(target.url)  # a launched instance has migrated them
         _client = DBOSClient(
-            system_database_engine=launch.storage_engine(),
+            system_database_engine=storage.storage_engine(),
             serializer=DBOSPortableJSONSerializer(),
             application_name=config.APP_NAME,
         )

@@ -39,15 +39,8 @@ from .._compat import dbos as dbos_compat
 from ..errors import AgentMismatchError, TimestepError
 from ..state import records
 from ..state.retry import until_reachable
-from . import launch, registry
-from .durable import (
-    ReplaySafeSession,
-    Segment,
-    durable_agent,
-    durable_run_config,
-    enter_segment,
-    reset_segment,
-)
+from . import registry, storage
+from .durable import ReplaySafeSession, durable_agent, durable_run_config
 from .events import DurableEventQueue, StreamWriter, set_writer
 from .naming import (
     DECIDED_TOPIC,
@@ -55,6 +48,7 @@ from .naming import (
     parse_segment_workflow_id,
     segment_workflow_id,
 )
+from .segment import Segment, enter_segment, reset_segment
 
 logger = logging.getLogger("timestep")
 
@@ -271,7 +265,7 @@ async def _load_continuation(run_id: str, previous_segment: int) -> dict[str, An
     """The parked state and the decisions on it, recorded so that a replay sees the same."""
 
     def load() -> dict[str, Any]:
-        engine = launch.storage_engine()
+        engine = storage.storage_engine()
         records.advance_segment(engine, run_id, previous_segment)
         state = records.load_state(engine, run_id)
         record = records.get(engine, run_id)
@@ -302,7 +296,7 @@ async def _deadline_wait(run_id: str, parked_segment: int, deadline_at: float) -
     decided or the deadline has passed. A step, so a replay takes the same path."""
 
     def remaining() -> float:
-        engine = launch.storage_engine()
+        engine = storage.storage_engine()
         record = records.get(engine, run_id)
         decided = records.decisions_for(engine, run_id, parked_segment)
         if all(p["call_id"] in decided for p in record.pending_approvals):
@@ -327,7 +321,7 @@ def apply_decisions(state: RunState[Any, Any], decisions: list[dict[str, Any]]) 
 async def _record_outcome(run_id: str, segment: int, values: dict[str, Any]) -> None:
     # Not a step: the write is idempotent, and guarded by the segment so that a replay of a
     # segment the run has moved past changes nothing.
-    engine = launch.storage_engine()
+    engine = storage.storage_engine()
 
     def write() -> None:
         records.update(engine, run_id, segment, **values)
@@ -397,7 +391,7 @@ async def run_segment(request: dict[str, Any]) -> dict[str, Any]:
     if attached is not None and attached.agent is not None:
         agent = attached.agent  # the caller checked it against the run's graph just now
     else:
-        engine = launch.storage_engine()
+        engine = storage.storage_engine()
         record = await asyncio.to_thread(until_reachable, records.get, engine, run_id)
         agent = await _wait_for_agent(run_id, request["agent"], record.graph)
         overrides = record.overrides
@@ -480,7 +474,7 @@ async def run_segment(request: dict[str, Any]) -> dict[str, Any]:
                 await asyncio.to_thread(
                     until_reachable,
                     records.note_stopped,
-                    launch.storage_engine(),
+                    storage.storage_engine(),
                     run_id,
                     segment_number,
                 )

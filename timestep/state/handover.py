@@ -16,7 +16,7 @@ from agents import Agent, RunState
 from agents.usage import serialize_usage
 
 from .._compat import agents as agents_compat
-from .._engine import launch, queues, registry
+from .._engine import queues, registry, storage
 from .._engine.naming import run_id_or_new
 from ..errors import AgentNotRegisteredError, StateError
 from . import records
@@ -54,7 +54,7 @@ async def export_run_state(
     """
     from .._engine.workflow import apply_decisions
 
-    engine = launch.storage_engine()
+    engine = storage.storage_engine()
     record = await asyncio.to_thread(records.get, engine, run_id)
     if record.status != "awaiting_approval":
         raise StateError(
@@ -157,7 +157,7 @@ async def import_run_state(
         _check_pending_call(item.agent, fields)
     graph = registry.describe_graph(agent)
     run_id = run_id_or_new(run_id)
-    engine = launch.storage_engine()
+    engine = storage.storage_engine()
     await asyncio.to_thread(queues.client)  # creates DBOS's tables on a fresh database
     context = agents_compat.state_context(state)
     decided: list[Decision] = []
