@@ -71,7 +71,9 @@ def _resolve(module: str, path: Path, node: ast.ImportFrom) -> list[str]:
     """The Timestep modules an import names (a submodule when `from pkg import sub`)."""
     if node.level:
         package = module.split(".") if path.name == "__init__.py" else module.split(".")[:-1]
-        base = ".".join(package[: len(package) - node.level + 1] + ([node.module] if node.module else []))
+        base = ".".join(
+            package[: len(package) - node.level + 1] + ([node.module] if node.module else [])
+        )
     else:
         base = node.module or ""
     if not base.startswith("timestep"):

@@ -5,12 +5,20 @@ from .approvals import approve, reject, resume
 from .config import ModelRetryPolicy, configure
 from .errors import (
     AgentMismatchError,
+    AgentNotRegisteredError,
+    ArgumentTypeError,
     ConfigurationError,
     DatabaseUnavailableError,
     DecisionError,
     InterruptionException,
+    InvalidArgumentError,
     InvalidRunIdError,
     LifecycleError,
+    ModelAuthenticationError,
+    ModelError,
+    ModelNotFoundError,
+    ModelProviderUnreachableError,
+    ReplayMismatchError,
     RunCancelledError,
     RunExistsError,
     RunNotFoundError,
@@ -23,34 +31,52 @@ from .lifecycle import cancel, fork, retry
 from .models import MultiModelProvider, MultiModelProviderMap, OllamaModel, OllamaModelProvider
 from .run import consume_result, launch, run_agent, submit
 from .runs import get_run, list_runs
-from .state.records import RunRecord
+from .state.records import ModelUsage, RunOverrides, RunOwner, RunRecord
 from .state.store import RunStateStore
-from .state.typescript import from_typescript_json, to_typescript_json
+from .state.typescript import (
+    StateConversionError,
+    UnsupportedStateVersionError,
+    from_typescript_json,
+    to_typescript_json,
+)
 from .stream import stream_events
 from .tool import idempotency_key, unrecorded
 
 __all__ = [
     "AgentMismatchError",
+    "AgentNotRegisteredError",
+    "ArgumentTypeError",
     "ConfigurationError",
     "DatabaseUnavailableError",
     "DecisionError",
     "InterruptionException",
+    "InvalidArgumentError",
     "InvalidRunIdError",
     "LifecycleError",
-    "RunCancelledError",
-    "RunExistsError",
+    "ModelAuthenticationError",
+    "ModelError",
+    "ModelNotFoundError",
+    "ModelProviderUnreachableError",
     "ModelRetryPolicy",
+    "ModelUsage",
     "MultiModelProvider",
     "MultiModelProviderMap",
     "OllamaModel",
     "OllamaModelProvider",
+    "ReplayMismatchError",
+    "RunCancelledError",
+    "RunExistsError",
     "RunNotFoundError",
+    "RunOverrides",
+    "RunOwner",
     "RunRecord",
     "RunStateStore",
+    "StateConversionError",
     "StateError",
     "StateNotFoundError",
     "TimestepError",
     "ToolOutputNotSerializableError",
+    "UnsupportedStateVersionError",
     "approve",
     "cancel",
     "configure",

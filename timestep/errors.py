@@ -21,11 +21,19 @@ class DatabaseUnavailableError(ConfigurationError):
     """The configured database cannot be reached or opened."""
 
 
-class InvalidRunIdError(TimestepError, ValueError):
+class InvalidArgumentError(TimestepError, ValueError):
+    """An argument has a value Timestep cannot use (the message says which, and why)."""
+
+
+class ArgumentTypeError(TimestepError, TypeError):
+    """An argument is of the wrong type (for example an agent that is not an `agents.Agent`)."""
+
+
+class InvalidRunIdError(InvalidArgumentError):
     """A run id is empty, too long, has control characters, or names another run's segment."""
 
 
-class RunExistsError(TimestepError, ValueError):
+class RunExistsError(InvalidArgumentError):
     """A run id that exists was given with another input or model (`on_existing="error"`)."""
 
 

@@ -34,7 +34,9 @@ from ._engine.workflow import (
 )
 from .errors import (
     AgentMismatchError,
+    ArgumentTypeError,
     InterruptionException,
+    InvalidArgumentError,
     RunCancelledError,
     RunExistsError,
     TimestepError,
@@ -134,7 +136,7 @@ async def _create_or_check(
 ) -> tuple[records.RunRecord, bool]:
     """The run's record: created now, or the existing one checked against `agent`'s graph."""
     if approval_timeout is not None and not approval_timeout > 0:
-        raise TimestepError(
+        raise InvalidArgumentError(
             f"approval_timeout must be a positive number of seconds, got {approval_timeout}"
         )
     graph = registry.describe_graph(agent)
@@ -171,10 +173,10 @@ def _input_request(run_input: Any) -> dict[str, Any]:
         try:
             return {"input": to_jsonable_python(run_input)}
         except PydanticSerializationError as exc:
-            raise TimestepError(
+            raise InvalidArgumentError(
                 f"run_input holds an item that cannot be stored as JSON: {exc}"
             ) from exc
-    raise TimestepError(
+    raise ArgumentTypeError(
         f"run_input must be a string, a list of input items or a RunState, "
         f"not {type(run_input).__name__}"
     )
@@ -214,7 +216,7 @@ async def run_agent(
     live with `stream=True`.
 
     Calling `run_agent` with the id of a finished run returns its stored result without running
-    anything. Passing a `RunState` (the seed's resume form: load, approve, run) with the
+    anything. Passing a `RunState` (timestep 2026.0.x's resume form: load, approve, run) with the
     `run_id` of a run parked for approval continues that run; without `run_id` it starts a new
     run from the state. An existing id started with a different agent graph raises
     `AgentMismatchError`. With `raise_on_interruption=True`, a run that stops for approval raises
@@ -228,7 +230,7 @@ async def run_agent(
     timer is stored in the database and survives restarts.
     """
     if not isinstance(agent, Agent):
-        raise TimestepError(f"run_agent expects an agents.Agent, got {type(agent).__name__}")
+        raise ArgumentTypeError(f"run_agent expects an agents.Agent, got {type(agent).__name__}")
     request = _input_request(run_input)
     run_id = run_id_or_new(run_id)
     registry.register_agent(agent)
@@ -243,7 +245,7 @@ async def run_agent(
         _check_reuse(record, input_hash, models, on_existing)
     segment = record.segment
     if not created and record.status == "awaiting_approval" and isinstance(run_input, RunState):
-        # The seed's resume form on a parked run: the state carries the decisions; the run
+        # The 2026.0.x resume form on a parked run: the state carries the decisions; the run
         # continues in a new segment (exactly one caller moves it there).
         if await asyncio.to_thread(records.advance_segment, engine, run_id, segment):
             segment += 1
@@ -311,15 +313,15 @@ async def submit(
     queues nothing. `context` must be JSON (the worker has nothing else of this process).
     """
     if not isinstance(agent, Agent):
-        raise TimestepError(f"submit expects an agents.Agent, got {type(agent).__name__}")
+        raise ArgumentTypeError(f"submit expects an agents.Agent, got {type(agent).__name__}")
     if isinstance(run_input, RunState):
-        raise TimestepError(
+        raise InvalidArgumentError(
             "submit takes a string or input items; continue a parked RunState with run_agent"
         )
     request = _input_request(run_input)
     context_json, context_is_json = _json_or_none(context)
     if not context_is_json:
-        raise TimestepError(
+        raise InvalidArgumentError(
             f"submit needs a JSON context (a worker runs the run), not {type(context).__name__}; "
             "use run_agent to run with this context in this process"
         )

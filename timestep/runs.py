@@ -13,7 +13,7 @@ import time
 
 from ._engine import liveness, queues, storage
 from ._engine.naming import PROCESS_QUEUE_PREFIX, queue_name, segment_workflow_id
-from .errors import TimestepError
+from .errors import InvalidArgumentError
 from .state import owners, records
 from .state.records import STATUSES, RunOwner, RunRecord
 
@@ -27,9 +27,11 @@ async def get_run(run_id: str) -> RunRecord:
 async def list_runs(status: str | None = None, limit: int = 50) -> list[RunRecord]:
     """The most recent runs first, optionally only those with `status`."""
     if status is not None and status not in STATUSES:
-        raise TimestepError(f"unknown run status {status!r}; use one of {', '.join(STATUSES)}")
+        raise InvalidArgumentError(
+            f"unknown run status {status!r}; use one of {', '.join(STATUSES)}"
+        )
     if limit < 1:
-        raise TimestepError(f"limit must be at least 1, got {limit}")
+        raise InvalidArgumentError(f"limit must be at least 1, got {limit}")
     found = await asyncio.to_thread(records.list_records, storage.storage_engine(), status, limit)
     return await asyncio.to_thread(_described, found)
 

@@ -1,4 +1,4 @@
-"""Hooks into openai-agents 0.17 (the pinned series) that have no public route.
+"""Hooks into openai-agents 0.24 (the pinned series) that have no public route.
 
 - Rebuilding a `RunResult` from a `RunState` loaded from the database: the SDK builds results
   only inside `Runner`, and a state keeps what a result needs in private fields.
@@ -24,9 +24,7 @@ def state_context(state: RunState[Any, Any]) -> RunContextWrapper[Any] | None:
     return context
 
 
-def result_from_state(
-    state: RunState[Any, Any], agent: Agent[Any], final_output: Any
-) -> RunResult:
+def result_from_state(state: RunState[Any, Any], agent: Agent[Any], final_output: Any) -> RunResult:
     """A `RunResult` with the items, responses, guardrail results and context of `state`, as
     `Runner.run` would have returned it; `agent` is the last agent when the state names none."""
     context = state_context(state)

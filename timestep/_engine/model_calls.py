@@ -111,9 +111,7 @@ class DurableModel(Model):
         live: list[ModelResponse] = []
 
         async def call() -> ModelResponse:
-            live.append(
-                await with_model_retries(lambda: self.inner.get_response(*args, **kwargs))
-            )
+            live.append(await with_model_retries(lambda: self.inner.get_response(*args, **kwargs)))
             return live[0]
 
         record = await DBOS.run_step_async(MODEL_STEP, _run_model_call, self.name, call)

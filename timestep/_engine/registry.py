@@ -14,7 +14,7 @@ from typing import Any
 
 from agents import Agent, FunctionTool, Handoff
 
-from ..errors import AgentMismatchError, TimestepError
+from ..errors import AgentMismatchError, ArgumentTypeError, InvalidArgumentError, TimestepError
 
 _agents: dict[str, Agent[Any]] = {}
 _lock = threading.Lock()
@@ -47,7 +47,9 @@ def register_agent(agent: Agent[Any]) -> None:
     notebook); runs recorded against the old graph are then refused by the fingerprint check.
     """
     if not isinstance(agent, Agent):
-        raise TimestepError(f"register_agent expects an agents.Agent, got {type(agent).__name__}")
+        raise ArgumentTypeError(
+            f"register_agent expects an agents.Agent, got {type(agent).__name__}"
+        )
     with _lock:
         for reachable in walk_agents(agent):
             _agents[reachable.name] = reachable
@@ -156,11 +158,11 @@ def resolve_agent_reference(reference: str) -> Agent[Any]:
     """The agent named by `MODULE:ATTRIBUTE` (the `timestep run` syntax)."""
     module_name, _, attribute = reference.partition(":")
     if not module_name or not attribute:
-        raise TimestepError(f"agent reference {reference!r} must look like MODULE:ATTRIBUTE")
+        raise InvalidArgumentError(f"agent reference {reference!r} must look like MODULE:ATTRIBUTE")
     register_module(module_name)
     import importlib
 
     agent = getattr(importlib.import_module(module_name), attribute, None)
     if not isinstance(agent, Agent):
-        raise TimestepError(f"{reference!r} is not an agents.Agent")
+        raise ArgumentTypeError(f"{reference!r} is not an agents.Agent")
     return agent

@@ -1,6 +1,6 @@
 """Where an Ollama model is served from, and the HTTP clients that reach it.
 
-Routing rules (issue 6): local models go to `OLLAMA_HOST` or `http://localhost:11434` and never
+Routing rules: local models go to `OLLAMA_HOST` or `http://localhost:11434` and never
 carry an API key; cloud models (`-cloud` / `:cloud`) go to Ollama Cloud with the suffix stripped
 and a Bearer key; an explicit `base_url` is the host for every model and gets the key too.
 """
