@@ -3,9 +3,12 @@
 from ._engine.registry import register_agent
 from .approvals import approve, reject, resume
 from .config import ModelRetryPolicy, configure
+from .context import ContextStorage
 from .errors import (
     AgentMismatchError,
     ConfigurationError,
+    ContextSecretMissingError,
+    ContextStorageError,
     DatabaseUnavailableError,
     DecisionError,
     InterruptionException,
@@ -32,6 +35,9 @@ from .tool import idempotency_key, unrecorded
 __all__ = [
     "AgentMismatchError",
     "ConfigurationError",
+    "ContextSecretMissingError",
+    "ContextStorage",
+    "ContextStorageError",
     "DatabaseUnavailableError",
     "DecisionError",
     "InterruptionException",

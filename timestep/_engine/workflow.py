@@ -34,6 +34,7 @@ from dbos import DBOS, WorkflowSerializationFormat
 from pydantic_core import to_jsonable_python
 
 from .._compat import dbos as dbos_compat
+from ..context import ContextStorage, state_json, stored_context
 from ..errors import AgentMismatchError, TimestepError
 from ..state import records
 from ..state.retry import until_reachable
@@ -311,14 +312,16 @@ async def _record_outcome(run_id: str, segment: int, values: dict[str, Any]) -> 
     await asyncio.to_thread(until_reachable, write)
 
 
-def _outcome(result: RunResult | RunResultStreaming) -> dict[str, Any]:
+def _outcome(
+    result: RunResult | RunResultStreaming, storage: ContextStorage | None
+) -> dict[str, Any]:
     pending = pending_approvals(result)
     return {
         "status": "awaiting_approval" if pending else "completed",
         "pending": pending,
         "final_output": None if pending else to_jsonable_python(result.final_output),
         "usage": serialize_usage(result.context_wrapper.usage),
-        "state": result.to_state().to_json(),
+        "state": state_json(result.to_state(), storage),
         "error": None,
     }
 
@@ -373,6 +376,8 @@ async def run_segment(request: dict[str, Any]) -> dict[str, Any]:
     attached = attached or Attachments()
     session = attached.session or _reopen_session(request.get("session"))
     context = attached.context if attached.has_context else request.get("context")
+    storage = registry.context_storage(request["agent"])
+    written_context = request.get("context")  # the context as stored, for `storage` to restore
 
     starting_agent = durable_agent(agent)
     base_config = attached.run_config
@@ -388,29 +393,35 @@ async def run_segment(request: dict[str, Any]) -> dict[str, Any]:
             loaded = await _load_continuation(run_id, segment_number - 1)
             opening_events.append({"type": "timestep.decisions", "decisions": loaded["decisions"]})
             run_input = await RunState.from_json(starting_agent, loaded["state"])
+            written_context = stored_context(loaded["state"])
             apply_decisions(run_input, loaded["decisions"])
             segment.reserve_tool_slots([p["call_id"] for p in loaded["pending"]])
         elif request.get("state") is not None:
             run_input = await RunState.from_json(starting_agent, request["state"])
+            written_context = stored_context(request["state"])
             segment.reserve_tool_slots([p["call_id"] for p in request.get("pending", [])])
         kwargs: dict[str, Any] = {}
         if request.get("max_turns") is not None:
             kwargs["max_turns"] = request["max_turns"]
         kwargs.update(
-            context=context,
             hooks=attached.hooks,
             run_config=run_config,
             session=ReplaySafeSession(session) if session is not None else None,
         )
         result: RunResult | RunResultStreaming
         try:
+            if storage is not None and not attached.has_context:
+                # Goes on from its records: the declaration rebuilds the context and supplies
+                # the secret fields (ContextSecretMissingError, recorded as the failure, if not).
+                context = storage.load(written_context, f"run {run_id!r}")
+            kwargs["context"] = context
             if request.get("stream"):
                 result = await _run_streamed(
                     workflow_id, starting_agent, run_input, kwargs, opening_events
                 )
             else:
                 result = await Runner.run(starting_agent, run_input, **kwargs)
-            outcome = _outcome(result)
+            outcome = _outcome(result, storage)
         except Exception as exc:
             cause = _timestep_cause(exc)
             with _process.lock:

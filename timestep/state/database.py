@@ -32,8 +32,6 @@ def masked_url(url: str) -> str:
     return _PASSWORD_IN_URL.sub(r"\g<head>***\g<tail>", url)
 
 
-
-
 @dataclass(frozen=True)
 class DatabaseTarget:
     """A parsed, validated database URL."""
