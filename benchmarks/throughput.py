@@ -356,17 +356,20 @@ def databases(backends: list[str]) -> Iterator[dict[str, tuple[str, str]]]:
                 f"sqlite:///{directory}/bare.sqlite",
             )
         if "postgres" in backends:
-            from tests.pgcluster import bench_postgres_server, create_database
+            from tests.pgcluster import bench_postgres_server, create_database, drop_database
 
             server = stack.enter_context(bench_postgres_server())
-            found["postgres"] = tuple(  # type: ignore[assignment]
-                create_database(server, f"bench_{name}_{uuid.uuid4().hex[:8]}")
-                for name in ("timestep", "bare")
-            )
-            found["postgres_takeover"] = (
-                create_database(server, f"bench_takeover_{uuid.uuid4().hex[:8]}"),
-                "",
-            )
+
+            def fresh(name: str) -> str:
+                # Dropped on the way out (before a throwaway cluster stops), so that a server of
+                # the user's (TIMESTEP_BENCH_PG_URL) keeps no benchmark databases.
+                unique = f"bench_{name}_{uuid.uuid4().hex[:8]}"
+                url = create_database(server, unique)
+                stack.callback(drop_database, server, unique)
+                return url
+
+            found["postgres"] = (fresh("timestep"), fresh("bare"))
+            found["postgres_takeover"] = (fresh("takeover"), "")
         yield found
 
 

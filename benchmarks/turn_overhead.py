@@ -28,8 +28,9 @@ Usage (from the repository root)::
     .venv/bin/python benchmarks/turn_overhead.py [--json] [--turns 20] [--repetitions 5]
         [--warmup 1] [--backends sqlite,postgres]
 
-Postgres: ``TIMESTEP_BENCH_PG_URL`` (a server URL whose user may CREATE DATABASE) when set, else a
-throwaway cluster from ``tests/pgcluster.py``. No timing thresholds: this script only reports.
+Postgres: ``TIMESTEP_BENCH_PG_URL`` (a server URL whose user may CREATE DATABASE; the fresh
+database made on it is dropped afterwards) when set, else a throwaway cluster from
+``tests/pgcluster.py``. No timing thresholds: this script only reports.
 """
 
 from __future__ import annotations
@@ -398,12 +399,16 @@ def run_benchmark(
                     f"sqlite:///{tmp}/bench.sqlite", n_turns, repetitions, warmup
                 )
         else:
-            from tests.pgcluster import bench_postgres_server, create_database
+            from tests.pgcluster import bench_postgres_server, create_database, drop_database
 
             with bench_postgres_server() as server:
                 name = f"timestep_bench_{os.getpid()}_{uuid.uuid4().hex[:8]}"
                 url = create_database(server, name)
-                medians = bench_backend(url, n_turns, repetitions, warmup)
+                try:
+                    medians = bench_backend(url, n_turns, repetitions, warmup)
+                finally:
+                    # On a server of the user's (TIMESTEP_BENCH_PG_URL) nothing is left behind.
+                    drop_database(server, name)
         ts = medians["timestep"]
         report[backend] = {
             "timestep_ms_per_turn": round(ts, 3),

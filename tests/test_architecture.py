@@ -4,7 +4,7 @@ used only in `timestep/_compat/`.
 Layers, lowest first; a module may import from its own layer and the layers below it:
 
 - `errors`, `_compat`: nothing of Timestep's (but `errors`).
-- `config`: settings.
+- `config`, `context`: settings, and how a run's context is stored.
 - `state`: tables, records, formats (the TypeScript RunState adapter).
 - `models`: model providers.
 - `_engine`: DBOS workflows and steps around the SDK's runner.
@@ -23,7 +23,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "timestep"
 
 LAYERS: list[tuple[str, ...]] = [
     ("timestep.errors", "timestep._compat"),
-    ("timestep.config",),
+    ("timestep.config", "timestep.context"),
     ("timestep.state",),
     ("timestep.models",),
     ("timestep._engine",),

@@ -209,12 +209,12 @@ def _empty_context() -> Any:
 
 _SAVER = textwrap.dedent(
     """
-    import asyncio, json, os, sys, time
+    import asyncio, os, sys, time
     from agents import Agent, RunState
     from agents.run_context import RunContextWrapper
     from timestep.state.store import RunStateStore
 
-    url, marker, go = sys.argv[1], sys.argv[2], sys.argv[3]
+    url, marker, go, stop = sys.argv[1:5]
     agent = Agent(name="Mailer")
     # Large enough that a torn write would be visible.
     state = RunState(
@@ -230,14 +230,20 @@ _SAVER = textwrap.dedent(
         print("ready", flush=True)
         while not os.path.exists(go):
             time.sleep(0.005)
-        started = time.time()
-        for _ in range(50):
+        # Save until the reader says it is done (and at least 50 times): both savers are saving
+        # during every one of its reads.
+        saves = 0
+        while saves < 50 or not os.path.exists(stop):
             await store.save(state)
-        print(json.dumps([started, time.time()]), flush=True)
+            saves += 1
+        print(saves, flush=True)
 
     asyncio.run(main())
     """
 )
+
+
+READS_DURING_SAVES = 40
 
 
 async def test_concurrent_saves_from_two_processes_never_corrupt(
@@ -245,10 +251,10 @@ async def test_concurrent_saves_from_two_processes_never_corrupt(
 ) -> None:
     script = tmp_path / "saver.py"
     script.write_text(_SAVER)
-    go = tmp_path / "go"
+    go, stop = tmp_path / "go", tmp_path / "stop"
     processes = [
         subprocess.Popen(
-            [sys.executable, str(script), database_url, marker, str(go)],
+            [sys.executable, str(script), database_url, marker, str(go), str(stop)],
             cwd=ROOT,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -258,29 +264,33 @@ async def test_concurrent_saves_from_two_processes_never_corrupt(
     ]
     agent = Agent(name="Mailer")
     store = RunStateStore(agent, session_id="shared", connection_string=database_url)
-    seen: set[str] = set()
+    whole = {"a" * 20000, "b" * 20000}
+    reads: list[str] = []
     try:
         for process in processes:
             assert process.stdout is not None
             assert process.stdout.readline().strip() == "ready", process.stderr
         go.touch()
-        # Read while both write: every read is one whole state.
-        while any(process.poll() is None for process in processes):
+        # Both savers save until `stop` exists, so every one of these reads races two writers;
+        # each must see one whole state.
+        for _ in range(READS_DURING_SAVES):
+            assert all(process.poll() is None for process in processes), "a saver stopped early"
             state = await store.load()
-            seen.add(state.to_json()["original_input"])
-        intervals = []
+            reads.append(state.to_json()["original_input"])
+        stop.touch()
+        saves = []
         for process in processes:
             out, err = process.communicate(timeout=240)
             assert process.returncode == 0, err
-            intervals.append(json.loads(out.strip().splitlines()[-1]))
+            saves.append(int(out.strip().splitlines()[-1]))
+        assert len(reads) == READS_DURING_SAVES
+        assert set(reads) <= whole, "a read saw a torn or foreign state"
+        assert all(count >= 50 for count in saves), saves
         state = await store.load()
         original = state.to_json()["original_input"]
-        assert original in ("a" * 20000, "b" * 20000)
-        assert seen <= {"a" * 20000, "b" * 20000}
+        assert original in whole
         text = await store.export("python")
         assert (await RunState.from_string(agent, text)).to_json()["original_input"] == original
-        (a_start, a_end), (b_start, b_end) = intervals
-        assert a_start < b_end and b_start < a_end, f"the saves did not overlap: {intervals}"
     finally:
         for process in processes:
             if process.poll() is None:

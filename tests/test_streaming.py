@@ -6,7 +6,9 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -130,6 +132,20 @@ def run(
     )
 
 
+def wait_for(
+    condition: Callable[[], bool], process: subprocess.Popen[str], what: str
+) -> None:
+    """Poll until `condition` holds; fail (with its stderr) if `process` exits first. The
+    deadline only keeps a broken run from hanging the suite; nothing is measured against it."""
+    hang_guard = time.monotonic() + 300
+    while not condition():
+        if process.poll() is not None:
+            raise AssertionError(f"exited before {what}: {process.communicate()[1]}")
+        if time.monotonic() > hang_guard:
+            raise AssertionError(f"still waiting for {what}")
+        time.sleep(0.05)
+
+
 def tail(database_url: str, *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "timestep.cli", "--db", database_url, "runs", "tail", "s-1", *args],
@@ -194,6 +210,9 @@ def test_crash_mid_stream_discards_the_partial_call(
 
 
 def test_second_process_tails_a_live_run(database_url: str, tmp_path: Path) -> None:
+    """The reader prints events of a run that is still going: the writer's final answer waits
+    at a gate that the test opens only once the reader's first line has arrived."""
+    gate = tmp_path / "gate"
     writer = subprocess.Popen(
         [
             sys.executable,
@@ -205,24 +224,40 @@ def test_second_process_tails_a_live_run(database_url: str, tmp_path: Path) -> N
             "run",
         ],
         cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT), "TIMESTEP_TEST_DELAY": "0.3"},
+        env={**os.environ, "PYTHONPATH": str(ROOT), "TIMESTEP_TEST_GATE": str(gate)},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
     log = ExecutionLog(tmp_path / "log.jsonl")
-    import time
-
-    deadline = time.time() + 60
-    while not log.entries("tool") and time.time() < deadline:
-        time.sleep(0.05)  # the run exists and is streaming
-    reader = tail(database_url)
-    out, err = reader.communicate(timeout=90)
-    writer.communicate(timeout=60)
-    assert writer.returncode == 0
+    reader: subprocess.Popen[str] | None = None
+    try:
+        wait_for(lambda: bool(log.entries("gate_wait")), writer, "the final answer's first delta")
+        reader = tail(database_url)
+        assert reader.stdout is not None
+        first = ""
+        while not first.strip():  # event lines start with a newline; blocks until one arrives
+            line = reader.stdout.readline()
+            assert line, "the reader ended without printing an event"
+            first += line
+        # The run cannot have finished: its final answer is held at the gate.
+        assert writer.poll() is None, writer.communicate()[1]
+        assert log.entries("gate_timeout") == [], "the reader printed nothing while the run ran"
+        assert log.entries("gate_open") == []
+        assert "[run completed]" not in first
+        gate.touch()
+        rest, err = reader.communicate(timeout=90)
+        writer_out, writer_err = writer.communicate(timeout=60)
+    finally:
+        gate.touch()
+        for process in (writer, reader):
+            if process is not None and process.poll() is None:
+                process.kill()
+    assert writer.returncode == 0, writer_err
     assert reader.returncode == 0, err
+    out = first + rest
+    assert len(log.entries("gate_open")) == 1
     assert "one two three four five" in out
     assert "[tool_called] Streamer: record" in out
     assert out.rstrip().endswith("[run completed]")
-    # The reader attached before the answer finished streaming.
     assert len(log.entries("model")) == 2

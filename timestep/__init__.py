@@ -3,11 +3,14 @@
 from ._engine.registry import register_agent
 from .approvals import approve, reject, resume
 from .config import ModelRetryPolicy, configure
+from .context import ContextStorage
 from .errors import (
     AgentMismatchError,
     AgentNotRegisteredError,
     ArgumentTypeError,
     ConfigurationError,
+    ContextSecretMissingError,
+    ContextStorageError,
     DatabaseUnavailableError,
     DecisionError,
     InterruptionException,
@@ -47,6 +50,9 @@ __all__ = [
     "AgentNotRegisteredError",
     "ArgumentTypeError",
     "ConfigurationError",
+    "ContextSecretMissingError",
+    "ContextStorage",
+    "ContextStorageError",
     "DatabaseUnavailableError",
     "DecisionError",
     "InterruptionException",

@@ -123,6 +123,33 @@ class StateNotFoundError(StateError):
     """No state is saved under the requested key."""
 
 
+class ContextStorageError(TimestepError):
+    """A `ContextStorage` declaration is malformed, or a context has no stored form under it."""
+
+
+class ContextSecretMissingError(ContextStorageError):
+    """A run goes on from its records, and its context lacks a declared secret field.
+
+    Secret fields (`ContextStorage.secret_fields`) are never stored, so they must be supplied
+    again: by the live context given to `run_agent`, or by the declaration's `deserializer`.
+    """
+
+    def __init__(self, missing: list[str], where: str, *, has_deserializer: bool) -> None:
+        names = ", ".join(repr(name) for name in missing)
+        supply = (
+            "the ContextStorage deserializer of this process returned a context without them; "
+            "make it supply them (from the environment or a vault)"
+            if has_deserializer
+            else "give the agent's ContextStorage a deserializer that supplies them, or pass "
+            "the whole context to run_agent(..., run_id=RUN_ID, context=...)"
+        )
+        super().__init__(
+            f"{where}: the context lacks the secret field(s) {names}, which are never stored; "
+            f"{supply}"
+        )
+        self.missing = missing
+
+
 class ModelError(TimestepError):
     """A model provider failed in a way the caller can act on."""
 

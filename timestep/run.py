@@ -17,9 +17,11 @@ from dbos import DBOS, SetWorkflowID, WorkflowHandleAsync
 from pydantic_core import PydanticSerializationError, to_jsonable_python
 
 from ._compat import dbos as dbos_compat
+from ._compat.agents import application_context
 from ._engine import launch as _launch
-from ._engine import queues, registry, storage
+from ._engine import queues, registry
 from ._engine.naming import run_id_or_new, segment_workflow_id
+from ._engine.storage import storage_engine
 from ._engine.workflow import (
     Attachments,
     LiveStream,
@@ -32,6 +34,7 @@ from ._engine.workflow import (
     take_live_result,
     take_live_stream,
 )
+from .context import ContextStorage, declared_for, state_json
 from .errors import (
     AgentMismatchError,
     ArgumentTypeError,
@@ -143,7 +146,7 @@ async def _create_or_check(
     fingerprint = registry.fingerprint(graph)
     record, created = await asyncio.to_thread(
         records.create_or_find,
-        storage.storage_engine(),
+        storage_engine(),
         run_id,
         agent.name,
         graph,
@@ -158,10 +161,10 @@ async def _create_or_check(
     return record, created
 
 
-def _input_request(run_input: Any) -> dict[str, Any]:
+def _input_request(run_input: Any, storage: ContextStorage | None = None) -> dict[str, Any]:
     if isinstance(run_input, RunState):
         return {
-            "state": run_input.to_json(),
+            "state": state_json(run_input, storage),
             "pending": [
                 {"call_id": approval_fields(item)["call_id"]}
                 for item in run_input.get_interruptions()
@@ -196,6 +199,7 @@ async def run_agent(
     raise_on_interruption: bool = False,
     approval_timeout: float | None = None,
     on_existing: OnExisting = "return",
+    context_storage: ContextStorage | None = None,
 ) -> RunResult | RunResultStreaming:
     """Run `agent` durably and return the SDK result, with `result.run_id` set.
 
@@ -228,15 +232,28 @@ async def run_agent(
     With `approval_timeout` (seconds), each stop for approval waits that long at most: then the
     undecided calls are rejected with a stated message and the run continues on a worker. The
     timer is stored in the database and survives restarts.
+
+    The context is stored with the run (see "What Timestep stores" in the README);
+    `context_storage` (`timestep.ContextStorage`, shorthand for `register_agent(agent,
+    context_storage=...)`) declares its stored form and the secret fields that are never stored.
     """
     if not isinstance(agent, Agent):
         raise ArgumentTypeError(f"run_agent expects an agents.Agent, got {type(agent).__name__}")
-    request = _input_request(run_input)
     run_id = run_id_or_new(run_id)
-    registry.register_agent(agent)
+    registry.register_agent(agent, context_storage=context_storage)
+    storage = declared_for(agent.name)
+    live_context = context
+    if live_context is None and isinstance(run_input, RunState):
+        live_context = application_context(run_input)  # the seed's resume form carries it
+    if storage is not None and live_context is not None:
+        storage.check_secrets(live_context, f"run {run_id!r}")
+    request = _input_request(run_input, storage)
+    context_json, context_is_json = (
+        (storage.dump(context), True) if storage is not None else _json_or_none(context)
+    )
     await asyncio.to_thread(_launch.ensure_dbos)
     await queues.listen_for_registered_agents_async()
-    engine = storage.storage_engine()
+    engine = storage_engine()
     models, input_hash = _run_overrides(agent, run_config), _input_hash(request)
     record, created = await _create_or_check(
         agent, run_id, approval_timeout, stream, models, input_hash
@@ -249,7 +266,6 @@ async def run_agent(
         # continues in a new segment (exactly one caller moves it there).
         if await asyncio.to_thread(records.advance_segment, engine, run_id, segment):
             segment += 1
-    context_json, context_is_json = _json_or_none(context)
     descriptor = session_descriptor(session)
     request.update(
         run_id=run_id,
@@ -265,6 +281,8 @@ async def run_agent(
             or hooks is not None
             or not context_is_json
             or (session is not None and descriptor is None)
+            # Secret fields nobody can supply from the records: recovery waits for the caller.
+            or (storage is not None and storage.secret_fields and storage.deserializer is None)
         ),
     )
     workflow_id = segment_workflow_id(run_id, segment)
@@ -272,8 +290,8 @@ async def run_agent(
         workflow_id,
         Attachments(
             session=session,
-            context=context,
-            has_context=context is not None,
+            context=live_context,
+            has_context=live_context is not None,
             run_config=run_config,
             hooks=hooks,
             agent=agent,
@@ -319,7 +337,12 @@ async def submit(
             "submit takes a string or input items; continue a parked RunState with run_agent"
         )
     request = _input_request(run_input)
-    context_json, context_is_json = _json_or_none(context)
+    storage = declared_for(agent.name)
+    if storage is not None and context is not None:
+        storage.check_secrets(context, "submit")  # a worker re-supplies them, never the record
+    context_json, context_is_json = (
+        (storage.dump(context), True) if storage is not None else _json_or_none(context)
+    )
     if not context_is_json:
         raise InvalidArgumentError(
             f"submit needs a JSON context (a worker runs the run), not {type(context).__name__}; "
@@ -428,7 +451,7 @@ async def collect_result(
     agent: Agent[Any], run_id: str, workflow_id: str, handle: WorkflowHandleAsync[Any]
 ) -> RunResult | RunResultStreaming:
     """Wait for a segment and return the run's result: live when it ran here, else rebuilt."""
-    engine = storage.storage_engine()
+    engine = storage_engine()
     try:
         await handle.get_result()
     except Exception as exc:

@@ -5,6 +5,11 @@
 MODE `run` streams the run and prints the concatenated deltas; `recover` registers the agent,
 launches and waits for the run to finish. CRASH `mid_stream` kills the process (os._exit) after
 the second delta of the final answer.
+
+With `TIMESTEP_TEST_GATE=PATH`, the final answer's first delta waits (without blocking the event
+loop) until the file PATH exists, logging `gate_wait` and then `gate_open`: the run cannot finish
+before the test opens the gate. After two minutes without it the run goes on, logging
+`gate_timeout`, so that a test waiting for something that never happens fails instead of hanging.
 """
 
 from __future__ import annotations
@@ -13,6 +18,9 @@ import asyncio
 import json
 import os
 import sys
+import time
+from collections.abc import AsyncIterator
+from typing import Any
 
 from agents import Agent, function_tool
 
@@ -38,9 +46,32 @@ def record(n: int) -> str:
     return f"recorded {n}"
 
 
+gate = os.environ.get("TIMESTEP_TEST_GATE")
+
+
+class GatedModel(StreamingTurnModel):
+    async def stream_response(  # type: ignore[override]
+        self, *args: Any, **kwargs: Any
+    ) -> AsyncIterator[Any]:
+        waited = False
+        async for event in super().stream_response(*args, **kwargs):
+            if gate and not waited and getattr(event, "type", "") == "response.output_text.delta":
+                waited = True
+                log.write("gate_wait")
+                give_up = time.monotonic() + 120
+                while not os.path.exists(gate):
+                    if time.monotonic() > give_up:
+                        log.write("gate_timeout")
+                        break
+                    await asyncio.sleep(0.02)
+                else:
+                    log.write("gate_open")
+            yield event
+
+
 agent = Agent(
     name="Streamer",
-    model=StreamingTurnModel(
+    model=GatedModel(
         [[("record", {"n": 1})]],
         final="one two three four five",
         log=log,

@@ -24,6 +24,12 @@ def state_context(state: RunState[Any, Any]) -> RunContextWrapper[Any] | None:
     return context
 
 
+def application_context(state: RunState[Any, Any]) -> Any:
+    """The application context `state` carries (None when it has none)."""
+    wrapper = state_context(state)
+    return None if wrapper is None else wrapper.context
+
+
 def result_from_state(state: RunState[Any, Any], agent: Agent[Any], final_output: Any) -> RunResult:
     """A `RunResult` with the items, responses, guardrail results and context of `state`, as
     `Runner.run` would have returned it; `agent` is the last agent when the state names none."""

@@ -14,6 +14,8 @@ from typing import Any
 
 from agents import Agent, FunctionTool, Handoff
 
+from .. import context
+from ..context import ContextStorage
 from ..errors import AgentMismatchError, ArgumentTypeError, InvalidArgumentError, TimestepError
 
 _agents: dict[str, Agent[Any]] = {}
@@ -40,19 +42,30 @@ def walk_agents(agent: Agent[Any]) -> list[Agent[Any]]:
     return list(seen.values())
 
 
-def register_agent(agent: Agent[Any]) -> None:
+def register_agent(agent: Agent[Any], *, context_storage: ContextStorage | None = None) -> None:
     """Make `agent` and every agent it hands off to available to runs in this process.
 
     Registering another agent under a name already taken replaces it (a redefinition in a
     notebook); runs recorded against the old graph are then refused by the fingerprint check.
+
+    `context_storage` declares how the context of runs starting with `agent` is stored
+    (`timestep.ContextStorage`: secret fields never stored, a serializer and deserializer).
+    Registering again without it keeps the declaration made before.
     """
     if not isinstance(agent, Agent):
         raise ArgumentTypeError(
             f"register_agent expects an agents.Agent, got {type(agent).__name__}"
         )
+    if context_storage is not None and not isinstance(context_storage, ContextStorage):
+        raise ArgumentTypeError(
+            "context_storage must be a timestep.ContextStorage, not "
+            f"{type(context_storage).__name__}"
+        )
     with _lock:
         for reachable in walk_agents(agent):
             _agents[reachable.name] = reachable
+        if context_storage is not None:
+            context.declare(agent.name, context_storage)
 
 
 def get_agent(name: str) -> Agent[Any] | None:
@@ -86,7 +99,12 @@ def describe_graph(agent: Agent[Any]) -> dict[str, Any]:
             },
             "handoffs": sorted(handoff_names),
         }
-    return {"start": agent.name, "agents": agents}
+    description: dict[str, Any] = {"start": agent.name, "agents": agents}
+    storage = context.declared_for(agent.name)
+    declared = storage.describe() if storage is not None else None
+    if declared is not None:
+        description["context"] = declared  # names only: what a process must re-supply
+    return description
 
 
 def fingerprint(description: dict[str, Any]) -> str:
@@ -99,6 +117,14 @@ def graph_differences(recorded: dict[str, Any], current: dict[str, Any]) -> list
     diffs: list[str] = []
     if recorded.get("start") != current.get("start"):
         diffs.append(f"starting agent was {recorded.get('start')!r}, now {current.get('start')!r}")
+    old_secrets = (recorded.get("context") or {}).get("secret_fields", [])
+    new_secrets = (current.get("context") or {}).get("secret_fields", [])
+    if old_secrets != new_secrets:
+        diffs.append(
+            f"the run's context has secret fields {old_secrets} (never stored), this process "
+            f"declares {new_secrets}: register the agent with register_agent(agent, "
+            f"context_storage=timestep.ContextStorage(secret_fields=...)) as the run was started"
+        )
     old_agents, new_agents = recorded.get("agents", {}), current.get("agents", {})
     for name in sorted(set(old_agents) - set(new_agents)):
         diffs.append(f"agent {name!r} is missing")

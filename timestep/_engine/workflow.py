@@ -36,10 +36,11 @@ from pydantic_core import to_jsonable_python
 
 from .._compat import agents as agents_compat
 from .._compat import dbos as dbos_compat
+from ..context import ContextStorage, declared_for, state_json, stored_context
 from ..errors import AgentMismatchError, TimestepError
 from ..state import records
 from ..state.retry import until_reachable
-from . import registry, storage
+from . import registry
 from .durable import ReplaySafeSession, durable_agent, durable_run_config
 from .events import DurableEventQueue, StreamWriter, set_writer
 from .naming import (
@@ -49,6 +50,7 @@ from .naming import (
     segment_workflow_id,
 )
 from .segment import Segment, enter_segment, reset_segment
+from .storage import storage_engine
 
 logger = logging.getLogger("timestep")
 
@@ -265,7 +267,7 @@ async def _load_continuation(run_id: str, previous_segment: int) -> dict[str, An
     """The parked state and the decisions on it, recorded so that a replay sees the same."""
 
     def load() -> dict[str, Any]:
-        engine = storage.storage_engine()
+        engine = storage_engine()
         records.advance_segment(engine, run_id, previous_segment)
         state = records.load_state(engine, run_id)
         record = records.get(engine, run_id)
@@ -296,7 +298,7 @@ async def _deadline_wait(run_id: str, parked_segment: int, deadline_at: float) -
     decided or the deadline has passed. A step, so a replay takes the same path."""
 
     def remaining() -> float:
-        engine = storage.storage_engine()
+        engine = storage_engine()
         record = records.get(engine, run_id)
         decided = records.decisions_for(engine, run_id, parked_segment)
         if all(p["call_id"] in decided for p in record.pending_approvals):
@@ -321,7 +323,7 @@ def apply_decisions(state: RunState[Any, Any], decisions: list[dict[str, Any]]) 
 async def _record_outcome(run_id: str, segment: int, values: dict[str, Any]) -> None:
     # Not a step: the write is idempotent, and guarded by the segment so that a replay of a
     # segment the run has moved past changes nothing.
-    engine = storage.storage_engine()
+    engine = storage_engine()
 
     def write() -> None:
         records.update(engine, run_id, segment, **values)
@@ -329,7 +331,9 @@ async def _record_outcome(run_id: str, segment: int, values: dict[str, Any]) -> 
     await asyncio.to_thread(until_reachable, write)
 
 
-def _outcome(result: RunResult | RunResultStreaming, segment: Segment) -> dict[str, Any]:
+def _outcome(
+    result: RunResult | RunResultStreaming, segment: Segment, storage: ContextStorage | None
+) -> dict[str, Any]:
     pending = pending_approvals(result)
     return {
         "segment_usage": _segment_usage(segment),
@@ -337,7 +341,7 @@ def _outcome(result: RunResult | RunResultStreaming, segment: Segment) -> dict[s
         "pending": pending,
         "final_output": None if pending else to_jsonable_python(result.final_output),
         "usage": serialize_usage(result.context_wrapper.usage),
-        "state": result.to_state().to_json(),
+        "state": state_json(result.to_state(), storage),
         "error": None,
     }
 
@@ -391,7 +395,7 @@ async def run_segment(request: dict[str, Any]) -> dict[str, Any]:
     if attached is not None and attached.agent is not None:
         agent = attached.agent  # the caller checked it against the run's graph just now
     else:
-        engine = storage.storage_engine()
+        engine = storage_engine()
         record = await asyncio.to_thread(until_reachable, records.get, engine, run_id)
         agent = await _wait_for_agent(run_id, request["agent"], record.graph)
         overrides = record.overrides
@@ -409,6 +413,8 @@ async def run_segment(request: dict[str, Any]) -> dict[str, Any]:
     attached = attached or Attachments()
     session = attached.session or _reopen_session(request.get("session"))
     context = attached.context if attached.has_context else request.get("context")
+    storage = declared_for(request["agent"])
+    written_context = request.get("context")  # the context as stored, for `storage` to restore
 
     starting_agent = durable_agent(agent)
     base_config = attached.run_config
@@ -432,29 +438,35 @@ async def run_segment(request: dict[str, Any]) -> dict[str, Any]:
             loaded = await _load_continuation(run_id, segment_number - 1)
             opening_events.append({"type": "timestep.decisions", "decisions": loaded["decisions"]})
             run_input = await RunState.from_json(starting_agent, loaded["state"])
+            written_context = stored_context(loaded["state"])
             apply_decisions(run_input, loaded["decisions"])
             segment.reserve_tool_slots([p["call_id"] for p in loaded["pending"]])
         elif request.get("state") is not None:
             run_input = await RunState.from_json(starting_agent, request["state"])
+            written_context = stored_context(request["state"])
             segment.reserve_tool_slots([p["call_id"] for p in request.get("pending", [])])
         kwargs: dict[str, Any] = {}
         if request.get("max_turns") is not None:
             kwargs["max_turns"] = request["max_turns"]
         kwargs.update(
-            context=context,
             hooks=attached.hooks,
             run_config=run_config,
             session=ReplaySafeSession(session) if session is not None else None,
         )
         result: RunResult | RunResultStreaming
         try:
+            if storage is not None and not attached.has_context:
+                # Goes on from its records: the declaration rebuilds the context and supplies
+                # the secret fields (ContextSecretMissingError, recorded as the failure, if not).
+                context = storage.load(written_context, f"run {run_id!r}")
+            kwargs["context"] = context
             if request.get("stream"):
                 result = await _run_streamed(
                     workflow_id, starting_agent, run_input, kwargs, opening_events
                 )
             else:
                 result = await Runner.run(starting_agent, run_input, **kwargs)
-            outcome = _outcome(result, segment)
+            outcome = _outcome(result, segment, storage)
         except Exception as exc:
             cause = _timestep_cause(exc)
             with _process.lock:
@@ -474,7 +486,7 @@ async def run_segment(request: dict[str, Any]) -> dict[str, Any]:
                 await asyncio.to_thread(
                     until_reachable,
                     records.note_stopped,
-                    storage.storage_engine(),
+                    storage_engine(),
                     run_id,
                     segment_number,
                 )

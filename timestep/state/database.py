@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -13,16 +14,34 @@ from sqlalchemy.exc import ArgumentError, OperationalError
 
 from ..errors import ConfigurationError, DatabaseUnavailableError
 
+_PASSWORD_IN_URL = re.compile(r"(?P<head>://[^:/?#@\s]*:)(?P<password>[^/?#\s]*)(?P<tail>@)")
+
+
+def masked_url(url: str) -> str:
+    """`url` with its password replaced by `***`: the only form of a URL Timestep shows.
+
+    Works on URLs SQLAlchemy cannot parse too (the password is whatever sits between the user
+    name's colon and the `@` of the authority), so a malformed URL is masked in its error.
+    """
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):  # ValueError: a port that is not a number
+        parsed = None
+    if parsed is not None and parsed.password is not None:
+        return parsed.render_as_string(hide_password=True)
+    return _PASSWORD_IN_URL.sub(r"\g<head>***\g<tail>", url)
+
 
 @dataclass(frozen=True)
 class DatabaseTarget:
     """A parsed, validated database URL."""
 
-    url: str
-    """The URL as the user gave it (used for DBOS's `system_database_url`)."""
+    url: str = field(repr=False)
+    """The URL as the user gave it (used for DBOS's `system_database_url`); it may hold a
+    password, so it is never shown: messages use `where` or `masked_url(url)`."""
 
-    sqlalchemy_url: str
-    """The URL with an explicit driver, for SQLAlchemy."""
+    sqlalchemy_url: str = field(repr=False)
+    """The URL with an explicit driver, for SQLAlchemy (password included; never shown)."""
 
     is_sqlite: bool
     """True for a SQLite file, False for PostgreSQL."""
@@ -33,19 +52,23 @@ class DatabaseTarget:
 
 def parse_database_url(url: str) -> DatabaseTarget:
     """Validate `url` and say precisely what is wrong with it when it cannot be used."""
+    shown = masked_url(url)
     try:
         parsed = make_url(url)
-    except ArgumentError as exc:
+    except (ArgumentError, ValueError):
+        # Not chained: SQLAlchemy's message repeats the whole URL, password included. A value
+        # without a scheme is not echoed at all: nothing tells where a password would sit.
+        given = repr(shown) if "://" in url else f"({len(url)} characters, no scheme://)"
         raise ConfigurationError(
-            f"database URL {url!r} is not a URL; use sqlite:///PATH or "
+            f"database URL {given} is not a URL; use sqlite:///PATH or "
             "postgresql://USER:PASSWORD@HOST:PORT/DATABASE"
-        ) from exc
+        ) from None
     backend = parsed.get_backend_name()
     if backend == "sqlite":
         database = parsed.database or ""
         if database in ("", ":memory:"):
             raise ConfigurationError(
-                f"database URL {url!r} names no file; an in-memory SQLite database cannot hold "
+                f"database URL {shown!r} names no file; an in-memory SQLite database cannot hold "
                 "runs across processes: use sqlite:///PATH"
             )
         path = Path(database).expanduser()
@@ -57,12 +80,12 @@ def parse_database_url(url: str) -> DatabaseTarget:
         return DatabaseTarget(url, f"sqlite:///{path}", True, str(path))
     if backend in ("postgresql", "postgres"):
         if not parsed.database:
-            raise ConfigurationError(f"PostgreSQL URL {url!r} names no database")
+            raise ConfigurationError(f"PostgreSQL URL {shown!r} names no database")
         driverless = parsed.set(drivername="postgresql+psycopg")
         where = f"{parsed.host or 'localhost'}:{parsed.port or 5432}/{parsed.database}"
         return DatabaseTarget(url, driverless.render_as_string(hide_password=False), False, where)
     raise ConfigurationError(
-        f"database URL {url!r} uses {backend!r}; Timestep stores runs in SQLite (sqlite:///PATH) "
+        f"database URL {shown!r} uses {backend!r}; Timestep stores runs in SQLite (sqlite:///PATH) "
         "or PostgreSQL (postgresql://...)"
     )
 
@@ -130,7 +153,9 @@ def ensure_postgres_database(target: DatabaseTarget) -> None:
                 {"name": url.database},
             ).scalar()
             if not exists:
-                connection.execute(sa.text(f'CREATE DATABASE "{url.database}"'))
+                # A quoted identifier: the name comes from the URL, and a quote in it must not
+                # change the statement.
+                _create_database(connection, target, url.database or "")
     except OperationalError as exc:
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
         raise DatabaseUnavailableError(
@@ -139,6 +164,25 @@ def ensure_postgres_database(target: DatabaseTarget) -> None:
         ) from exc
     finally:
         admin.dispose()
+
+
+def _create_database(connection: sa.Connection, target: DatabaseTarget, name: str) -> None:
+    """CREATE DATABASE `name`, the name quoted as an identifier by psycopg."""
+    import psycopg
+    from psycopg import sql
+
+    raw = connection.connection.driver_connection
+    assert isinstance(raw, psycopg.Connection)
+    try:
+        raw.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    except psycopg.errors.DuplicateDatabase:
+        pass  # another process created it meanwhile
+    except psycopg.Error as exc:
+        reason = str(exc).strip().splitlines()[0]
+        raise DatabaseUnavailableError(
+            f"cannot create the PostgreSQL database {name!r} at {target.where}: {reason}. "
+            "Create it yourself, or connect as a user that may create databases"
+        ) from None
 
 
 def dialect_insert(engine: sa.Engine, table: sa.Table) -> Any:

@@ -18,6 +18,7 @@ from agents.usage import serialize_usage
 from .._compat import agents as agents_compat
 from .._engine import queues, registry, storage
 from .._engine.naming import run_id_or_new
+from ..context import already_stored, as_read, declared_for, state_json
 from ..errors import AgentNotRegisteredError, StateError
 from . import records
 from .records import Decision, RunRecord
@@ -61,12 +62,12 @@ async def export_run_state(
             f"run {run_id!r} is {record.status}, not awaiting approval: only a parked run can "
             "be exported for another process to continue"
         )
-    state_json = await asyncio.to_thread(records.load_state, engine, run_id)
-    if state_json is None:
+    stored_state = await asyncio.to_thread(records.load_state, engine, run_id)
+    if stored_state is None:
         raise StateError(f"run {run_id!r} has no stored state yet (status {record.status})")
     decided = await asyncio.to_thread(records.decisions_for, engine, run_id, record.segment)
     if format == "python" and not decided:
-        return json.dumps(state_json, ensure_ascii=False)
+        return json.dumps(stored_state, ensure_ascii=False)
     if app is None and registry.get_agent(record.agent_name) is None and decided:
         raise AgentNotRegisteredError(
             f"run {run_id!r} has decisions recorded on {', '.join(sorted(decided))}; pass --app "
@@ -75,11 +76,13 @@ async def export_run_state(
         )
     agent = _agent_for(record.agent_name, app)
     registry.check_graph(run_id, record.graph, agent)
-    state = await RunState.from_json(agent, state_json)
+    # The stored context crosses as it is stored (its secret fields were never written).
+    stored = already_stored(declared_for(agent.name))
+    state = await RunState.from_json(agent, stored_state, context_deserializer=as_read)
     apply_decisions(state, [dataclasses.asdict(d) for d in decided.values()])
     if format == "python":
-        return json.dumps(state.to_json(), ensure_ascii=False)
-    return to_typescript_json(state)
+        return json.dumps(state_json(state, stored), ensure_ascii=False)
+    return to_typescript_json(state, context_storage=stored)
 
 
 def _current_agent_name(document: dict[str, Any]) -> str:
@@ -132,7 +135,9 @@ async def import_run_state(
     agent = _agent_for(agent_name or _current_agent_name(document), app)
     if typescript:
         try:
-            state = await from_typescript_json(agent, text)
+            # Read as it arrived (minus declared secret fields); the run re-supplies secrets
+            # when it goes on.
+            state = await from_typescript_json(agent, text, context_deserializer=as_read)
         except StateError as exc:
             if agent_name is not None:
                 raise
@@ -142,7 +147,7 @@ async def import_run_state(
             ) from exc
     else:
         try:
-            state = await RunState.from_json(agent, document)
+            state = await RunState.from_json(agent, document, context_deserializer=as_read)
         except Exception as exc:
             raise StateError(
                 f"the state ($schemaVersion {version!r}; this SDK writes "
@@ -192,7 +197,7 @@ async def import_run_state(
         agent.name,
         graph,
         registry.fingerprint(graph),
-        state=state.to_json(),
+        state=state_json(state, already_stored(declared_for(agent.name))),
         pending=pending,
         usage=serialize_usage(context.usage) if context else {},
         decided=decided,

@@ -21,7 +21,8 @@ from typing import Any, Literal
 import sqlalchemy as sa
 from agents import Agent, RunState
 
-from ..errors import StateError, StateNotFoundError, TimestepError
+from ..context import ContextStorage, as_read, declared_for
+from ..errors import ContextStorageError, StateError, StateNotFoundError, TimestepError
 from . import schema
 from .database import (
     create_engine,
@@ -123,6 +124,11 @@ class RunStateStore:
     connection_string: str | None = field(default=None, kw_only=True, repr=False)
     """Database URL for this store only; `None` uses Timestep's configured database."""
 
+    context_storage: ContextStorage | None = field(default=None, kw_only=True, repr=False)
+    """How the state's context is saved and exported (`timestep.ContextStorage`); `None` uses
+    the declaration registered for `agent` (`register_agent(..., context_storage=...)`), if
+    any, else the SDK's own serialization."""
+
     _kind: str = field(init=False, repr=False, compare=False)
     _ident: str = field(init=False, repr=False, compare=False)
     _key: str = field(init=False, repr=False, compare=False)
@@ -158,6 +164,12 @@ class RunStateStore:
         """The row key: `session:<session_id>` or `run:<run_id>`."""
         return self._key
 
+    def _storage(self) -> ContextStorage | None:
+        if self.context_storage is not None:
+            return self.context_storage
+
+        return declared_for(self.agent.name)
+
     def _describe(self) -> str:
         return f"{self._kind} {self._ident!r}"
 
@@ -178,8 +190,10 @@ class RunStateStore:
         key at once leave exactly one of the two states, intact (last writer wins).
 
         `context_serializer` is passed to `RunState.to_json` for a context that is not plain
-        JSON. Raises `StateError` when the state belongs to another starting agent or cannot be
-        serialized; nothing is written then.
+        JSON; with a `ContextStorage` declaration the context is saved in its form instead (its
+        secret fields never). Raises `StateError` when the state belongs to another starting
+        agent or cannot be serialized (`ContextStorageError` for the declaration's form);
+        nothing is written then.
         """
         if not isinstance(state, RunState):
             raise StateError(f"RunStateStore.save expects a RunState, got {type(state).__name__}")
@@ -189,9 +203,15 @@ class RunStateStore:
                 f"cannot save a state of agent {starting.name!r} in the store of agent "
                 f"{self.agent.name!r} ({self._describe()})"
             )
+        storage = self._storage()
         try:
-            document = state.to_json(context_serializer=context_serializer)
+            if storage is not None:
+                document = storage.state_json(state)
+            else:
+                document = state.to_json(context_serializer=context_serializer)
             text = json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+        except ContextStorageError:
+            raise
         except Exception as error:  # the SDK reports an unserializable context as UserError
             raise StateError(
                 f"cannot save the state for {self._describe()}: it does not serialize to JSON "
@@ -209,7 +229,9 @@ class RunStateStore:
         """The state saved under this store's key, rebuilt against `agent`.
 
         Reads only; the row stays until `clear`. `context_override` / `context_deserializer`
-        are passed to `RunState.from_json` for an application context.
+        are passed to `RunState.from_json` for an application context. Without them, a
+        `ContextStorage` declaration rebuilds the context and must supply its secret fields
+        (`ContextSecretMissingError` otherwise: pass `context_override=` the whole context).
 
         Raises `StateNotFoundError` when nothing is saved under the key (the message names the
         key and the database), and `StateError` when the state was saved for an agent of another
@@ -217,6 +239,10 @@ class RunStateStore:
         state missing from the graph).
         """
         engine, text = await self._stored_text()
+        storage = self._storage()
+        if storage is not None and context_override is None and context_deserializer is None:
+            where = f"the state saved for {self._describe()}"
+            context_deserializer = lambda data: storage.load(data, where)  # noqa: E731
         return await self._rebuild(engine, text, context_override, context_deserializer)
 
     async def clear(self) -> None:
@@ -243,13 +269,19 @@ class RunStateStore:
         """
         if format not in ("python", "typescript"):
             raise TimestepError(f"export format must be 'python' or 'typescript', not {format!r}")
+        engine, text = await self._stored_text()
+        # Checked without the secret fields: an export never carries them.
+        state = await self._rebuild(engine, text, None, as_read)
         if format == "python":
-            engine, text = await self._stored_text()
-            await self._rebuild(engine, text, None, None)
             return text
         from .typescript import to_typescript_json
 
-        return to_typescript_json(await self.load())
+        storage = self._storage()
+        # The context is in its stored form already: it crosses as stored (never re-serialized).
+        stored_form = (
+            None if storage is None else ContextStorage(secret_fields=storage.secret_fields)
+        )
+        return to_typescript_json(state, context_storage=stored_form)
 
     async def _rebuild(
         self,
@@ -273,6 +305,11 @@ class RunStateStore:
                 context_deserializer=context_deserializer,
             )
         except Exception as error:
+            cause: BaseException | None = error
+            while cause is not None:  # the SDK wraps a deserializer's error in a UserError
+                if isinstance(cause, ContextStorageError):
+                    raise cause from None
+                cause = cause.__cause__
             raise StateError(
                 f"the state saved for {self._describe()} in {_where(engine)} cannot be loaded "
                 f"for agent {self.agent.name!r}: {type(error).__name__}: {error}"

@@ -1,0 +1,61 @@
+"""The benchmark scripts clean up after themselves and the README keeps no figures by hand.
+
+Timing figures are never asserted (the scripts only report); this runs the cheapest
+configuration once, against the test PostgreSQL server, for what it leaves behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import psycopg
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _databases(server_url: str) -> set[str]:
+    with psycopg.connect(server_url, autocommit=True) as connection:
+        return {row[0] for row in connection.execute("SELECT datname FROM pg_database")}
+
+
+def test_turn_overhead_drops_the_postgres_database_it_creates(postgres_cluster_url: str) -> None:
+    before = _databases(postgres_cluster_url)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "benchmarks/turn_overhead.py",
+            "--json",
+            "--backends",
+            "postgres",
+            "--turns",
+            "1",
+            "--repetitions",
+            "1",
+            "--warmup",
+            "0",
+        ],
+        cwd=ROOT,
+        env={**os.environ, "TIMESTEP_BENCH_PG_URL": postgres_cluster_url},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["postgres"]["timestep_ms_per_turn"] > 0  # it measured something
+    leftover = {name for name in _databases(postgres_cluster_url) - before}
+    assert not {name for name in leftover if name.startswith("timestep_bench_")}, leftover
+
+
+def test_benchmarks_readme_keeps_no_measured_figures() -> None:
+    """Figures are printed by the scripts; a table of numbers in the README goes stale."""
+    text = (ROOT / "benchmarks" / "README.md").read_text()
+    rows = [line for line in text.splitlines() if line.startswith("|")]
+    figures = [row for row in rows if re.search(r"\|\s*\d+\.\d+\s*\|", row)]
+    assert figures == []
+    assert "Measured" not in text
