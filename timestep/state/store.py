@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import threading
 import time
-from dataclasses import dataclass, field
+import uuid
+import warnings
 from typing import Any, Literal
 
 import sqlalchemy as sa
@@ -95,53 +97,69 @@ def _delete(engine: sa.Engine, key: str) -> None:
         connection.execute(sa.delete(schema.states).where(schema.states.c.key == key))
 
 
-@dataclass
 class RunStateStore:
-    """Saves and loads one agent's paused `RunState` under a session id or a run id.
+    """Saves and loads one agent's paused `RunState` under a run id or a session id.
 
     The seed's explicit flow: `state = result.to_state()`, `await store.save(state)`; later, in
     any process, `state = await store.load()`, `state.approve(...)`,
     `await timestep.run_agent(agent, state)`.
 
-    Exactly one of `session_id` and `run_id` names the key; passing neither or both raises
-    `TimestepError` (keys are namespaced by kind, so `session_id="x"` and `run_id="x"` are
-    different rows). The database is `connection_string` when given (SQLite `sqlite:///PATH` or
+    The arguments keep timestep 2026.0.x's order, `(agent, run_id, session_id,
+    connection_string, use_pglite, pglite_path)`. The key is `run_id` when given (it wins over
+    `session_id` when both are), else `session_id`; with neither, a new run id is generated
+    (`store.run_id`). Keys are namespaced by kind, so `session_id="x"` and `run_id="x"` are
+    different rows. The database is `connection_string` when given (SQLite `sqlite:///PATH` or
     PostgreSQL `postgresql://...`, used by this store only), otherwise the one Timestep is
     configured with (`timestep.configure(database_url=...)`, `TIMESTEP_DB_URL`, or the SQLite
     default). No database is opened until the first operation.
+
+    `use_pglite` and `pglite_path` are accepted for code written for timestep 2026.0.x, whose
+    default store was PGLite; states are stored in Timestep's database all the same (a
+    `DeprecationWarning` says so), and `timestep import-pglite [DIR]` imports the states that
+    the old store holds.
     """
 
-    agent: Agent[Any]
-    """The starting agent of the runs whose states this store holds; `load` rebuilds against it."""
-
-    session_id: str | None = None
-    """Key the state by this session id (exclusive with `run_id`)."""
-
-    run_id: str | None = field(default=None, kw_only=True)
-    """Key the state by this run id (exclusive with `session_id`)."""
-
-    connection_string: str | None = field(default=None, kw_only=True, repr=False)
-    """Database URL for this store only; `None` uses Timestep's configured database."""
-
-    _kind: str = field(init=False, repr=False, compare=False)
-    _ident: str = field(init=False, repr=False, compare=False)
-    _key: str = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.agent, Agent):
+    def __init__(
+        self,
+        agent: Agent[Any],
+        run_id: str | None = None,
+        session_id: str | None = None,
+        connection_string: str | None = None,
+        use_pglite: bool | None = None,
+        pglite_path: str | os.PathLike[str] | None = None,
+    ) -> None:
+        if not isinstance(agent, Agent):
             raise TimestepError(
-                f"RunStateStore expects an agents.Agent, got {type(self.agent).__name__}"
+                f"RunStateStore expects an agents.Agent, got {type(agent).__name__}"
             )
-        if (self.session_id is None) == (self.run_id is None):
-            raise TimestepError(
-                "RunStateStore needs exactly one key: pass session_id=... or run_id=..."
-                + (" (not both)" if self.session_id is not None else "")
+        for name, value in (("run_id", run_id), ("session_id", session_id)):
+            if value is not None and (not isinstance(value, str) or not value):
+                raise TimestepError(f"RunStateStore {name} must be a non-empty string")
+        if use_pglite is not None and not isinstance(use_pglite, bool):
+            raise TimestepError("RunStateStore use_pglite must be True, False or None")
+        if pglite_path is not None and not isinstance(pglite_path, str | os.PathLike):
+            raise TimestepError("RunStateStore pglite_path must be a path")
+        if use_pglite or pglite_path is not None:
+            warnings.warn(
+                "RunStateStore(use_pglite=..., pglite_path=...) is accepted for timestep "
+                "2026.0.x code, but states are stored in Timestep's database (SQLite by "
+                "default, or TIMESTEP_DB_URL); run `timestep import-pglite [DIR]` once to "
+                "import the states the old PGLite store holds",
+                DeprecationWarning,
+                stacklevel=2,
             )
-        kind, ident = (
-            ("session", self.session_id) if self.session_id is not None else ("run", self.run_id)
-        )
-        if not isinstance(ident, str) or not ident:
-            raise TimestepError(f"RunStateStore {kind}_id must be a non-empty string")
+        if run_id is None and session_id is None:
+            run_id = str(uuid.uuid4())
+        self.agent = agent
+        """The starting agent of the runs whose states this store holds; `load` rebuilds
+        against it."""
+        self.run_id = run_id
+        self.session_id = session_id
+        self.connection_string = connection_string
+        self.use_pglite = use_pglite
+        self.pglite_path = pglite_path
+        kind, ident = ("run", run_id) if run_id is not None else ("session", session_id)
+        assert ident is not None
         self._kind = kind
         self._ident = ident
         self._key = f"{kind}:{ident}"
@@ -150,8 +168,11 @@ class RunStateStore:
                 f"RunStateStore {kind}_id is {len(ident)} characters long; "
                 f"at most {_MAX_KEY_LENGTH - len(kind) - 1} fit"
             )
-        if self.connection_string is not None:
-            parse_database_url(self.connection_string)  # a bad URL fails here, clearly
+        if connection_string is not None:
+            parse_database_url(connection_string)  # a bad URL fails here, clearly
+
+    def __repr__(self) -> str:
+        return f"RunStateStore(agent={self.agent.name!r}, {self._kind}_id={self._ident!r})"
 
     @property
     def key(self) -> str:
@@ -168,21 +189,26 @@ class RunStateStore:
 
         return storage_engine()
 
-    async def save(
-        self, state: RunState[Any, Any], *, context_serializer: Any | None = None
-    ) -> None:
+    async def save(self, state: Any, *, context_serializer: Any | None = None) -> None:
         """Store `state` under this store's key, replacing whatever was there.
+
+        `state` is a `RunState` or, as in timestep 2026.0.x, any object whose `to_json()`
+        returns the state's JSON document (a mapping).
 
         Atomic: one upsert statement in one transaction (`INSERT ... ON CONFLICT DO UPDATE`), so
         a reader sees the previous state or the new one whole, and two processes saving the same
         key at once leave exactly one of the two states, intact (last writer wins).
 
         `context_serializer` is passed to `RunState.to_json` for a context that is not plain
-        JSON. Raises `StateError` when the state belongs to another starting agent or cannot be
-        serialized; nothing is written then.
+        JSON. Raises `StateError` when the state belongs to another starting agent, has no
+        `to_json()`, or does not serialize to a JSON object; nothing is written then.
         """
-        if not isinstance(state, RunState):
-            raise StateError(f"RunStateStore.save expects a RunState, got {type(state).__name__}")
+        to_json = getattr(state, "to_json", None)
+        if not callable(to_json):
+            raise StateError(
+                f"RunStateStore.save expects a RunState (or an object with to_json()), got "
+                f"{type(state).__name__}; save result.to_state()"
+            )
         starting = getattr(state, "_starting_agent", None)  # SDK-private; no public accessor
         if isinstance(starting, Agent) and starting.name != self.agent.name:
             raise StateError(
@@ -190,12 +216,20 @@ class RunStateStore:
                 f"{self.agent.name!r} ({self._describe()})"
             )
         try:
-            document = state.to_json(context_serializer=context_serializer)
+            document = (
+                state.to_json(context_serializer=context_serializer)
+                if isinstance(state, RunState)
+                else to_json()
+            )
+            if isinstance(document, str | bytes):
+                document = json.loads(document)
+            if not isinstance(document, dict):
+                raise TypeError(f"to_json() returned a {type(document).__name__}, not an object")
             text = json.dumps(document, ensure_ascii=False, separators=(",", ":"))
         except Exception as error:  # the SDK reports an unserializable context as UserError
             raise StateError(
-                f"cannot save the state for {self._describe()}: it does not serialize to JSON "
-                f"({type(error).__name__}: {error})"
+                f"cannot save the state for {self._describe()}: it does not serialize to a JSON "
+                f"object ({type(error).__name__}: {error})"
             ) from error
         engine = await asyncio.to_thread(self._engine)
         await asyncio.to_thread(_upsert, engine, self._key, self.agent.name, text)
@@ -222,11 +256,27 @@ class RunStateStore:
     async def clear(self) -> None:
         """Delete the state saved under this store's key.
 
-        Idempotent: clearing a key that holds nothing (or was already cleared) does nothing and
-        raises nothing.
+        The row is deleted, not kept as history (timestep 2026.0.x marked it inactive instead):
+        a saved state can hold the run's context, so a cleared one is gone. The run's own record
+        (`timestep runs show`) is not touched. Idempotent: clearing a key that holds nothing (or
+        was already cleared) does nothing and raises nothing.
         """
         engine = await asyncio.to_thread(self._engine)
         await asyncio.to_thread(_delete, engine, self._key)
+
+    async def close(self) -> None:
+        """Close the pooled connections of this store's `connection_string` database.
+
+        The store stays usable (a later call opens a connection again). A store on Timestep's
+        configured database leaves it open: that engine is shared with the runs. Idempotent.
+        """
+        if self.connection_string is None:
+            return
+        target = parse_database_url(self.connection_string)
+        with _engines_lock:
+            engine = _engines.get(target.sqlalchemy_url)
+        if engine is not None:
+            await asyncio.to_thread(engine.dispose)
 
     async def export(self, format: Literal["python", "typescript"] = "python") -> str:
         """The saved state as a JSON string, in either SDK's form.
