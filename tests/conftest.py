@@ -27,6 +27,7 @@ _ROOT = Path(__file__).resolve().parent.parent
 if str(_ROOT) not in sys.path:  # `pytest` (not `python -m pytest`) does not add the cwd
     sys.path.insert(0, str(_ROOT))
 
+from tests.components import unavailable  # noqa: E402  (the one CI rule)
 from tests.pgcluster import (  # noqa: E402
     PostgresCluster,
     PostgresClusterError,
@@ -39,18 +40,6 @@ from tests.pgcluster import (  # noqa: E402
 pytest_plugins = ["tests.fake_ollama"]
 
 TEST_DB_URL_ENV = "TIMESTEP_TEST_DB_URL"
-
-
-def in_ci() -> bool:
-    """True under CI (``CI=true``): a missing real component is a failure, not a skip."""
-    return os.environ.get("CI", "").strip().lower() in {"true", "1", "yes"}
-
-
-def unavailable(reason: str) -> None:
-    """Skip locally, fail under CI."""
-    if in_ci():
-        pytest.fail(f"{reason} (CI=true: a missing component is a failure)", pytrace=False)
-    pytest.skip(reason)
 
 
 class _PostgresServer:

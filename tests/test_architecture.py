@@ -45,6 +45,7 @@ LAYERS: list[tuple[str, ...]] = [
 NOT_YET_LAYERED: dict[str, str] = {
     "timestep.state.handover": "imports the engine and approvals: a use case, to move up",
     "timestep.state.store": "opens the process's storage engine: a use case, to move up",
+    "timestep.state.pglite": "imports states as runs through handover: a use case, to move up",
 }
 NOT_YET_IN_COMPAT: dict[str, str] = {
     "timestep.models._ollama_client": "the ollama client's private _request",

@@ -24,7 +24,7 @@ from agents import Agent, RunContextWrapper, function_tool
 import timestep
 from timestep import ContextSecretMissingError, ContextStorage, ContextStorageError
 from timestep._compat.agents import application_context
-from timestep._engine import launch, registry
+from timestep._engine import registry, storage
 from timestep.state.handover import export_run_state
 from timestep.state.typescript import StateConversionError, to_typescript_json
 
@@ -311,4 +311,4 @@ async def test_typescript_export_refuses_a_finished_run(timestep_db: str, tmp_pa
     await store.save(result.to_state())
     with pytest.raises(StateConversionError, match="finished"):
         await store.export("typescript")
-    assert launch.database_target() is not None
+    assert storage.database_target() is not None

@@ -83,15 +83,29 @@ class ReplayMismatchError(TimestepError):
 class InterruptionException(TimestepError):
     """A run stopped to wait for a human decision on one or more tool calls.
 
-    Raised by `run_agent(..., raise_on_interruption=True)`.
+    Raised by `run_agent(..., raise_on_interruption=True)` with `run_id` and `pending_approvals`
+    set. Constructs as in timestep 2026.0.x too: `InterruptionException()` or
+    `InterruptionException("message")` (then `run_id` is None and `pending_approvals` empty).
     """
 
-    def __init__(self, run_id: str, pending: list[dict[str, Any]]) -> None:
-        names = ", ".join(f"{p['tool_name']} ({p['call_id']})" for p in pending)
-        super().__init__(
-            f"run {run_id!r} awaits approval of {names}; decide with timestep.approve/reject "
-            "or `timestep approve RUN_ID`"
-        )
+    DEFAULT_MESSAGE = "Agent execution interrupted for approval"
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        run_id: str | None = None,
+        pending: list[dict[str, Any]] | None = None,
+    ) -> None:
+        pending = list(pending or [])
+        if message is None and run_id is not None:
+            names = ", ".join(f"{p['tool_name']} ({p['call_id']})" for p in pending)
+            message = (
+                f"run {run_id!r} awaits approval of {names}; decide with timestep.approve/reject "
+                "or `timestep approve RUN_ID`"
+            )
+        self.message = message if message is not None else self.DEFAULT_MESSAGE
+        super().__init__(self.message)
         self.run_id = run_id
         self.pending_approvals = pending
 
@@ -119,8 +133,11 @@ class StateError(TimestepError):
     """A saved run state is missing, malformed, or of an unsupported version."""
 
 
-class StateNotFoundError(StateError):
-    """No state is saved under the requested key."""
+class StateNotFoundError(StateError, FileNotFoundError):
+    """No state is saved under the requested key.
+
+    Also a `FileNotFoundError`, which is what timestep 2026.0.x raised for the same case.
+    """
 
 
 class ContextStorageError(TimestepError):
@@ -152,6 +169,10 @@ class ContextSecretMissingError(ContextStorageError):
 
 class ModelError(TimestepError):
     """A model provider failed in a way the caller can act on."""
+
+
+class ModelConfigurationError(ModelError, ValueError):
+    """A model or provider was configured with options that contradict each other."""
 
 
 class ModelProviderUnreachableError(ModelError):

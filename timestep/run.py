@@ -311,7 +311,7 @@ async def run_agent(
             watcher.cancel()
     if raise_on_interruption and result.interruptions:
         stored = await asyncio.to_thread(records.get, engine, run_id)
-        raise InterruptionException(run_id, stored.pending_approvals)
+        raise InterruptionException(run_id=run_id, pending=stored.pending_approvals)
     return result
 
 

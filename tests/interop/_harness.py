@@ -19,6 +19,7 @@ from agents import (
     RunContextWrapper,
     Runner,
     RunState,
+    SQLiteSession,
     Usage,
     function_tool,
 )
@@ -260,13 +261,25 @@ def make_context(cell: dict[str, Any]) -> Any:
     return dict(value)
 
 
+def session_for(cell: dict[str, Any]) -> SQLiteSession | None:
+    """A session cell keeps the conversation in an (in-memory) `SQLiteSession`."""
+    if not cell.get("session"):
+        return None
+    return SQLiteSession(f"interop-{cell['name']}")
+
+
 async def produce(cell: dict[str, Any]) -> tuple[RunState[Any, Any], dict[str, Any]]:
     """Run the cell's source script in Python until it pauses; apply the `before` decisions."""
     executions: list[dict[str, Any]] = []
     model = ScriptedModel(cell["source"])
     agents = build_agents(model, executions)
+    session = session_for(cell)
     result = await Runner.run(
-        agents[cell["start"]], to_input(cell["input"]), context=make_context(cell), max_turns=10
+        agents[cell["start"]],
+        to_input(cell["input"]),
+        context=make_context(cell),
+        max_turns=10,
+        session=session,
     )
     assert result.interruptions, "source run finished without an interruption"
     state = result.to_state()
@@ -275,12 +288,21 @@ async def produce(cell: dict[str, Any]) -> tuple[RunState[Any, Any], dict[str, A
         "executions": executions,
         "input_problems": model.problems,
         "usage": usage_report(state._context.usage if state._context else Usage()),
+        "session_items": await session.get_items() if session else None,
     }
+    if session:
+        session.close()
     return state, report
 
 
-async def resume(cell: dict[str, Any], load: Any, usage_offset: int) -> dict[str, Any]:
-    """Load a state with `load(agent)`, apply `after` decisions and run to completion."""
+async def resume(
+    cell: dict[str, Any], load: Any, usage_offset: int, session_items: list[Any] | None = None
+) -> dict[str, Any]:
+    """Load a state with `load(agent)`, apply `after` decisions and run to completion.
+
+    A session cell resumes with a session holding `session_items` (the conversation the
+    exporting side's session held, converted to this SDK's protocol by the test).
+    """
     executions: list[dict[str, Any]] = []
     model = ScriptedModel(cell["resume"], usage_offset)
     agents = build_agents(model, executions)
@@ -298,10 +320,17 @@ async def resume(cell: dict[str, Any], load: Any, usage_offset: int) -> dict[str
         "context": state._context.context,
     }
     apply_decisions(state, cell.get("after", []))
-    result = await Runner.run(start, state, max_turns=10)
+    session = session_for(cell)
+    if session is not None:
+        await session.add_items(list(session_items or []))
+    result = await Runner.run(start, state, max_turns=10, session=session)
     final_state = result.to_state()
     assert final_state._context is not None
+    final_session = await session.get_items() if session else None
+    if session:
+        session.close()
     return {
+        "session_items": final_session,
         "ok": True,
         "final_output": None if result.interruptions else result.final_output,
         "last_agent": result.last_agent.name,

@@ -2,14 +2,14 @@
 
 The Node project in this folder pins @openai/agents 0.20.0 with its lock file; it is installed
 with `npm ci` the first time the suite runs. Without Node the interop tests are skipped locally
-and fail under `CI=true` (a missing component is a failure in CI, not a silent pass).
+and fail under CI (`CI=true`, `1` or `yes`: the one rule of tests/components.py; a missing
+component is a failure in CI, not a silent pass).
 """
 
 from __future__ import annotations
 
 import fcntl
 import json
-import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -17,13 +17,9 @@ from typing import Any
 
 import pytest
 
+from tests.components import unavailable
+
 INTEROP_DIR = Path(__file__).resolve().parent
-
-
-def _missing(reason: str) -> None:
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"{reason} (required under CI=true)")
-    pytest.skip(reason)
 
 
 class NodeProject:
@@ -52,10 +48,16 @@ class NodeProject:
 
 @pytest.fixture(scope="session")
 def node_project() -> NodeProject:
+    return find_node_project()
+
+
+def find_node_project() -> NodeProject:
+    """Node.js with this folder's pinned packages installed (`npm ci` once); skip locally or fail
+    under CI when that is impossible."""
     node = shutil.which("node")
     npm = shutil.which("npm")
     if node is None or npm is None:
-        _missing("Node.js and npm are needed for the TypeScript interop tests")
+        unavailable("Node.js and npm are needed for the TypeScript interop tests")
     assert node is not None and npm is not None
     # pytest-xdist workers share the folder: one installs while the others wait.
     with open(INTEROP_DIR / ".npm-install.lock", "w") as lock:
@@ -70,5 +72,5 @@ def node_project() -> NodeProject:
                 check=False,
             )
             if installed.returncode != 0:
-                _missing(f"`npm ci` failed in {INTEROP_DIR}:\n{installed.stderr[-2000:]}")
+                unavailable(f"`npm ci` failed in {INTEROP_DIR}:\n{installed.stderr[-2000:]}")
     return NodeProject(node)

@@ -12,7 +12,7 @@
 // The agents mirror tests/interop/_harness.py: `Mailer` owns send_email (needs approval)
 // and lookup_address (no approval); `Triage` hands off to `Mailer`.
 import { pathToFileURL } from 'node:url';
-import { Agent, RunState, Usage, run, tool } from '@openai/agents';
+import { Agent, MemorySession, RunState, Usage, run, tool } from '@openai/agents';
 import { z } from 'zod';
 
 // JS names the handoff tool after the agent name verbatim; Python lower-cases it.
@@ -229,15 +229,19 @@ async function produce(cell) {
   const executions = [];
   const model = new ScriptedModel(cell.source, 0);
   const agents = buildAgents(model, executions);
+  // A session cell keeps the conversation in a MemorySession, as a TypeScript service would.
+  const session = cell.session ? new MemorySession() : undefined;
   const result = await run(agents[cell.start], toInput(cell.input), {
     context: cell.context ?? undefined,
     maxTurns: 10,
+    ...(session ? { session } : {}),
   });
   if (!result.interruptions?.length) throw new Error('source run finished without an interruption');
   const state = result.state;
   applyDecisions(state, cell.before);
   const report = stateReport(result, state, model, executions);
   report.state = state.toString();
+  report.session_items = session ? await session.getItems() : null;
   return report;
 }
 
@@ -254,9 +258,13 @@ async function resume(cell) {
     interruptions: state.getInterruptions().map((item) => ({ call: item.rawItem.callId, tool: item.name })),
   };
   applyDecisions(state, cell.after);
-  const result = await run(startAgent, state, { maxTurns: 10 });
+  // A session cell resumes with a MemorySession holding the conversation so far (the items the
+  // exporting side's session held, converted to this SDK's protocol by the test).
+  const session = cell.session ? new MemorySession({ initialItems: cell.session_items }) : undefined;
+  const result = await run(startAgent, state, { maxTurns: 10, ...(session ? { session } : {}) });
   const report = stateReport(result, result.state, model, executions);
   report.loaded = loaded;
+  report.session_items = session ? await session.getItems() : null;
   return report;
 }
 

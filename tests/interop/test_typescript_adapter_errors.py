@@ -146,3 +146,35 @@ async def test_imported_state_drops_the_tracing_api_key() -> None:
     document["trace"]["tracing_api_key"] = SECRET
     state = await from_typescript_json(mailer(), json.dumps(document))
     assert SECRET not in json.dumps(state.to_json(include_tracing_api_key=True))
+
+
+async def test_refuses_a_session_position_it_cannot_carry() -> None:
+    """The TypeScript session position is a place in generatedItems; an impossible one (past the
+    history, or before the current turn, so earlier turns would be missing from the session) is
+    refused, never clamped."""
+    for position, message in ((7, "not a session position"), (2, "before the current turn")):
+        document = ts_input("session_history")
+        document["currentTurnPersistedItemCount"] = position
+        with pytest.raises(StateConversionError, match=message) as caught:
+            await from_typescript_json(mailer(), json.dumps(document))
+        assert isinstance(caught.value, StateError)
+
+
+async def test_refuses_a_python_session_count_it_cannot_place(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    state, _ = await _harness.produce(cell_named("session_history"))
+    original = state.to_json
+
+    def edited(change: dict[str, Any]) -> Any:
+        return lambda **kwargs: {**original(**kwargs), **change}
+
+    # The turn (from generated item 4) has one item a session holds, plus the approval item.
+    monkeypatch.setattr(state, "to_json", edited({"current_turn_persisted_item_count": 2}))
+    with pytest.raises(StateConversionError, match="inconsistent"):
+        to_typescript_json(state)
+    monkeypatch.setattr(
+        state, "to_json", edited({"current_response_generated_item_ownership": None})
+    )
+    with pytest.raises(StateConversionError, match="where the turn starts"):
+        to_typescript_json(state)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import sys
 import time
@@ -223,6 +224,27 @@ async def _state_import(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _import_pglite(args: argparse.Namespace) -> int:
+    # issue 15: timestep 2026.0.x's PGLite store -> parked runs (logic in state/pglite.py).
+    from ..state.pglite import import_pglite
+
+    report = await import_pglite(
+        args.dir, app=args.app, agent_name=args.agent, dry_run=args.dry_run
+    )
+    if args.json:
+        print(json.dumps(dataclasses.asdict(report), indent=2))
+        return 0
+    verb = "would import" if args.dry_run else "imported"
+    print(f"{verb} {len(report.imported)} run(s) from {report.directory}")
+    for run_id in report.imported:
+        print(f"  {run_id}")
+    for skipped in report.skipped:
+        print(f"  not imported {skipped.run_id} ({skipped.database}): {skipped.reason}")
+    if report.cleared:
+        print(f"  {report.cleared} cleared state(s) left out")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="timestep", description=__doc__)
     parser.add_argument(
@@ -297,6 +319,16 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("--agent", help="starting agent name (default: the state's)")
     load.add_argument("--run-id")
     load.set_defaults(handler=_state_import)
+
+    legacy = commands.add_parser(
+        "import-pglite", help="import timestep 2026.0.x's PGLite states as parked runs"
+    )
+    legacy.add_argument("dir", nargs="?", help="the store (default: the original's location)")
+    legacy.add_argument("--app", metavar="MODULE", required=True)
+    legacy.add_argument("--agent", help="starting agent name (default: the app's only one)")
+    legacy.add_argument("--dry-run", action="store_true", help="list what would be imported")
+    legacy.add_argument("--json", action="store_true")
+    legacy.set_defaults(handler=_import_pglite)
     return parser
 
 

@@ -19,17 +19,19 @@ from openai import AsyncOpenAI
 
 from ..errors import ModelError
 from .ollama_provider import OllamaModelProvider
+from .openai_loops import PerLoopOpenAIProvider
 
 OLLAMA_PREFIX = "ollama"
 BUILTIN_PREFIXES: tuple[str, ...] = ("openai", OLLAMA_PREFIX, "litellm", "any-llm")
 """Prefixes that route without a map entry."""
 
 
-class UnknownModelPrefixError(ModelError, UserError):
+class UnknownModelPrefixError(ModelError, UserError, ValueError):
     """A model name's prefix is neither built in nor in the provider map.
 
     Also a `agents.exceptions.UserError`, which is what the SDK's `MultiProvider` raises for the
-    same mistake, so existing handlers keep working.
+    same mistake, and a `ValueError`, which is what timestep 2026.0.x raised, so existing
+    handlers of either keep working.
     """
 
     def __init__(self, model_name: str, prefix: str, known: list[str]) -> None:
@@ -45,21 +47,38 @@ class UnknownModelPrefixError(ModelError, UserError):
 
 class MultiModelProviderMap(MultiProviderMap):
     """Prefix -> `ModelProvider` map for `MultiModelProvider` (the SDK's map, plus a mapping
-    constructor argument)."""
+    constructor argument).
+
+    As in timestep 2026.0.x: `remove_provider` of a prefix that is not mapped does nothing,
+    and `set_mapping` keeps a copy (changing the caller's dict afterwards changes nothing here).
+    """
 
     def __init__(self, mapping: Mapping[str, ModelProvider] | None = None) -> None:
         super().__init__()
         for prefix, provider in (mapping or {}).items():
             self.add_provider(prefix, provider)
 
+    def set_mapping(self, mapping: Mapping[str, ModelProvider]) -> None:
+        super().set_mapping(dict(mapping))
+
+    def remove_provider(self, prefix: str) -> None:
+        if self.has_prefix(prefix):
+            super().remove_provider(prefix)
+
 
 class MultiModelProvider(MultiProvider):
     """The SDK's `MultiProvider` with Ollama built in under `ollama/`.
 
+    OpenAI models are served by one SDK `OpenAIProvider` per event loop, each with its own HTTP
+    client (unless `openai_client` is given): the SDK's process-wide client fails with "Event
+    loop is closed" in the second event loop of a process (see `openai_loops`).
+
     Args:
         provider_map: Extra or overriding prefixes.
         openai_*: As for the SDK's `MultiProvider` (the OpenAI client is built lazily, so an
-            Ollama-only setup needs no OpenAI key).
+            Ollama-only setup needs no OpenAI key). The first six may be given positionally,
+            in timestep 2026.0.x's order (`provider_map, openai_api_key, openai_base_url,
+            openai_client, openai_organization, openai_project, openai_use_responses`).
         ollama_api_key, ollama_base_url, ollama_client, ollama_cloud_url: Passed to the built-in
             `OllamaModelProvider` (as `api_key`, `base_url`, `ollama_client`, `cloud_url`),
             which is created on the first `ollama/` model. For defaults such as `num_ctx` or
@@ -71,13 +90,13 @@ class MultiModelProvider(MultiProvider):
     def __init__(
         self,
         provider_map: MultiProviderMap | None = None,
-        *,
         openai_api_key: str | None = None,
         openai_base_url: str | None = None,
         openai_client: AsyncOpenAI | None = None,
         openai_organization: str | None = None,
         openai_project: str | None = None,
         openai_use_responses: bool | None = None,
+        *,
         ollama_api_key: str | None = None,
         ollama_base_url: str | None = None,
         ollama_client: AsyncClient | None = None,
@@ -94,6 +113,21 @@ class MultiModelProvider(MultiProvider):
             openai_use_responses=openai_use_responses,
             **kwargs,
         )
+        if openai_client is None:
+            sdk_options = {
+                name.removeprefix("openai_"): value
+                for name, value in kwargs.items()
+                if name.startswith("openai_") and name != "openai_prefix_mode"
+            }
+            # MultiProvider reads `openai_provider` only through ModelProvider methods.
+            self.openai_provider = PerLoopOpenAIProvider(  # type: ignore[assignment]
+                api_key=openai_api_key,
+                base_url=openai_base_url,
+                organization=openai_organization,
+                project=openai_project,
+                use_responses=openai_use_responses,
+                **sdk_options,
+            )
         self._ollama_args: dict[str, Any] = {
             "api_key": ollama_api_key,
             "base_url": ollama_base_url,

@@ -30,6 +30,7 @@ from ollama import AsyncClient
 from openai.types.responses import Response
 from openai.types.responses.response_prompt_param import ResponsePromptParam
 
+from ..errors import ModelConfigurationError
 from ._ollama_client import (
     OLLAMA_API_KEY_ENV,
     OLLAMA_CLOUD_URL,
@@ -57,6 +58,7 @@ class OllamaModel(Model):
 
         OllamaModel("llama3.2", num_ctx=16384)                       # OLLAMA_HOST or localhost
         OllamaModel("gpt-oss:120b", host="https://ollama.com")       # cloud, key from env
+        OllamaModel("llama3.2", ollama.AsyncClient(host=...))        # timestep 2026.0.x form
 
     Args:
         model: The name the server knows the model by (no `ollama/` prefix; for Ollama Cloud
@@ -64,7 +66,8 @@ class OllamaModel(Model):
         host: Server base URL; default `OLLAMA_HOST` or `http://localhost:11434`.
         api_key: Sent as `Authorization: Bearer`. When omitted, `OLLAMA_API_KEY` is used only if
             `host` is Ollama Cloud; a local server never receives a key it was not given.
-        ollama_client: A ready `ollama.AsyncClient`, used as is (its host and headers win).
+        ollama_client: A ready `ollama.AsyncClient`, used as is (its host and headers win). May
+            be given positionally, as in timestep 2026.0.x (`OllamaModel(name, client)`).
         client_factory: Called on each request to get a client; lets a provider share lazily
             built clients. Ignored when `ollama_client` is given.
         cloud: Whether Ollama Cloud rules apply (key required, 401s name OLLAMA_API_KEY);
@@ -79,16 +82,21 @@ class OllamaModel(Model):
     def __init__(
         self,
         model: str,
+        ollama_client: AsyncClient | None = None,
         *,
         host: str | None = None,
         api_key: str | None = None,
-        ollama_client: AsyncClient | None = None,
         client_factory: Callable[[], AsyncClient] | None = None,
         cloud: bool | None = None,
         num_ctx: int | None = None,
         keep_alive: float | str | None = None,
         options: Mapping[str, Any] | None = None,
     ) -> None:
+        if ollama_client is not None and not isinstance(ollama_client, AsyncClient):
+            raise ModelConfigurationError(
+                f"OllamaModel's second argument is the ollama.AsyncClient to use, not a "
+                f"{type(ollama_client).__name__}; pass a server URL as host=..."
+            )
         self.model = model
         resolved_host = host or local_host()
         is_cloud = same_host(resolved_host, OLLAMA_CLOUD_URL) if cloud is None else cloud

@@ -10,6 +10,7 @@ from agents.exceptions import UserError
 from agents.models.interface import ModelProvider
 from ollama import AsyncClient
 
+from ..errors import ModelConfigurationError
 from ._ollama_client import (
     OLLAMA_API_KEY_ENV,
     OLLAMA_CLOUD_URL,
@@ -40,8 +41,10 @@ class OllamaModelProvider(ModelProvider):
     Args:
         api_key: Ollama Cloud key; default `OLLAMA_API_KEY` (read when a model is requested).
         base_url: One server for all models.
-        ollama_client: A ready `ollama.AsyncClient` used for every model as is (its host and
-            headers win; names are sent unchanged).
+        ollama_client: A ready `ollama.AsyncClient` used for every model as is (names are sent
+            unchanged). Its host and headers are the client's own, so combining it with
+            `api_key` or `base_url` is refused (`ModelConfigurationError`, also a
+            `ValueError`), as timestep 2026.0.x did: the key or URL would be silently unused.
         cloud_url: Where cloud models go when there is no `base_url`; default
             `timestep.models.OLLAMA_CLOUD_URL` (`https://ollama.com`). Tests point it at a local
             stand-in.
@@ -64,6 +67,15 @@ class OllamaModelProvider(ModelProvider):
         keep_alive: float | str | None = None,
         options: Mapping[str, Any] | None = None,
     ) -> None:
+        if ollama_client is not None:
+            conflicting = (("api_key", api_key), ("base_url", base_url))
+            given = [name for name, value in conflicting if value]
+            if given:
+                raise ModelConfigurationError(
+                    f"OllamaModelProvider: pass either ollama_client or {' and '.join(given)}, "
+                    "not both; a ready client already has its host and headers (build it with "
+                    "ollama.AsyncClient(host=..., headers={'Authorization': 'Bearer ...'}))"
+                )
         self._api_key = api_key
         self._base_url = base_url
         self._ollama_client = ollama_client

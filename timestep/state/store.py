@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import threading
 import time
-from dataclasses import dataclass, field
+import uuid
+import warnings
 from typing import Any, Literal
 
 import sqlalchemy as sa
@@ -96,58 +98,75 @@ def _delete(engine: sa.Engine, key: str) -> None:
         connection.execute(sa.delete(schema.states).where(schema.states.c.key == key))
 
 
-@dataclass
 class RunStateStore:
-    """Saves and loads one agent's paused `RunState` under a session id or a run id.
+    """Saves and loads one agent's paused `RunState` under a run id or a session id.
 
     The seed's explicit flow: `state = result.to_state()`, `await store.save(state)`; later, in
     any process, `state = await store.load()`, `state.approve(...)`,
     `await timestep.run_agent(agent, state)`.
 
-    Exactly one of `session_id` and `run_id` names the key; passing neither or both raises
-    `TimestepError` (keys are namespaced by kind, so `session_id="x"` and `run_id="x"` are
-    different rows). The database is `connection_string` when given (SQLite `sqlite:///PATH` or
+    The arguments keep timestep 2026.0.x's order, `(agent, run_id, session_id,
+    connection_string, use_pglite, pglite_path)`. The key is `run_id` when given (it wins over
+    `session_id` when both are), else `session_id`; with neither, a new run id is generated
+    (`store.run_id`). Keys are namespaced by kind, so `session_id="x"` and `run_id="x"` are
+    different rows. The database is `connection_string` when given (SQLite `sqlite:///PATH` or
     PostgreSQL `postgresql://...`, used by this store only), otherwise the one Timestep is
     configured with (`timestep.configure(database_url=...)`, `TIMESTEP_DB_URL`, or the SQLite
     default). No database is opened until the first operation.
+
+    `use_pglite` and `pglite_path` are accepted for code written for timestep 2026.0.x, whose
+    default store was PGLite; states are stored in Timestep's database all the same (a
+    `DeprecationWarning` says so), and `timestep import-pglite [DIR]` imports the states that
+    the old store holds.
     """
 
-    agent: Agent[Any]
-    """The starting agent of the runs whose states this store holds; `load` rebuilds against it."""
-
-    session_id: str | None = None
-    """Key the state by this session id (exclusive with `run_id`)."""
-
-    run_id: str | None = field(default=None, kw_only=True)
-    """Key the state by this run id (exclusive with `session_id`)."""
-
-    connection_string: str | None = field(default=None, kw_only=True, repr=False)
-    """Database URL for this store only; `None` uses Timestep's configured database."""
-
-    context_storage: ContextStorage | None = field(default=None, kw_only=True, repr=False)
-    """How the state's context is saved and exported (`timestep.ContextStorage`); `None` uses
-    the declaration registered for `agent` (`register_agent(..., context_storage=...)`), if
-    any, else the SDK's own serialization."""
-
-    _kind: str = field(init=False, repr=False, compare=False)
-    _ident: str = field(init=False, repr=False, compare=False)
-    _key: str = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.agent, Agent):
+    def __init__(
+        self,
+        agent: Agent[Any],
+        run_id: str | None = None,
+        session_id: str | None = None,
+        connection_string: str | None = None,
+        use_pglite: bool | None = None,
+        pglite_path: str | os.PathLike[str] | None = None,
+        *,
+        context_storage: ContextStorage | None = None,
+    ) -> None:
+        if not isinstance(agent, Agent):
             raise TimestepError(
-                f"RunStateStore expects an agents.Agent, got {type(self.agent).__name__}"
+                f"RunStateStore expects an agents.Agent, got {type(agent).__name__}"
             )
-        if (self.session_id is None) == (self.run_id is None):
-            raise TimestepError(
-                "RunStateStore needs exactly one key: pass session_id=... or run_id=..."
-                + (" (not both)" if self.session_id is not None else "")
+        for name, value in (("run_id", run_id), ("session_id", session_id)):
+            if value is not None and (not isinstance(value, str) or not value):
+                raise TimestepError(f"RunStateStore {name} must be a non-empty string")
+        if use_pglite is not None and not isinstance(use_pglite, bool):
+            raise TimestepError("RunStateStore use_pglite must be True, False or None")
+        if pglite_path is not None and not isinstance(pglite_path, str | os.PathLike):
+            raise TimestepError("RunStateStore pglite_path must be a path")
+        if use_pglite or pglite_path is not None:
+            warnings.warn(
+                "RunStateStore(use_pglite=..., pglite_path=...) is accepted for timestep "
+                "2026.0.x code, but states are stored in Timestep's database (SQLite by "
+                "default, or TIMESTEP_DB_URL); run `timestep import-pglite [DIR]` once to "
+                "import the states the old PGLite store holds",
+                DeprecationWarning,
+                stacklevel=2,
             )
-        kind, ident = (
-            ("session", self.session_id) if self.session_id is not None else ("run", self.run_id)
-        )
-        if not isinstance(ident, str) or not ident:
-            raise TimestepError(f"RunStateStore {kind}_id must be a non-empty string")
+        if run_id is None and session_id is None:
+            run_id = str(uuid.uuid4())
+        self.agent = agent
+        """The starting agent of the runs whose states this store holds; `load` rebuilds
+        against it."""
+        self.run_id = run_id
+        self.session_id = session_id
+        self.connection_string = connection_string
+        self.use_pglite = use_pglite
+        self.pglite_path = pglite_path
+        self.context_storage = context_storage
+        """How the state's context is saved and exported (`timestep.ContextStorage`); `None`
+        uses the declaration registered for `agent` (`register_agent(..., context_storage=...)`),
+        if any, else the SDK's own serialization."""
+        kind, ident = ("run", run_id) if run_id is not None else ("session", session_id)
+        assert ident is not None
         self._kind = kind
         self._ident = ident
         self._key = f"{kind}:{ident}"
@@ -156,8 +175,11 @@ class RunStateStore:
                 f"RunStateStore {kind}_id is {len(ident)} characters long; "
                 f"at most {_MAX_KEY_LENGTH - len(kind) - 1} fit"
             )
-        if self.connection_string is not None:
-            parse_database_url(self.connection_string)  # a bad URL fails here, clearly
+        if connection_string is not None:
+            parse_database_url(connection_string)  # a bad URL fails here, clearly
+
+    def __repr__(self) -> str:
+        return f"RunStateStore(agent={self.agent.name!r}, {self._kind}_id={self._ident!r})"
 
     @property
     def key(self) -> str:
@@ -167,7 +189,6 @@ class RunStateStore:
     def _storage(self) -> ContextStorage | None:
         if self.context_storage is not None:
             return self.context_storage
-
         return declared_for(self.agent.name)
 
     def _describe(self) -> str:
@@ -180,10 +201,11 @@ class RunStateStore:
 
         return storage_engine()
 
-    async def save(
-        self, state: RunState[Any, Any], *, context_serializer: Any | None = None
-    ) -> None:
+    async def save(self, state: Any, *, context_serializer: Any | None = None) -> None:
         """Store `state` under this store's key, replacing whatever was there.
+
+        `state` is a `RunState` or, as in timestep 2026.0.x, any object whose `to_json()`
+        returns the state's JSON document (a mapping).
 
         Atomic: one upsert statement in one transaction (`INSERT ... ON CONFLICT DO UPDATE`), so
         a reader sees the previous state or the new one whole, and two processes saving the same
@@ -192,11 +214,15 @@ class RunStateStore:
         `context_serializer` is passed to `RunState.to_json` for a context that is not plain
         JSON; with a `ContextStorage` declaration the context is saved in its form instead (its
         secret fields never). Raises `StateError` when the state belongs to another starting
-        agent or cannot be serialized (`ContextStorageError` for the declaration's form);
-        nothing is written then.
+        agent, has no `to_json()`, or does not serialize to a JSON object
+        (`ContextStorageError` for the declaration's form); nothing is written then.
         """
-        if not isinstance(state, RunState):
-            raise StateError(f"RunStateStore.save expects a RunState, got {type(state).__name__}")
+        to_json = getattr(state, "to_json", None)
+        if not callable(to_json):
+            raise StateError(
+                f"RunStateStore.save expects a RunState (or an object with to_json()), got "
+                f"{type(state).__name__}; save result.to_state()"
+            )
         starting = getattr(state, "_starting_agent", None)  # SDK-private; no public accessor
         if isinstance(starting, Agent) and starting.name != self.agent.name:
             raise StateError(
@@ -205,17 +231,23 @@ class RunStateStore:
             )
         storage = self._storage()
         try:
-            if storage is not None:
+            if not isinstance(state, RunState):
+                document = to_json()
+            elif storage is not None:
                 document = storage.state_json(state)
             else:
                 document = state.to_json(context_serializer=context_serializer)
+            if isinstance(document, str | bytes):
+                document = json.loads(document)
+            if not isinstance(document, dict):
+                raise TypeError(f"to_json() returned a {type(document).__name__}, not an object")
             text = json.dumps(document, ensure_ascii=False, separators=(",", ":"))
         except ContextStorageError:
             raise
         except Exception as error:  # the SDK reports an unserializable context as UserError
             raise StateError(
-                f"cannot save the state for {self._describe()}: it does not serialize to JSON "
-                f"({type(error).__name__}: {error})"
+                f"cannot save the state for {self._describe()}: it does not serialize to a JSON "
+                f"object ({type(error).__name__}: {error})"
             ) from error
         engine = await asyncio.to_thread(self._engine)
         await asyncio.to_thread(_upsert, engine, self._key, self.agent.name, text)
@@ -238,21 +270,37 @@ class RunStateStore:
         name or the SDK refuses it (malformed, unsupported schema version, a tool or agent of the
         state missing from the graph).
         """
-        engine, text = await self._stored_text()
         storage = self._storage()
         if storage is not None and context_override is None and context_deserializer is None:
             where = f"the state saved for {self._describe()}"
             context_deserializer = lambda data: storage.load(data, where)  # noqa: E731
+        engine, text = await self._stored_text()
         return await self._rebuild(engine, text, context_override, context_deserializer)
 
     async def clear(self) -> None:
         """Delete the state saved under this store's key.
 
-        Idempotent: clearing a key that holds nothing (or was already cleared) does nothing and
-        raises nothing.
+        The row is deleted, not kept as history (timestep 2026.0.x marked it inactive instead):
+        a saved state can hold the run's context, so a cleared one is gone. The run's own record
+        (`timestep runs show`) is not touched. Idempotent: clearing a key that holds nothing (or
+        was already cleared) does nothing and raises nothing.
         """
         engine = await asyncio.to_thread(self._engine)
         await asyncio.to_thread(_delete, engine, self._key)
+
+    async def close(self) -> None:
+        """Close the pooled connections of this store's `connection_string` database.
+
+        The store stays usable (a later call opens a connection again). A store on Timestep's
+        configured database leaves it open: that engine is shared with the runs. Idempotent.
+        """
+        if self.connection_string is None:
+            return
+        target = parse_database_url(self.connection_string)
+        with _engines_lock:
+            engine = _engines.get(target.sqlalchemy_url)
+        if engine is not None:
+            await asyncio.to_thread(engine.dispose)
 
     async def export(self, format: Literal["python", "typescript"] = "python") -> str:
         """The saved state as a JSON string, in either SDK's form.

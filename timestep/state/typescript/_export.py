@@ -117,7 +117,7 @@ def convert(py: Mapping[str, Any], graph: AgentGraph) -> dict[str, Any]:
         "completedToolInvocations": completed,
         "completedToolInvocationEvidence": evidence,
         "ambiguousToolInvocationCallIds": [],
-        "currentTurnPersistedItemCount": py.get("current_turn_persisted_item_count") or 0,
+        "currentTurnPersistedItemCount": _js_persisted_count(py),
         "trace": _trace(py.get("trace")),
     }
     step: Any = py.get("current_step")
@@ -165,6 +165,42 @@ def convert(py: Mapping[str, Any], graph: AgentGraph) -> dict[str, Any]:
     if py.get("reasoning_item_id_policy"):
         out["reasoningItemIdPolicy"] = py["reasoning_item_id_policy"]
     return out
+
+
+def _js_persisted_count(py: Mapping[str, Any]) -> int:
+    """The session write position, in the receiving SDK's terms.
+
+    Python counts the items of the *current turn* already saved to the session (reset at each
+    model turn; approval items are never saved and not counted). @openai/agents 0.20.0 reads
+    `currentTurnPersistedItemCount` as a position in `generatedItems` and saves
+    `generatedItems.slice(count)` on resume, so copying the Python number re-saves what the
+    session already holds. A TypeScript state at the same point carries the index just past
+    the last saved item (pending approval items included), which is what this returns.
+    """
+    count = py.get("current_turn_persisted_item_count") or 0
+    if count == 0:
+        return 0  # nothing saved this turn: no session, or a session written by neither SDK yet
+    generated: list[Mapping[str, Any]] = py["generated_items"]
+    ownership = py.get("current_response_generated_item_ownership")
+    if not ownership:
+        raise StateConversionError(
+            "current_turn_persisted_item_count: items were saved to a session this turn but "
+            "the state does not say where the turn starts (current_response_generated_item_"
+            "ownership is missing), so the TypeScript session position cannot be computed"
+        )
+    position, saved = ownership["start"], 0
+    while position < len(generated) and saved < count:
+        if generated[position].get("type") != "tool_approval_item":
+            saved += 1
+        position += 1
+    if saved < count:
+        raise StateConversionError(
+            f"current_turn_persisted_item_count: {count} items saved to the session this turn, "
+            f"but the turn has only {saved} items that a session holds; the state is inconsistent"
+        )
+    while position < len(generated) and generated[position].get("type") == "tool_approval_item":
+        position += 1
+    return position
 
 
 def _model_response(response: Mapping[str, Any], raw: Any, where: str) -> dict[str, Any]:

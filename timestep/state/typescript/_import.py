@@ -157,7 +157,7 @@ def convert(js: Mapping[str, Any], graph: AgentGraph) -> dict[str, Any]:
         ),
         "last_model_response": responses[-1] if responses else None,
         "last_processed_response": processed_py,
-        "current_turn_persisted_item_count": js.get("currentTurnPersistedItemCount") or 0,
+        "current_turn_persisted_item_count": _py_persisted_count(js),
         "trace": _trace(js.get("trace")),
     }
     function_approvals = _function_approvals(context, graph, py_calls)
@@ -171,6 +171,35 @@ def convert(js: Mapping[str, Any], graph: AgentGraph) -> dict[str, Any]:
             "interruptions": list(ownership["interruptionGeneratedItemIndexes"]),
         }
     return py
+
+
+def _py_persisted_count(js: Mapping[str, Any]) -> int:
+    """The session write position, in Python's terms (the inverse of the export's).
+
+    @openai/agents 0.20.0 writes the position in `generatedItems` up to which the session holds
+    the run's items; Python counts only the current turn's saved items (approval items are
+    never saved). A position before the current turn would mean earlier turns are missing from
+    the session, which Python cannot express: refused rather than silently re-saved or lost.
+    """
+    count = js.get("currentTurnPersistedItemCount") or 0
+    if count == 0:
+        return 0
+    generated: list[Mapping[str, Any]] = js["generatedItems"]
+    ownership = js.get("currentResponseGeneratedItemOwnership")
+    if count > len(generated) or not ownership:
+        raise StateConversionError(
+            f"currentTurnPersistedItemCount: {count} is not a session position this adapter can "
+            f"carry ({len(generated)} generated items, current turn ownership "
+            f"{'missing' if not ownership else 'present'})"
+        )
+    start = ownership["generatedItemStartIndex"]
+    if count < start:
+        raise StateConversionError(
+            f"currentTurnPersistedItemCount: the session holds the run's items only up to "
+            f"{count}, before the current turn (which starts at {start}); Python assumes "
+            "earlier turns are saved, so resuming would lose them from the session"
+        )
+    return sum(1 for item in generated[start:count] if item.get("type") != "tool_approval_item")
 
 
 def _model_response(response: Mapping[str, Any], raw: Any, where: str) -> dict[str, Any]:
