@@ -11,7 +11,7 @@ import asyncio
 import dataclasses
 import time
 
-from ._engine import launch, liveness, queues
+from ._engine import liveness, storage
 from ._engine.naming import PROCESS_QUEUE_PREFIX, queue_name, segment_workflow_id
 from .errors import TimestepError
 from .state import owners, records
@@ -20,7 +20,7 @@ from .state.records import STATUSES, RunOwner, RunRecord
 
 async def get_run(run_id: str) -> RunRecord:
     """The stored record of `run_id`; raises `RunNotFoundError` when there is none."""
-    record = await asyncio.to_thread(records.get, launch.storage_engine(), run_id)
+    record = await asyncio.to_thread(records.get, storage.storage_engine(), run_id)
     return (await asyncio.to_thread(_described, [record]))[0]
 
 
@@ -30,7 +30,7 @@ async def list_runs(status: str | None = None, limit: int = 50) -> list[RunRecor
         raise TimestepError(f"unknown run status {status!r}; use one of {', '.join(STATUSES)}")
     if limit < 1:
         raise TimestepError(f"limit must be at least 1, got {limit}")
-    found = await asyncio.to_thread(records.list_records, launch.storage_engine(), status, limit)
+    found = await asyncio.to_thread(records.list_records, storage.storage_engine(), status, limit)
     return await asyncio.to_thread(_described, found)
 
 
@@ -44,7 +44,7 @@ def _with_decisions(record: RunRecord) -> RunRecord:
     if not record.pending_approvals:
         return record
     segment = record.segment if record.status == "awaiting_approval" else record.segment - 1
-    decided = records.decisions_for(launch.storage_engine(), record.run_id, segment)
+    decided = records.decisions_for(storage.storage_engine(), record.run_id, segment)
     calls = []
     for call in record.pending_approvals:
         decision = decided.get(call["call_id"])
@@ -63,6 +63,8 @@ def _with_owners(found: list[RunRecord]) -> list[RunRecord]:
     running = {segment_workflow_id(r.run_id, r.segment): r for r in found if r.status == "running"}
     if not running:
         return found
+    from ._engine import queues  # DBOS's client: imported only when a run is running
+
     statuses = {
         s.workflow_id: s
         for s in queues.client().list_workflows(
@@ -70,10 +72,10 @@ def _with_owners(found: list[RunRecord]) -> list[RunRecord]:
         )
     }
     executors = [s.executor_id for s in statuses.values() if s.executor_id]
-    known = owners.get_many(launch.storage_engine(), executors)
+    known = owners.get_many(storage.storage_engine(), executors)
     live_agents = {
         name
-        for o in owners.unexpired(launch.storage_engine(), time.time())
+        for o in owners.unexpired(storage.storage_engine(), time.time())
         if liveness.judge(o).alive
         for name in o.agents
     }

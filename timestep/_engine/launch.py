@@ -17,14 +17,8 @@ from dbos import DBOS, DBOSConfig, DBOSPortableJSONSerializer
 
 from .. import config
 from .._compat import dbos as dbos_compat
-from ..state import schema
-from ..state.database import (
-    DatabaseTarget,
-    create_engine,
-    ensure_postgres_database,
-    parse_database_url,
-)
-from . import liveness, registry
+from ..state.database import DatabaseTarget, create_engine
+from . import liveness, registry, storage
 from .fleet import Fleet
 from .naming import queue_name
 
@@ -33,11 +27,14 @@ logger = logging.getLogger("timestep")
 
 @dataclass
 class _Process:
-    target: DatabaseTarget | None = None
-    engine: sa.Engine | None = None
     dbos_ready: bool = False
     launched_by_us: bool = False
     fleet: Fleet | None = None
+
+    @property
+    def engine(self) -> sa.Engine | None:
+        """The storage engine, once opened (kept in `storage`, which needs no DBOS import)."""
+        return storage.current_engine()
 
 
 _process = _Process()
@@ -66,29 +63,12 @@ def storage_engine() -> sa.Engine:
 
     Processes that only inspect or decide (the CLI, an HTTP handler) use this alone.
     """
-    with _lock:
-        if _process.engine is None:
-            instance = _existing_dbos()
-            if instance is not None and dbos_compat.is_launched(instance):
-                _process.engine = dbos_compat.system_engine(instance)
-                _process.target = parse_database_url(
-                    _process.engine.url.render_as_string(hide_password=False)
-                )
-            else:
-                target = parse_database_url(config.database_url())
-                if not target.is_sqlite:
-                    ensure_postgres_database(target)
-                _process.target = target
-                _process.engine = create_engine(target, pool_size=20)
-            schema.migrate(_process.engine)
-        return _process.engine
+    return storage.storage_engine()
 
 
 def database_target() -> DatabaseTarget:
     """The database in force (opens and migrates Timestep's tables on first use)."""
-    storage_engine()
-    assert _process.target is not None
-    return _process.target
+    return storage.database_target()
 
 
 def ensure_dbos() -> None:
@@ -192,9 +172,6 @@ def reset_for_tests() -> None:
         if _existing_dbos() is not None:
             DBOS.destroy(destroy_registry=False)
         _stop_fleet()
-        if _process.engine is not None:
-            _process.engine.dispose()
-        _process.engine = None
-        _process.target = None
+        storage.reset()
         _process.dbos_ready = False
         _process.launched_by_us = False
