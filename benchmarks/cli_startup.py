@@ -102,7 +102,7 @@ def main() -> int:
             for label, argv in subcommands.items():
                 commands[f"timestep {label} (before)"] = (after + argv, before_env)
         samples: dict[str, list[float]] = {name: [] for name in commands}
-        for name, (command, command_env) in commands.items():  # warm-up (page cache, .pyc)
+        for command, command_env in commands.values():  # warm-up (page cache, .pyc)
             _timed(command, command_env)
         for round_number in range(args.repeats):
             print(f"round {round_number + 1}/{args.repeats}", file=sys.stderr)
