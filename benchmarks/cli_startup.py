@@ -38,16 +38,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _timed(command: list[str], env: dict[str, str]) -> float:
+def _timed(command: list[str], env: dict[str, str], cwd: Path) -> float:
     started = time.perf_counter()
-    done = subprocess.run(command, env=env, capture_output=True, text=True)
+    # Not in the repository: `python -m` puts the working directory first on sys.path, which
+    # would shadow the `--before` tree given in PYTHONPATH.
+    done = subprocess.run(command, env=env, cwd=cwd, capture_output=True, text=True)
     elapsed = time.perf_counter() - started
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(command)} failed ({done.returncode}):\n{done.stderr}")
     return elapsed
 
 
-def _populate(env: dict[str, str], runs: int) -> None:
+def _populate(env: dict[str, str], runs: int, cwd: Path) -> None:
     for index in range(runs):
         subprocess.run(
             [
@@ -61,6 +63,7 @@ def _populate(env: dict[str, str], runs: int) -> None:
                 f"bench-{index}",
             ],
             env=env,
+            cwd=cwd,
             check=True,
             capture_output=True,
         )
@@ -80,7 +83,7 @@ def main() -> int:
         env = {**os.environ, "TIMESTEP_DB_URL": f"sqlite:///{db}", "PYTHONPATH": str(ROOT)}
         env.pop("OPENAI_API_KEY", None)
         print(f"populating {db} with {args.runs} demo runs ...", file=sys.stderr)
-        _populate(env, args.runs)
+        _populate(env, args.runs, workdir)
         py = sys.executable
         dbos = str(Path(py).parent / "dbos")
         after = [py, "-m", "timestep.cli"]
@@ -88,7 +91,7 @@ def main() -> int:
             "python -c pass": ([py, "-c", "pass"], env),
             "python -c 'import timestep'": ([py, "-c", "import timestep"], env),
             "dbos --help": ([dbos, "--help"], env),
-            "dbos workflow list": ([dbos, "workflow", "list", "-D", f"sqlite:///{db}"], env),
+            "dbos workflow list": ([dbos, "workflow", "list", "-s", f"sqlite:///{db}"], env),
         }
         subcommands = {
             "--help": ["--help"],
@@ -103,11 +106,11 @@ def main() -> int:
                 commands[f"timestep {label} (before)"] = (after + argv, before_env)
         samples: dict[str, list[float]] = {name: [] for name in commands}
         for command, command_env in commands.values():  # warm-up (page cache, .pyc)
-            _timed(command, command_env)
+            _timed(command, command_env, workdir)
         for round_number in range(args.repeats):
             print(f"round {round_number + 1}/{args.repeats}", file=sys.stderr)
             for name, (command, command_env) in commands.items():
-                samples[name].append(_timed(command, command_env))
+                samples[name].append(_timed(command, command_env, workdir))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 

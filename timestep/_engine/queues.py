@@ -19,7 +19,7 @@ from dbos import (
 
 from .. import config
 from .._compat import dbos as dbos_compat
-from . import launch, registry
+from . import launch, registry, storage
 from .naming import SEGMENT_WORKFLOW, process_queue_name, queue_name
 
 POLLING_INTERVAL_SECONDS = 0.5
@@ -79,7 +79,8 @@ def client() -> DBOSClient:
     if _client is None:
         target = launch.database_target()
         instance = dbos_compat.instance()
-        if instance is None or not dbos_compat.is_launched(instance):
+        launched = instance is not None and dbos_compat.is_launched(instance)
+        if not launched and not storage.is_read_only():
             DBOS.migrate(target.url)  # a launched instance has migrated them
         _client = DBOSClient(
             system_database_engine=launch.storage_engine(),

@@ -53,6 +53,11 @@ def open_read_only() -> None:
     _storage.read_only = True
 
 
+def is_read_only() -> bool:
+    """Whether this process opened the database for reading only (`open_read_only`)."""
+    return _storage.read_only
+
+
 def _launched_dbos_engine() -> sa.Engine | None:
     if "dbos" not in sys.modules:  # no DBOS instance can exist: skip importing DBOS
         return None
@@ -136,31 +141,34 @@ def _open_for_reading() -> tuple[DatabaseTarget, sa.Engine]:
         schema.migrate(engine)
         return target, engine
     path = Path(target.where)
-    if os.access(path, os.W_OK) and os.access(path.parent, os.W_OK):
+    writable = os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
+    if writable:
         engine = create_engine(target, pool_size=5)
-        _check_is_timestep(engine, path)
-        schema.migrate(engine)
-        return target, engine
-    engine = sa.create_engine(
-        f"sqlite:///file:{path}?mode=ro&uri=true",
-        connect_args={"check_same_thread": False, "timeout": 30},
-    )
-    check_connection(engine, target)
-    _check_is_timestep(engine, path)
-    version = _schema_version(engine)
-    latest = schema.MIGRATIONS[-1][0]
-    if version < latest:
-        raise ConfigurationError(
-            f"the read-only database {str(path)!r} has Timestep schema version {version}, "
-            f"older than this Timestep's {latest}; open it once with write access (any "
-            "`timestep` command) to upgrade it"
+    else:
+        # Without a write-ahead log beside it, nothing is mid-commit: open it immutable (SQLite
+        # then needs no -shm file, which a read-only directory could not hold).
+        has_wal = Path(f"{path}-wal").exists()
+        flags = "mode=ro" if has_wal else "mode=ro&immutable=1"
+        engine = sa.create_engine(
+            f"sqlite:///file:{path}?{flags}&uri=true",
+            connect_args={"check_same_thread": False, "timeout": 30},
         )
+        check_connection(engine, target)
+    version, latest = _schema_version(engine), schema.MIGRATIONS[-1][0]
+    if version < latest:
+        _check_is_timestep(engine, path)
+        if not writable:
+            raise ConfigurationError(
+                f"the read-only database {str(path)!r} has Timestep schema version {version}, "
+                f"older than this Timestep's {latest}; open it once with write access (any "
+                "`timestep` command) to upgrade it"
+            )
+        schema.migrate(engine)
     return target, engine
 
 
 def _check_is_timestep(engine: sa.Engine, path: Path) -> None:
-    tables = set(sa.inspect(engine).get_table_names())
-    if tables and schema.runs.name not in tables:
+    if schema.runs.name not in set(sa.inspect(engine).get_table_names()):
         raise ConfigurationError(
             f"{str(path)!r} is a SQLite database without Timestep's tables; check --db or "
             "TIMESTEP_DB_URL"

@@ -8,7 +8,6 @@ DBOS, and so take no part in recovery. Read-only commands never create a databas
 from __future__ import annotations
 
 import argparse
-import asyncio
 import inspect
 import sys
 import traceback
@@ -16,7 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..errors import TimestepError
-from . import decide, run, runs, state, worker
+from . import decide, info, run, runs, state, worker
 from .common import (
     EXIT_CODES_HELP,
     EXIT_ERROR,
@@ -45,6 +44,7 @@ SUBCOMMANDS: list[Registrar] = [
     runs.register,
     state.register,
     worker.register,
+    info.register,
 ]
 """Each subcommand module's `register(commands, common)`, in `--help` order. A new command:
 a module with a `register` function that adds its parser (with `parents=[common]`) and sets
@@ -113,11 +113,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             storage.open_read_only()
         handler = args.handler
-        if inspect.iscoroutinefunction(handler):
-            code: int = asyncio.run(handler(args, out))
-        else:
+        if not inspect.iscoroutinefunction(handler):
             code = handler(args, out)
-        return code
+        else:
+            import asyncio
+
+            code = asyncio.run(handler(args, out))
+        return int(code)
     except KeyboardInterrupt:
         return _fail(
             out,

@@ -11,11 +11,11 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any
 
-from ..state.records import RunRecord
-
 if TYPE_CHECKING:
     from rich.console import Console
     from rich.status import Status
+
+    from ..state.records import RunRecord
 
 FINISHED = ("completed", "failed", "cancelled", "awaiting_approval")
 
@@ -41,7 +41,8 @@ def show(renderable: Any) -> None:
 
     from rich.console import Console
 
-    width = int(os.environ.get("COLUMNS", "0") or 0) or 200
+    # Rows stay whole (no wrapping) so that scripts can grep them; --json is the stable form.
+    width = int(os.environ.get("COLUMNS", "0") or 0) or 1000
     buffer = io.StringIO()
     Console(file=buffer, width=width, no_color=True, highlight=False).print(renderable)
     for line in buffer.getvalue().splitlines():

@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..state.records import RunRecord
 from .common import EXIT_AWAITING_APPROVAL, EXIT_OK, CommandError, Output
 from .failures import missing_openai_key
 from .render import StreamPrinter, call_line
+
+if TYPE_CHECKING:
+    from ..state.records import RunRecord
 
 
 def print_outcome(

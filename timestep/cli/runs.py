@@ -5,11 +5,14 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ..state.records import STATUSES
 from .common import Output
 from .render import StreamPrinter, record_detail, runs_table, steps_table
 
 RUN_ID_HELP = "the run's id (`timestep runs list` shows them)"
+
+STATUSES = ("running", "awaiting_approval", "completed", "failed", "cancelled")
+"""`timestep.state.records.STATUSES`, spelled out so that `--help` needs no SQLAlchemy import
+(a test checks that they agree)."""
 
 
 async def runs_list(args: argparse.Namespace, out: Output) -> int:

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 
@@ -143,6 +142,8 @@ def ensure_postgres_database(target: DatabaseTarget) -> None:
 
 def dialect_insert(engine: sa.Engine, table: sa.Table) -> Any:
     """An INSERT for `table` with the dialect's `on_conflict_do_*` (SQLite and PostgreSQL)."""
+    from sqlalchemy.dialects import postgresql, sqlite  # imported when writing, not to read
+
     if engine.dialect.name == "postgresql":
         return postgresql.insert(table)
     return sqlite.insert(table)
