@@ -10,8 +10,10 @@ import json
 import os
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -300,13 +302,15 @@ def test_a_read_only_database_file_can_be_listed_and_shown(
     env: dict[str, str], tmp_path: Path
 ) -> None:
     assert cli(env, "run", "timestep.demo:assistant", ARITHMETIC, "--run-id", "a-1").returncode == 0
-    shared = tmp_path / "shared"
-    shared.mkdir()
+    # Outside pytest's private (0700) directory, so that another user can reach it.
+    shared = Path(tempfile.mkdtemp(prefix="timestep-ro-"))
     db = shared / "ro.sqlite"
+    source = sqlite3.connect(tmp_path / "cli.sqlite")
+    source.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # everything in the main file
+    source.close()
     shutil.copy(tmp_path / "cli.sqlite", db)
     db.chmod(0o444)
     shared.chmod(0o555)
-    tmp_path.chmod(0o755)
     # As root every file is writable: read as an unprivileged user instead.
     prefix = (
         ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
@@ -330,6 +334,7 @@ def test_a_read_only_database_file_can_be_listed_and_shown(
         assert sorted(p.name for p in shared.iterdir()) == ["ro.sqlite"]
     finally:
         shared.chmod(0o755)
+        shutil.rmtree(shared)
 
 
 # --- tables, steps, streaming -------------------------------------------------------------
@@ -412,3 +417,63 @@ def test_worker_command_runs_an_approved_continuation(env: dict[str, str]) -> No
         _out, stderr = worker.communicate(timeout=60)
     assert worker.returncode == 0, stderr
     assert "worker ready" in stderr and "Workflow already exists" not in stderr
+
+
+# --- the README's offline quickstart, exactly as written -----------------------------------
+
+
+def _readme_blocks() -> list[list[str]]:
+    text = (ROOT / "README.md").read_text()
+    section = text.split("## Install and run", 1)[1].split("\n## ", 1)[0]
+    blocks = [part.split("```", 1)[0] for part in section.split("```bash\n")[1:]]
+    return [[line for line in block.splitlines() if line.strip()] for block in blocks]
+
+
+def test_readme_offline_quickstart(tmp_path: Path) -> None:
+    install, durability = _readme_blocks()[:2]
+    assert len(install) == 1 and install[0].startswith("python3 -m venv .venv && ")
+    first_run = install[0][install[0].index(".venv/bin/timestep") :]  # the install is done
+    bin_dir = f"{Path(sys.executable).parent}/"
+    environment = {
+        k: v for k, v in os.environ.items() if k not in ("TIMESTEP_DB_URL", "OPENAI_API_KEY")
+    }
+    environment.update(
+        HOME=str(tmp_path),
+        XDG_DATA_HOME=str(tmp_path / "data"),
+        TIMESTEP_DEMO_MODEL_SECONDS="0",
+        TIMESTEP_DEMO_TOOL_SECONDS="0",
+    )
+
+    def shell(line: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["bash", "-c", line.replace(".venv/bin/", bin_dir)],
+            cwd=ROOT,
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    done = shell(first_run)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[demo model] 12 * 7 = 84, then 84 + 5 = 89. The answer is 89."
+    assert (tmp_path / "data" / "timestep" / "timestep.sqlite").is_file()
+
+    results = [shell(line) for line in durability]
+    crashed, steps, again, parked, approved, resumed, listed = results
+    assert crashed.returncode == 137 and "[tool add] executing 84 + 5" in crashed.stderr
+    kinds = [line.split()[2:4] for line in steps.stdout.splitlines()[2:]]
+    assert kinds == [["model", "->"], ["tool", "multiply"], ["model", "->"]]  # add not recorded
+    assert again.returncode == 0 and "The answer is 89." in again.stdout
+    executed = [line for line in again.stderr.splitlines() if line.startswith("[tool ")]
+    assert executed == ["[tool add] executing 84 + 5"]  # multiply was not executed again
+    assert parked.returncode == 3 and "awaits approval" in parked.stdout
+    assert approved.returncode == 0 and "run is now running" in approved.stdout
+    assert resumed.returncode == 0, resumed.stderr
+    assert "send_email answered: sent to bob@example.com" in resumed.stdout
+    assert listed.returncode == 0
+    assert [line.split()[:2] for line in listed.stdout.splitlines()[2:5]] == [
+        ["demo-3", "completed"],
+        ["demo-2", "completed"],
+        ["demo-1", "completed"],
+    ]

@@ -42,8 +42,8 @@ def show(renderable: Any) -> None:
     from rich.console import Console
 
     # Rows stay whole (no wrapping) so that scripts can grep them; --json is the stable form.
-    width = int(os.environ.get("COLUMNS", "0") or 0) or 1000
     buffer = io.StringIO()
+    width = 1000
     Console(file=buffer, width=width, no_color=True, highlight=False).print(renderable)
     for line in buffer.getvalue().splitlines():
         print(line.rstrip(), flush=True)
