@@ -221,8 +221,8 @@ def test_second_process_tails_a_live_run(database_url: str, tmp_path: Path) -> N
     writer.communicate(timeout=60)
     assert writer.returncode == 0
     assert reader.returncode == 0, err
-    assert "one two three four five" in out
-    assert "[tool_called] Streamer: record" in out
-    assert out.rstrip().endswith("[run completed]")
+    assert "one two three four five" in out  # the text on stdout, the rest on stderr
+    assert "→ record(" in err and "← record: " in err
+    assert err.rstrip().endswith("[run completed]")
     # The reader attached before the answer finished streaming.
     assert len(log.entries("model")) == 2
