@@ -73,7 +73,7 @@ from dbos_openai_agents import DBOSRunner  # noqa: E402
 import timestep  # noqa: E402
 from timestep import config  # noqa: E402
 from timestep._engine import launch  # noqa: E402
-from timestep._engine.model_calls import completed_event  # noqa: E402
+from timestep.models._responses import completed_event  # noqa: E402
 from timestep.state.database import create_engine, parse_database_url  # noqa: E402
 
 VARIANTS = ("timestep", "dbosrunner", "floor", "floor_pickle")

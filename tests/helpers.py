@@ -124,7 +124,7 @@ class StreamingTurnModel(TurnModel):
 
         from openai.types.responses import ResponseTextDeltaEvent
 
-        from timestep._engine.model_calls import completed_event
+        from timestep.models._responses import completed_event
 
         response = await self.get_response(system_instructions, input, *args, **kwargs)
         turn = self._turn(input)

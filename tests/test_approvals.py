@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def park(env: dict[str, str], run_id: str) -> None:
     started = cli(env, "run", "tests.apps.mail_app:mailer", "mail bob", "--run-id", run_id)
-    assert started.returncode == 2, started.stderr
+    assert started.returncode == 3, started.stderr  # awaiting approval
     assert "send_email" in started.stdout and "awaits approval" in started.stdout
     listed = cli(env, "runs", "list", "--status", "awaiting_approval")
     assert run_id in listed.stdout

@@ -197,7 +197,7 @@ def test_model_chosen_at_start_is_used_by_the_worker(
         "--run-id",
         "mail-m",
     )
-    assert parked.returncode == 2, parked.stderr
+    assert parked.returncode == 3, parked.stderr  # awaiting approval
     shown = json.loads(cli(env, "runs", "show", "mail-m", "--json").stdout)
     assert shown["overrides"] == {"agent": "ollama/llama3.2"}
     assert cli(env, "approve", "mail-m").returncode == 0

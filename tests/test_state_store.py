@@ -189,7 +189,7 @@ async def test_connection_string_selects_another_sqlite_file(tmp_path: Path) -> 
         loaded = await RunStateStore(agent, session_id="s1", connection_string=url).load()
         assert loaded.to_json()["original_input"] == "email Ana"
         assert (tmp_path / "elsewhere.sqlite").exists()
-        assert storage._storage.engine is None  # the configured database was never opened
+        assert storage.current_engine() is None  # the configured database was never opened
     finally:
         store_module.dispose_engines()
         launch.reset_for_tests()

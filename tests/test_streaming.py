@@ -234,10 +234,11 @@ def test_second_process_tails_a_live_run(database_url: str, tmp_path: Path) -> N
     try:
         wait_for(lambda: bool(log.entries("gate_wait")), writer, "the final answer's first delta")
         reader = tail(database_url)
-        assert reader.stdout is not None
+        assert reader.stderr is not None
         first = ""
-        while not first.strip():  # event lines start with a newline; blocks until one arrives
-            line = reader.stdout.readline()
+        # Tool calls go to stderr (the text to stdout, and the text is held at the gate).
+        while "→ record(" not in first:  # blocks until the reader prints the tool call
+            line = reader.stderr.readline()
             assert line, "the reader ended without printing an event"
             first += line
         # The run cannot have finished: its final answer is held at the gate.
@@ -246,7 +247,7 @@ def test_second_process_tails_a_live_run(database_url: str, tmp_path: Path) -> N
         assert log.entries("gate_open") == []
         assert "[run completed]" not in first
         gate.touch()
-        rest, err = reader.communicate(timeout=90)
+        out, rest = reader.communicate(timeout=90)
         writer_out, writer_err = writer.communicate(timeout=60)
     finally:
         gate.touch()
@@ -254,10 +255,10 @@ def test_second_process_tails_a_live_run(database_url: str, tmp_path: Path) -> N
             if process is not None and process.poll() is None:
                 process.kill()
     assert writer.returncode == 0, writer_err
+    err = first + rest
     assert reader.returncode == 0, err
-    out = first + rest
     assert len(log.entries("gate_open")) == 1
-    assert "one two three four five" in out
-    assert "[tool_called] Streamer: record" in out
-    assert out.rstrip().endswith("[run completed]")
+    assert "one two three four five" in out  # the text on stdout, the rest on stderr
+    assert "→ record(" in err and "← record: " in err
+    assert err.rstrip().endswith("[run completed]")
     assert len(log.entries("model")) == 2

@@ -1,9 +1,14 @@
-"""Timestep: durable OpenAI Agents SDK runs on DBOS."""
+"""Timestep: durable OpenAI Agents SDK runs on DBOS.
 
-from ._engine.registry import register_agent
-from .approvals import approve, reject, resume
-from .config import ModelRetryPolicy, configure
-from .context import ContextStorage
+The public names are imported on first use (PEP 562), so that a process that only inspects runs
+(the `timestep` CLI, an HTTP handler) does not pay for importing the Agents SDK and DBOS.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from .errors import (
     AgentMismatchError,
     AgentNotRegisteredError,
@@ -31,20 +36,76 @@ from .errors import (
     TimestepError,
     ToolOutputNotSerializableError,
 )
-from .lifecycle import cancel, fork, retry
-from .models import MultiModelProvider, MultiModelProviderMap, OllamaModel, OllamaModelProvider
-from .run import consume_result, launch, run_agent, submit
-from .runs import get_run, list_runs
-from .state.records import ModelUsage, RunOverrides, RunOwner, RunRecord
-from .state.store import RunStateStore
-from .state.typescript import (
-    StateConversionError,
-    UnsupportedStateVersionError,
-    from_typescript_json,
-    to_typescript_json,
-)
-from .stream import stream_events
-from .tool import idempotency_key, unrecorded
+
+_LAZY: dict[str, str] = {
+    "register_agent": "._engine.registry",
+    "approve": ".approvals",
+    "reject": ".approvals",
+    "resume": ".approvals",
+    "ModelRetryPolicy": ".config",
+    "configure": ".config",
+    "ContextStorage": ".context",
+    "cancel": ".lifecycle",
+    "fork": ".lifecycle",
+    "retry": ".lifecycle",
+    "MultiModelProvider": ".models",
+    "MultiModelProviderMap": ".models",
+    "OllamaModel": ".models",
+    "OllamaModelProvider": ".models",
+    "consume_result": ".run",
+    "launch": ".run",
+    "run_agent": ".run",
+    "submit": ".run",
+    "get_run": ".runs",
+    "list_runs": ".runs",
+    "ModelUsage": ".state.records",
+    "RunOverrides": ".state.records",
+    "RunOwner": ".state.records",
+    "RunRecord": ".state.records",
+    "RunStateStore": ".state.store",
+    "StateConversionError": ".state.typescript",
+    "UnsupportedStateVersionError": ".state.typescript",
+    "from_typescript_json": ".state.typescript",
+    "to_typescript_json": ".state.typescript",
+    "stream_events": ".stream",
+    "idempotency_key": ".tool",
+    "unrecorded": ".tool",
+}
+"""Public name -> the module that defines it."""
+
+if TYPE_CHECKING:
+    from ._engine.registry import register_agent
+    from .approvals import approve, reject, resume
+    from .config import ModelRetryPolicy, configure
+    from .context import ContextStorage
+    from .lifecycle import cancel, fork, retry
+    from .models import MultiModelProvider, MultiModelProviderMap, OllamaModel, OllamaModelProvider
+    from .run import consume_result, launch, run_agent, submit
+    from .runs import get_run, list_runs
+    from .state.records import ModelUsage, RunOverrides, RunOwner, RunRecord
+    from .state.store import RunStateStore
+    from .state.typescript import (
+        StateConversionError,
+        UnsupportedStateVersionError,
+        from_typescript_json,
+        to_typescript_json,
+    )
+    from .stream import stream_events
+    from .tool import idempotency_key, unrecorded
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'timestep' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
     "AgentMismatchError",

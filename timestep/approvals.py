@@ -10,17 +10,18 @@ any worker that has the agent runs it, exactly once however many deciders race.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from agents import RunResult, RunResultStreaming
 from dbos import DBOS, WorkflowHandleAsync
 
 from ._engine import launch, queues, registry, storage
 from ._engine.naming import DECIDED_TOPIC, segment_workflow_id
 from .errors import AgentNotRegisteredError, DecisionError
-from .run import collect_result
 from .state import records
 from .state.records import Decision, RunRecord
+
+if TYPE_CHECKING:  # the Agents SDK is imported by `resume` only: deciders do not need it
+    from agents import RunResult, RunResultStreaming
 
 
 def _check_same(run_id: str, recorded: Decision, wanted: Decision) -> None:
@@ -130,6 +131,8 @@ async def resume(run_id: str) -> RunResult | RunResultStreaming:
     result. A run still awaiting decisions raises `DecisionError`, unless it has an approval
     deadline: then `resume` waits for the deadline to continue it.
     """
+    from .run import collect_result
+
     engine = storage.storage_engine()
     record = await asyncio.to_thread(records.get, engine, run_id)
     workflow_id = segment_workflow_id(run_id, record.segment)

@@ -137,9 +137,14 @@ def default_database_path() -> Path:
     return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False)) / "timestep.sqlite"
 
 
+def configured_database_url() -> str | None:
+    """The database URL given by `configure()` or `TIMESTEP_DB_URL`; None for the default."""
+    return _settings.database_url or os.environ.get(DB_URL_ENV) or None
+
+
 def database_url() -> str:
     """The database URL in force, with the SQLite default applied."""
-    url = _settings.database_url or os.environ.get(DB_URL_ENV)
+    url = configured_database_url()
     if url:
         return url
     path = default_database_path()

@@ -11,7 +11,7 @@ import asyncio
 import dataclasses
 import time
 
-from ._engine import liveness, queues, storage
+from ._engine import liveness, storage
 from ._engine.naming import PROCESS_QUEUE_PREFIX, queue_name, segment_workflow_id
 from .errors import InvalidArgumentError
 from .state import owners, records
@@ -65,6 +65,8 @@ def _with_owners(found: list[RunRecord]) -> list[RunRecord]:
     running = {segment_workflow_id(r.run_id, r.segment): r for r in found if r.status == "running"}
     if not running:
         return found
+    from ._engine import queues  # DBOS's client: imported only when a run is running
+
     statuses = {
         s.workflow_id: s
         for s in queues.client().list_workflows(

@@ -48,7 +48,7 @@ def node(project: NodeProject, mode: str, state_file: Path, cell: dict[str, Any]
 
 def park(env: dict[str, str], run_id: str) -> None:
     started = cli(env, "run", f"{APP}:mailer", PROMPT, "--run-id", run_id)
-    assert started.returncode == 2, started.stdout + started.stderr
+    assert started.returncode == 3, started.stdout + started.stderr  # awaiting approval
     assert "awaits approval" in started.stdout and "call_email_1" in started.stdout
 
 

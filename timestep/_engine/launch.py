@@ -151,7 +151,7 @@ def reset_for_tests() -> None:
         if _existing_dbos() is not None:
             DBOS.destroy(destroy_registry=False)
         _stop_fleet()
-        storage.forget()
+        storage.reset()
         _process.dbos_ready = False
         _process.launched_by_us = False
         config.unfreeze()

@@ -18,16 +18,12 @@ from agents import Model, ModelProvider
 from agents.items import ModelResponse, TResponseStreamEvent
 from agents.usage import Usage
 from dbos import DBOS, StepOptions
-from openai.types.responses import Response, ResponseCompletedEvent
-from openai.types.responses.response_usage import (
-    InputTokensDetails,
-    OutputTokensDetails,
-    ResponseUsage,
-)
+from openai.types.responses import ResponseCompletedEvent
 
 from .. import config
 from .._compat import agents as agents_compat
 from ..errors import TimestepError
+from ..models._responses import completed_event
 from .codecs import decode_model_response, encode_model_response, recorded_model_name
 from .events import MODEL_CALL_MARKER, current_writer, encode_event
 from .naming import MODEL_STEP_NAME
@@ -164,39 +160,6 @@ def _response_from_event(event: ResponseCompletedEvent) -> ModelResponse:
         else Usage(requests=1),
         response_id=response.id,
         request_id=getattr(response, "_request_id", None),
-    )
-
-
-def completed_event(response: ModelResponse) -> ResponseCompletedEvent:
-    """A `response.completed` event carrying a recorded response."""
-    usage = response.usage
-    sdk_response = Response(
-        id=response.response_id or "timestep-replayed",
-        created_at=0,
-        model="timestep-replay",
-        object="response",
-        output=list(response.output),
-        tool_choice="auto",
-        tools=[],
-        top_p=None,
-        parallel_tool_calls=True,
-        status="completed",
-        usage=ResponseUsage(
-            input_tokens=usage.input_tokens,
-            output_tokens=usage.output_tokens,
-            total_tokens=usage.total_tokens,
-            input_tokens_details=InputTokensDetails(
-                cached_tokens=getattr(usage.input_tokens_details, "cached_tokens", 0) or 0,
-                cache_write_tokens=getattr(usage.input_tokens_details, "cache_write_tokens", 0)
-                or 0,
-            ),
-            output_tokens_details=OutputTokensDetails(
-                reasoning_tokens=getattr(usage.output_tokens_details, "reasoning_tokens", 0) or 0
-            ),
-        ),
-    )
-    return ResponseCompletedEvent(
-        type="response.completed", response=sdk_response, sequence_number=0
     )
 
 

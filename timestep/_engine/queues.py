@@ -79,7 +79,8 @@ def client() -> DBOSClient:
     if _client is None:
         target = storage.database_target()
         instance = dbos_compat.instance()
-        if instance is None or not dbos_compat.is_launched(instance):
+        launched = instance is not None and dbos_compat.is_launched(instance)
+        if not launched and not storage.is_read_only():
             DBOS.migrate(target.url)  # a launched instance has migrated them
         _client = DBOSClient(
             system_database_engine=storage.storage_engine(),

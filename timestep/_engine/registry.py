@@ -10,9 +10,10 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from agents import Agent, FunctionTool, Handoff
+if TYPE_CHECKING:  # imported where used: deciders and inspectors never load the Agents SDK
+    from agents import Agent
 
 from .. import context
 from ..context import ContextStorage
@@ -24,6 +25,8 @@ _lock = threading.Lock()
 
 def walk_agents(agent: Agent[Any]) -> list[Agent[Any]]:
     """Every agent reachable from `agent` through handoffs, `agent` first."""
+    from agents import Agent, Handoff
+
     seen: dict[int, Agent[Any]] = {}
     pending: list[Agent[Any]] = [agent]
     while pending:
@@ -52,6 +55,8 @@ def register_agent(agent: Agent[Any], *, context_storage: ContextStorage | None 
     (`timestep.ContextStorage`: secret fields never stored, a serializer and deserializer).
     Registering again without it keeps the declaration made before.
     """
+    from agents import Agent
+
     if not isinstance(agent, Agent):
         raise ArgumentTypeError(
             f"register_agent expects an agents.Agent, got {type(agent).__name__}"
@@ -77,6 +82,8 @@ def registered_names() -> list[str]:
 
 
 def _tool_description(tool: Any) -> dict[str, Any]:
+    from agents import FunctionTool
+
     if isinstance(tool, FunctionTool):
         return {"type": "function", "parameters": tool.params_json_schema}
     return {"type": type(tool).__name__}
@@ -84,6 +91,8 @@ def _tool_description(tool: Any) -> dict[str, Any]:
 
 def describe_graph(agent: Agent[Any]) -> dict[str, Any]:
     """A JSON description of the agent graph: what must match for a run to replay."""
+    from agents import Agent
+
     agents: dict[str, Any] = {}
     for reachable in walk_agents(agent):
         handoff_names = []
@@ -163,6 +172,8 @@ def register_module(module_name: str) -> list[Agent[Any]]:
     import os
     import sys
 
+    from agents import Agent
+
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())  # `--app myapp` names a module of the current project
     before = set(_agents)
@@ -182,6 +193,8 @@ def register_module(module_name: str) -> list[Agent[Any]]:
 
 def resolve_agent_reference(reference: str) -> Agent[Any]:
     """The agent named by `MODULE:ATTRIBUTE` (the `timestep run` syntax)."""
+    from agents import Agent
+
     module_name, _, attribute = reference.partition(":")
     if not module_name or not attribute:
         raise InvalidArgumentError(f"agent reference {reference!r} must look like MODULE:ATTRIBUTE")

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 
@@ -187,6 +186,8 @@ def _create_database(connection: sa.Connection, target: DatabaseTarget, name: st
 
 def dialect_insert(engine: sa.Engine, table: sa.Table) -> Any:
     """An INSERT for `table` with the dialect's `on_conflict_do_*` (SQLite and PostgreSQL)."""
+    from sqlalchemy.dialects import postgresql, sqlite  # imported when writing, not to read
+
     if engine.dialect.name == "postgresql":
         return postgresql.insert(table)
     return sqlite.insert(table)

@@ -219,7 +219,7 @@ def find(engine: sa.Engine, run_id: str) -> RunRecord | None:
 
 
 def list_records(engine: sa.Engine, status: str | None, limit: int) -> list[RunRecord]:
-    query = sa.select(runs).order_by(runs.c.created_at.desc()).limit(limit)
+    query = sa.select(runs).order_by(runs.c.updated_at.desc()).limit(limit)
     if status is not None:
         query = query.where(runs.c.status == status)
     with engine.connect() as connection:

@@ -1,0 +1,479 @@
+"""The `timestep` command as a user runs it: real subprocesses on a fresh SQLite database.
+
+Exit codes, `--json` on every command (errors too), one error line without tracebacks, what
+commands import, read-only behaviour, `runs steps`, `run --stream`, `resume`, the worker.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+ARITHMETIC = "What is 12 * 7, then add 5?"
+MAIL = "Email bob@example.com that the build is green"
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    environment = {
+        **os.environ,
+        "TIMESTEP_DB_URL": f"sqlite:///{tmp_path / 'cli.sqlite'}",
+        "PYTHONPATH": str(ROOT),
+        "TIMESTEP_DEMO_MODEL_SECONDS": "0",
+        "TIMESTEP_DEMO_TOOL_SECONDS": "0",
+        "TIMESTEP_LEASE_SECONDS": "2",
+    }
+    environment.pop("OPENAI_API_KEY", None)
+    environment.pop("COLUMNS", None)
+    return environment
+
+
+def cli(env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "timestep.cli", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def error_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.strip()]
+
+
+def assert_one_error_line(done: subprocess.CompletedProcess[str], *needles: str) -> str:
+    lines = error_lines(done.stderr)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("timestep: error: "), done.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+    assert "Traceback" not in done.stderr + done.stdout
+    return lines[0]
+
+
+# --- start-up: what commands import -------------------------------------------------------
+
+
+PROBE = """
+import json, sys
+from timestep.cli.main import main
+try:
+    code = main(sys.argv[1:])
+except SystemExit as exc:
+    code = exc.code
+print(json.dumps({"code": code, "agents": "agents" in sys.modules, "dbos": "dbos" in sys.modules,
+                  "sqlalchemy": "sqlalchemy" in sys.modules}), file=sys.stderr)
+"""
+
+
+def probe(env: dict[str, str], *args: str) -> dict[str, Any]:
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, *args], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    result: dict[str, Any] = json.loads(done.stderr.strip().splitlines()[-1])
+    return result
+
+
+def test_inspecting_and_deciding_import_neither_the_sdk_nor_dbos(env: dict[str, str]) -> None:
+    assert cli(env, "run", "timestep.demo:assistant", ARITHMETIC, "--run-id", "a-1").returncode == 0
+    assert cli(env, "run", "timestep.demo:mailer", MAIL, "--run-id", "m-1").returncode == 3
+    for args in (["--help"], ["--version"], ["runs", "--help"]):
+        loaded = probe(env, *args)
+        assert loaded == {"code": 0, "agents": False, "dbos": False, "sqlalchemy": False}, args
+    for args in (["runs", "list"], ["runs", "show", "a-1"], ["runs", "list", "--json"]):
+        loaded = probe(env, *args)
+        assert loaded == {"code": 0, "agents": False, "dbos": False, "sqlalchemy": True}, args
+    decided = probe(env, "approve", "m-1")
+    assert decided["code"] == 0 and decided["agents"] is False  # DBOS's client queues the rest
+
+
+def test_version(env: dict[str, str]) -> None:
+    from importlib.metadata import version
+
+    done = cli(env, "--version")
+    assert done.returncode == 0 and done.stdout.strip() == f"timestep {version('timestep')}"
+
+
+def test_statuses_spelled_out_for_help_agree_with_the_records() -> None:
+    from timestep.cli.runs import STATUSES
+    from timestep.state.records import STATUSES as RECORDED
+
+    assert STATUSES == RECORDED
+
+
+# --- exit codes and --json -----------------------------------------------------------------
+
+
+def test_exit_codes_and_json_on_run_approve_resume(env: dict[str, str]) -> None:
+    done = cli(env, "run", "timestep.demo:assistant", ARITHMETIC, "--run-id", "a-1", "--json")
+    assert done.returncode == 0, done.stderr
+    record = json.loads(done.stdout)
+    assert record["status"] == "completed" and "The answer is 89." in record["final_output"]
+
+    parked = cli(env, "run", "timestep.demo:mailer", MAIL, "--run-id", "m-1", "--json")
+    assert parked.returncode == 3, parked.stderr  # awaiting approval, not a usage error (2)
+    pending = json.loads(parked.stdout)["pending_approvals"]
+    assert [p["tool_name"] for p in pending] == ["send_email"]
+
+    approved = cli(env, "approve", "m-1", "--json")
+    assert approved.returncode == 0, approved.stderr
+    assert json.loads(approved.stdout)["status"] == "running"
+    resumed = cli(env, "resume", "m-1", "--app", "timestep.demo", "--json")
+    assert resumed.returncode == 0, resumed.stderr
+    finished = json.loads(resumed.stdout)
+    assert (
+        finished["status"] == "completed" and "sent to bob@example.com" in finished["final_output"]
+    )
+
+    cli(env, "run", "timestep.demo:mailer", MAIL, "--run-id", "m-2")
+    rejected = cli(env, "reject", "m-2", "--message", "not today", "--json")
+    assert rejected.returncode == 0, rejected.stderr
+    assert json.loads(rejected.stdout)["pending_approvals"][0]["decision"] == "reject"
+
+
+def test_usage_errors_exit_2_and_are_json_under_json(env: dict[str, str]) -> None:
+    plain = cli(env, "runs", "bogus")
+    assert plain.returncode == 2 and "invalid choice" in plain.stderr
+    as_json = cli(env, "runs", "show", "--json")
+    assert as_json.returncode == 2
+    error = json.loads(as_json.stdout)["error"]
+    assert error["type"] == "UsageError" and error["exit_code"] == 2
+
+
+def test_errors_are_json_under_json(env: dict[str, str]) -> None:
+    cli(env, "run", "timestep.demo:assistant", ARITHMETIC, "--run-id", "a-1")
+    done = cli(env, "runs", "show", "nope", "--json")
+    assert done.returncode == 1 and done.stderr == ""
+    error = json.loads(done.stdout)["error"]
+    assert error["type"] == "RunNotFoundError" and "nope" in error["message"]
+
+
+def test_state_export_and_import_with_json(env: dict[str, str], tmp_path: Path) -> None:
+    assert cli(env, "run", "timestep.demo:mailer", MAIL, "--run-id", "m-1").returncode == 3
+    state_file = tmp_path / "state.json"
+    exported = cli(env, "state", "export", "m-1", "-o", str(state_file), "--json")
+    assert exported.returncode == 0, exported.stderr
+    assert json.loads(exported.stdout) == {
+        "run_id": "m-1",
+        "format": "python",
+        "path": str(state_file),
+    }
+    imported = cli(
+        env,
+        "state",
+        "import",
+        str(state_file),
+        "--app",
+        "timestep.demo",
+        "--run-id",
+        "m-copy",
+        "--json",
+    )
+    assert imported.returncode == 0, imported.stderr
+    record = json.loads(imported.stdout)
+    assert (record["run_id"], record["status"]) == ("m-copy", "awaiting_approval")
+
+
+def test_global_options_after_the_subcommand(env: dict[str, str], tmp_path: Path) -> None:
+    other = f"sqlite:///{tmp_path / 'other.sqlite'}"
+    ran = cli(env, "run", "timestep.demo:assistant", ARITHMETIC, "--run-id", "o-1", "--db", other)
+    assert ran.returncode == 0, ran.stderr
+    listed = cli(env, "runs", "list", "--db", other, "--json")
+    assert [r["run_id"] for r in json.loads(listed.stdout)] == ["o-1"]
+    before = cli(env, "--db", other, "--json", "runs", "list")
+    assert json.loads(before.stdout) == json.loads(listed.stdout)
+
+
+# --- one error line -------------------------------------------------------------------------
+
+
+def test_missing_openai_key_says_what_to_do(env: dict[str, str]) -> None:
+    done = cli(env, "run", "examples.assistant:assistant", "hi")
+    assert_one_error_line(done, "OPENAI_API_KEY", "--model ollama/", "timestep.demo")
+
+
+def test_sdk_user_error_is_one_line(env: dict[str, str]) -> None:
+    done = cli(env, "run", "examples.assistant:assistant", "hi", "--model", "ollama/")
+    assert_one_error_line(done, "needs a model name")
+
+
+def test_model_behavior_error_is_one_line_and_verbose_shows_the_traceback(
+    env: dict[str, str],
+) -> None:
+    done = cli(env, "run", "tests.apps.cli_app:misbehaving", "hi", "--run-id", "mb-1")
+    assert_one_error_line(done, "no_such_tool", "runs retry")
+    assert "Exception encountered in asynchronous workflow" not in done.stderr
+    verbose = cli(env, "run", "tests.apps.cli_app:misbehaving", "hi", "--run-id", "mb-2", "-v")
+    assert verbose.returncode == 1 and "Traceback" in verbose.stderr
+    assert verbose.stderr.strip().splitlines()[-1].startswith("timestep: error: ")
+
+
+def test_a_plain_exception_in_a_run_is_one_line_and_the_log_file_has_dbos_records(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    log = tmp_path / "cli.log"
+    done = cli(
+        env, "run", "tests.apps.cli_app:crashing", "hi", "--run-id", "c-1", "--log-file", str(log)
+    )
+    assert_one_error_line(done, "ValueError", "broke on purpose")
+    assert "Exception encountered in asynchronous workflow" in log.read_text()
+    listed = json.loads(cli(env, "runs", "show", "c-1", "--json").stdout)
+    assert listed["status"] == "failed"
+
+
+def test_a_bad_agent_reference_is_one_line(env: dict[str, str]) -> None:
+    assert_one_error_line(cli(env, "run", "no_such_module:agent", "hi"), "no_such_module")
+
+
+def test_ctrl_c_is_one_line_with_exit_130(env: dict[str, str]) -> None:
+    slow = {**env, "TIMESTEP_DEMO_TOOL_SECONDS": "30"}
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "timestep.cli",
+            "run",
+            "timestep.demo:assistant",
+            ARITHMETIC,
+            "--run-id",
+            "int-1",
+        ],
+        cwd=ROOT,
+        env=slow,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stderr is not None
+    seen = []
+    for line in process.stderr:  # wait until the first tool runs
+        seen.append(line)
+        if "[tool multiply] executing" in line:
+            break
+    process.send_signal(signal.SIGINT)
+    _out, rest = process.communicate(timeout=60)
+    stderr = "".join(seen) + rest
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    assert stderr.strip().splitlines()[-1].startswith("timestep: error: interrupted")
+
+
+# --- read-only commands ---------------------------------------------------------------------
+
+
+def test_a_mistyped_database_path_is_an_error_and_creates_nothing(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    typo = tmp_path / "tpyo.sqlite"
+    for args in (["runs", "list"], ["runs", "show", "x"], ["runs", "steps", "x"]):
+        done = cli(env, *args, "--db", f"sqlite:///{typo}")
+        assert_one_error_line(done, "no Timestep database", str(typo))
+        assert not typo.exists()
+
+
+def test_runs_list_on_a_fresh_machine_creates_no_database(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    fresh = {k: v for k, v in env.items() if k != "TIMESTEP_DB_URL"}
+    fresh["XDG_DATA_HOME"] = str(tmp_path / "data")
+    fresh["HOME"] = str(tmp_path)
+    done = cli(fresh, "runs", "list")
+    assert done.returncode == 0 and "no runs yet" in done.stdout
+    assert not (tmp_path / "data").exists()
+
+
+@pytest.mark.skipif(shutil.which("setpriv") is None and os.geteuid() == 0, reason="no setpriv")
+def test_a_read_only_database_file_can_be_listed_and_shown(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    assert cli(env, "run", "timestep.demo:assistant", ARITHMETIC, "--run-id", "a-1").returncode == 0
+    # Outside pytest's private (0700) directory, so that another user can reach it.
+    shared = Path(tempfile.mkdtemp(prefix="timestep-ro-"))
+    db = shared / "ro.sqlite"
+    source = sqlite3.connect(tmp_path / "cli.sqlite")
+    source.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # everything in the main file
+    source.close()
+    shutil.copy(tmp_path / "cli.sqlite", db)
+    db.chmod(0o444)
+    shared.chmod(0o555)
+    # As root every file is writable: read as an unprivileged user instead.
+    prefix = (
+        ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
+        if os.geteuid() == 0
+        else []
+    )
+    ro_env = {**env, "TIMESTEP_DB_URL": f"sqlite:///{db}", "HOME": str(shared)}
+    try:
+        for args in (["runs", "list", "--json"], ["runs", "show", "a-1", "--json"]):
+            done = subprocess.run(
+                [*prefix, sys.executable, "-m", "timestep.cli", *args],
+                cwd=ROOT,
+                env=ro_env,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            assert done.returncode == 0, done.stderr
+            found = json.loads(done.stdout)
+            assert (found[0] if isinstance(found, list) else found)["run_id"] == "a-1"
+        assert sorted(p.name for p in shared.iterdir()) == ["ro.sqlite"]
+    finally:
+        shared.chmod(0o755)
+        shutil.rmtree(shared)
+
+
+# --- tables, steps, streaming -------------------------------------------------------------
+
+
+def test_runs_list_is_a_table_sorted_by_update_time(env: dict[str, str]) -> None:
+    cli(env, "run", "timestep.demo:mailer", MAIL, "--run-id", "first-parked")
+    cli(env, "run", "timestep.demo:assistant", ARITHMETIC, "--run-id", "a-1")
+    cli(env, "approve", "first-parked")  # updated last
+    lines = cli(env, "runs", "list").stdout.splitlines()
+    header = lines[0].split()
+    assert header[:7] == ["RUN", "STATUS", "AGENT", "MODEL", "UPDATED", "DURATION", "USAGE"]
+    rows = [line for line in lines[2:] if line.strip()]
+    assert [row.split()[0] for row in rows] == ["first-parked", "a-1"]
+    status_column = lines[0].index("STATUS")
+    assert all(row[status_column - 1] == " " for row in rows)  # aligned columns
+    listed = json.loads(cli(env, "runs", "list", "--json").stdout)
+    updated = [r["updated_at"] for r in listed]
+    assert updated == sorted(updated, reverse=True)
+
+
+def test_runs_steps_lists_model_and_tool_calls(env: dict[str, str]) -> None:
+    cli(env, "run", "timestep.demo:assistant", ARITHMETIC, "--run-id", "a-1")
+    steps = json.loads(cli(env, "runs", "steps", "a-1", "--json").stdout)
+    assert [(s["kind"], s["name"]) for s in steps] == [
+        ("model", "-> multiply"),
+        ("tool", "multiply"),
+        ("model", "-> add"),
+        ("tool", "add"),
+        ("model", "-> message"),
+    ]
+    assert all(s["status"] == "done" and s["segment"] == 1 for s in steps)
+    table = cli(env, "runs", "steps", "a-1").stdout
+    assert table.splitlines()[0].split() == [
+        "SEGMENT",
+        "STEP",
+        "KIND",
+        "NAME",
+        "STARTED",
+        "DURATION",
+        "STATUS",
+    ]
+
+
+def test_run_stream_prints_text_and_tool_calls_as_they_happen(env: dict[str, str]) -> None:
+    done = cli(env, "run", "timestep.demo:assistant", ARITHMETIC, "--stream", "--run-id", "s-1")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[demo model] 12 * 7 = 84, then 84 + 5 = 89. The answer is 89."
+    events = [line for line in done.stderr.splitlines() if line[:1] in "→←"]
+    assert events == [
+        '→ multiply({"a": 12.0, "b": 7.0})',
+        "← multiply: 84.0",
+        '→ add({"a": 84.0, "b": 5.0})',
+        "← add: 89.0",
+    ]
+    tail = cli(env, "runs", "tail", "s-1")
+    assert "The answer is 89." in tail.stdout and "[run completed]" in tail.stderr
+
+
+def test_worker_command_runs_an_approved_continuation(env: dict[str, str]) -> None:
+    assert cli(env, "run", "timestep.demo:mailer", MAIL, "--run-id", "w-1").returncode == 3
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "timestep.cli", "worker", "--app", "timestep.demo"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert cli(env, "approve", "w-1").returncode == 0
+        deadline = time.monotonic() + 60
+        status = ""
+        while time.monotonic() < deadline and status != "completed":
+            status = json.loads(cli(env, "runs", "show", "w-1", "--json").stdout)["status"]
+            time.sleep(0.3)
+        assert status == "completed"
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        _out, stderr = worker.communicate(timeout=60)
+    assert worker.returncode == 0, stderr
+    assert "worker ready" in stderr and "Workflow already exists" not in stderr
+
+
+# --- the README's offline quickstart, exactly as written -----------------------------------
+
+
+def _readme_blocks() -> list[list[str]]:
+    text = (ROOT / "README.md").read_text()
+    section = text.split("## Install and run", 1)[1].split("\n## ", 1)[0]
+    blocks = [part.split("```", 1)[0] for part in section.split("```bash\n")[1:]]
+    return [[line for line in block.splitlines() if line.strip()] for block in blocks]
+
+
+def test_readme_offline_quickstart(tmp_path: Path) -> None:
+    install, durability = _readme_blocks()[:2]
+    assert len(install) == 1 and install[0].startswith("python3 -m venv .venv && ")
+    first_run = install[0][install[0].index(".venv/bin/timestep") :]  # the install is done
+    bin_dir = f"{Path(sys.executable).parent}/"
+    environment = {
+        k: v for k, v in os.environ.items() if k not in ("TIMESTEP_DB_URL", "OPENAI_API_KEY")
+    }
+    environment.update(
+        HOME=str(tmp_path),
+        XDG_DATA_HOME=str(tmp_path / "data"),
+        TIMESTEP_DEMO_MODEL_SECONDS="0",
+        TIMESTEP_DEMO_TOOL_SECONDS="0",
+    )
+
+    def shell(line: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["bash", "-c", line.replace(".venv/bin/", bin_dir)],
+            cwd=ROOT,
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    done = shell(first_run)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[demo model] 12 * 7 = 84, then 84 + 5 = 89. The answer is 89."
+    assert (tmp_path / "data" / "timestep" / "timestep.sqlite").is_file()
+
+    results = [shell(line) for line in durability]
+    crashed, steps, again, parked, approved, resumed, listed = results
+    assert crashed.returncode == 137 and "[tool add] executing 84 + 5" in crashed.stderr
+    kinds = [line.split()[2:4] for line in steps.stdout.splitlines()[2:]]
+    assert kinds == [["model", "->"], ["tool", "multiply"], ["model", "->"]]  # add not recorded
+    assert again.returncode == 0 and "The answer is 89." in again.stdout
+    executed = [line for line in again.stderr.splitlines() if line.startswith("[tool ")]
+    assert executed == ["[tool add] executing 84 + 5"]  # multiply was not executed again
+    assert parked.returncode == 3 and "awaits approval" in parked.stdout
+    assert approved.returncode == 0 and "run is now running" in approved.stdout
+    assert resumed.returncode == 0, resumed.stderr
+    assert "send_email answered: sent to bob@example.com" in resumed.stdout
+    assert listed.returncode == 0
+    assert [line.split()[:2] for line in listed.stdout.splitlines()[2:5]] == [
+        ["demo-3", "completed"],
+        ["demo-2", "completed"],
+        ["demo-1", "completed"],
+    ]

@@ -1,0 +1,113 @@
+"""Logging for the `timestep` command and the worker: quiet terminals, complete log files.
+
+By default only Timestep's own warnings reach the terminal. DBOS's records (among them its
+"Exception encountered in asynchronous workflow" traceback for every failed run and its
+"Workflow already exists in queue" warning on resumes), the Agents SDK's, openai's and httpx's
+go to `--log-file` when given, and to stderr with `--verbose`. This is configuration of the
+standard `logging` module only, and only in the CLI and the worker: a library user's process
+keeps its own logging.
+
+DBOS adds a console handler of its own to the `dbos` logger unless that logger already has a
+handler; giving it ours first keeps DBOS's records where these settings send them.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+DBOS_LOGGER = "dbos"
+NOISY = ("httpx", "httpcore", "openai", "openai.agents", "urllib3", "asyncio")
+QUEUE_EXISTS = "Workflow already exists in queue"
+WORKFLOW_EXCEPTION = "Exception encountered in asynchronous workflow"
+
+
+class _OnlyTimestep(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.name == "timestep" or record.name.startswith("timestep.")
+
+
+class _TimestepFormatter(logging.Formatter):
+    """Timestep's messages as they are (they start with `timestep:`), others named."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        message = record.getMessage()
+        if not message.startswith("timestep") and not record.name.startswith("timestep"):
+            message = f"{record.name}: {record.levelname.lower()}: {message}"
+        return message  # no traceback: `--verbose` shows them
+
+
+class OneLineDBOS(logging.Filter):
+    """For a worker's terminal: DBOS's resume warning dropped, its failed-workflow traceback
+    reduced to one line naming the exception (the run record keeps the error)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = str(record.msg)
+        if message.startswith(QUEUE_EXISTS):
+            return False
+        if message.startswith(WORKFLOW_EXCEPTION) and record.exc_info:
+            exc = record.exc_info[1]
+            record.msg = f"a run segment failed: {type(exc).__name__}: {exc}"
+            record.args = None
+            record.exc_info = None
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
+def _file_handler(path: str) -> logging.Handler:
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setLevel(logging.DEBUG)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    return handler
+
+
+def configure_cli(*, verbose: bool, log_file: str | None) -> None:
+    """The `timestep` command: one quiet line per problem unless `verbose`."""
+    root = logging.getLogger()
+    root.setLevel(logging.DEBUG if log_file else (logging.INFO if verbose else logging.WARNING))
+    terminal = logging.StreamHandler(sys.stderr)
+    if verbose:
+        terminal.setLevel(logging.INFO)
+        terminal.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    else:
+        terminal.setLevel(logging.WARNING)
+        terminal.addFilter(_OnlyTimestep())
+        terminal.setFormatter(_TimestepFormatter())
+    root.addHandler(terminal)
+    extra = [_file_handler(log_file)] if log_file else []
+    for handler in extra:
+        root.addHandler(handler)
+    # DBOS's own logger does not propagate once DBOS configured it; ours go first.
+    dbos = logging.getLogger(DBOS_LOGGER)
+    dbos.propagate = False
+    for handler in ([terminal] if verbose else []) + extra:
+        dbos.addHandler(handler)
+    if not dbos.handlers:
+        dbos.addHandler(logging.NullHandler())
+    if not verbose:
+        for name in NOISY:
+            logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def configure_worker(*, verbose: bool, log_file: str | None = None) -> None:
+    """A worker (`timestep worker`, `python -m workflows`): Timestep's INFO lines and DBOS's
+    warnings on stderr, without per-request httpx lines or DBOS's tracebacks of failed runs
+    (unless `verbose`)."""
+    terminal = logging.StreamHandler(sys.stderr)
+    terminal.setFormatter(logging.Formatter("%(asctime)s %(name)s %(message)s"))
+    if not verbose:
+        terminal.addFilter(OneLineDBOS())
+    handlers: list[logging.Handler] = [terminal]
+    if log_file:
+        handlers.append(_file_handler(log_file))
+    root = logging.getLogger()
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    for handler in handlers:
+        root.addHandler(handler)
+    dbos = logging.getLogger(DBOS_LOGGER)
+    dbos.propagate = False
+    for handler in handlers:
+        dbos.addHandler(handler)
+    if not verbose:
+        for name in NOISY:
+            logging.getLogger(name).setLevel(logging.WARNING)

@@ -1,0 +1,76 @@
+"""`timestep state export|import`: move a parked run's RunState (Python or TypeScript)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from .common import Output
+from .render import call_line
+
+
+async def state_export(args: argparse.Namespace, out: Output) -> int:
+    from ..state.handover import export_run_state
+
+    text = await export_run_state(args.run_id, args.format, app=args.app)
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        if out.json_mode:
+            out.json({"run_id": args.run_id, "format": args.format, "path": args.output})
+        else:
+            out.text(f"wrote {args.format} state of run {args.run_id} to {args.output}")
+    else:
+        out.text(text)  # the state is JSON already
+    return 0
+
+
+async def state_import(args: argparse.Namespace, out: Output) -> int:
+    from ..errors import StateError
+    from ..state.handover import import_run_state
+
+    try:
+        with open(args.file, encoding="utf-8") as handle:
+            text = handle.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise StateError(f"cannot read the state file {args.file!r}: {exc}") from exc
+    record = await import_run_state(text, app=args.app, agent_name=args.agent, run_id=args.run_id)
+    if out.json_mode:
+        out.json(record.as_dict())
+        return 0
+    out.text(f"imported run {record.run_id} ({record.status})")
+    for pending in record.pending_approvals:
+        out.text(f"  {call_line(pending)}")
+    return 0
+
+
+def register(commands: Any, common: argparse.ArgumentParser) -> None:
+    state = commands.add_parser(
+        "state", parents=[common], help="export or import a parked run's state"
+    )
+    state_commands = state.add_subparsers(dest="state_command", required=True, metavar="COMMAND")
+    export = state_commands.add_parser(
+        "export", parents=[common], help="write a parked run's RunState JSON"
+    )
+    export.add_argument("run_id", metavar="RUN", help="the parked run's id")
+    export.add_argument(
+        "--format",
+        choices=["python", "typescript"],
+        default="python",
+        help="python (openai-agents) or typescript (@openai/agents) RunState JSON",
+    )
+    export.add_argument(
+        "--app", metavar="MODULE", help="module defining the agents (needed for typescript)"
+    )
+    export.add_argument("-o", "--output", metavar="FILE", help="write to FILE (default: stdout)")
+    export.set_defaults(handler=state_export, read_only=True)
+    load = state_commands.add_parser(
+        "import", parents=[common], help="create a parked run from a state file"
+    )
+    load.add_argument("file", metavar="FILE", help="a RunState JSON file (Python or TypeScript)")
+    load.add_argument(
+        "--app", metavar="MODULE", required=True, help="module defining the state's agents"
+    )
+    load.add_argument("--agent", help="starting agent name (default: the state's)")
+    load.add_argument("--run-id", help="id of the new run (default: a new one)")
+    load.set_defaults(handler=state_import)

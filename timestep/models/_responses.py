@@ -1,0 +1,44 @@
+"""Responses API events built from the SDK's `ModelResponse` (for models that stream)."""
+
+from __future__ import annotations
+
+from agents.items import ModelResponse
+from openai.types.responses import Response, ResponseCompletedEvent
+from openai.types.responses.response_usage import (
+    InputTokensDetails,
+    OutputTokensDetails,
+    ResponseUsage,
+)
+
+
+def completed_event(response: ModelResponse) -> ResponseCompletedEvent:
+    """A `response.completed` event carrying a recorded response."""
+    usage = response.usage
+    sdk_response = Response(
+        id=response.response_id or "timestep-replayed",
+        created_at=0,
+        model="timestep-replay",
+        object="response",
+        output=list(response.output),
+        tool_choice="auto",
+        tools=[],
+        top_p=None,
+        parallel_tool_calls=True,
+        status="completed",
+        usage=ResponseUsage(
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            total_tokens=usage.total_tokens,
+            input_tokens_details=InputTokensDetails(
+                cached_tokens=getattr(usage.input_tokens_details, "cached_tokens", 0) or 0,
+                cache_write_tokens=getattr(usage.input_tokens_details, "cache_write_tokens", 0)
+                or 0,
+            ),
+            output_tokens_details=OutputTokensDetails(
+                reasoning_tokens=getattr(usage.output_tokens_details, "reasoning_tokens", 0) or 0
+            ),
+        ),
+    )
+    return ResponseCompletedEvent(
+        type="response.completed", response=sdk_response, sequence_number=0
+    )
