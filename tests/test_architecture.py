@@ -8,7 +8,8 @@ Layers, lowest first; a module may import from its own layer and the layers belo
 - `state`: tables, records, formats (the TypeScript RunState adapter).
 - `models`: model providers.
 - `_engine`: DBOS workflows and steps around the SDK's runner.
-- use cases: `run`, `runs`, `approvals`, `lifecycle`, `stream`, `result`, `tool`, `handover`.
+- use cases: `run`, `runs`, `approvals`, `lifecycle`, `stream`, `result`, `tool`, `handover`,
+  `store`, `pglite`.
 - `cli`, and the package itself (`timestep/__init__.py`).
 
 Within a layer the module graph has no cycles (function-level imports count).
@@ -36,17 +37,15 @@ LAYERS: list[tuple[str, ...]] = [
         "timestep.result",
         "timestep.tool",
         "timestep.handover",
+        "timestep.store",
+        "timestep.pglite",
     ),
     ("timestep.cli", "timestep"),
 ]
 
 # Modules not yet where the layers say, each with what keeps it there. The test fails when an
 # entry is no longer needed, so the list only shrinks.
-NOT_YET_LAYERED: dict[str, str] = {
-    "timestep.state.handover": "imports the engine and approvals: a use case, to move up",
-    "timestep.state.store": "opens the process's storage engine: a use case, to move up",
-    "timestep.state.pglite": "imports states as runs through handover: a use case, to move up",
-}
+NOT_YET_LAYERED: dict[str, str] = {}
 NOT_YET_IN_COMPAT: dict[str, str] = {
     "timestep.models._ollama_client": "the ollama client's private _request",
     "timestep.models.multi_provider": "overrides MultiProvider's private resolution hooks",

@@ -25,7 +25,7 @@ import timestep
 from timestep import ContextSecretMissingError, ContextStorage, ContextStorageError
 from timestep._compat.agents import application_context
 from timestep._engine import registry, storage
-from timestep.state.handover import export_run_state
+from timestep.handover import export_run_state
 from timestep.state.typescript import StateConversionError, to_typescript_json
 
 from .helpers import ExecutionLog, TurnModel

@@ -33,8 +33,8 @@ from timestep import (
     StateNotFoundError,
     TimestepError,
 )
+from timestep import store as store_module
 from timestep.state import schema
-from timestep.state import store as store_module
 
 from .fake_ollama import FakeOllama, text_reply
 from .fake_openai import FakeOpenAI

@@ -8,7 +8,8 @@ import pytest
 from agents import Agent, Runner, function_tool
 
 import timestep
-from timestep.state import handover, records
+from timestep import handover
+from timestep.state import records
 
 from .helpers import TurnModel
 

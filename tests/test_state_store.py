@@ -14,9 +14,9 @@ import pytest
 from agents import Agent, ModelResponse, RunState, function_tool
 
 import timestep
+from timestep import store as store_module
 from timestep.errors import StateError, StateNotFoundError, TimestepError
-from timestep.state import store as store_module
-from timestep.state.store import RunStateStore
+from timestep.store import RunStateStore
 
 from .helpers import ExecutionLog, TurnModel
 
@@ -212,7 +212,7 @@ _SAVER = textwrap.dedent(
     import asyncio, os, sys, time
     from agents import Agent, RunState
     from agents.run_context import RunContextWrapper
-    from timestep.state.store import RunStateStore
+    from timestep.store import RunStateStore
 
     url, marker, go, stop = sys.argv[1:5]
     agent = Agent(name="Mailer")

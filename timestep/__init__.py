@@ -62,7 +62,7 @@ _LAZY: dict[str, str] = {
     "RunOverrides": ".state.records",
     "RunOwner": ".state.records",
     "RunRecord": ".state.records",
-    "RunStateStore": ".state.store",
+    "RunStateStore": ".store",
     "StateConversionError": ".state.typescript",
     "UnsupportedStateVersionError": ".state.typescript",
     "from_typescript_json": ".state.typescript",
@@ -83,13 +83,13 @@ if TYPE_CHECKING:
     from .run import consume_result, launch, run_agent, submit
     from .runs import get_run, list_runs
     from .state.records import ModelUsage, RunOverrides, RunOwner, RunRecord
-    from .state.store import RunStateStore
     from .state.typescript import (
         StateConversionError,
         UnsupportedStateVersionError,
         from_typescript_json,
         to_typescript_json,
     )
+    from .store import RunStateStore
     from .stream import stream_events
     from .tool import idempotency_key, unrecorded
 

@@ -6,6 +6,10 @@
 - Teeing a streamed run's events: `RunResultStreaming` has no hook for its event queue, and
   keeps the run loop's exception privately until its events are consumed.
 - Converting a Responses API usage object into the SDK's `Usage`, as the SDK's own models do.
+- The defaults set with the public `agents.set_default_openai_client` /
+  `agents.set_default_openai_key`: the SDK keeps them in `agents.models._openai_shared` and
+  reads them back only inside `OpenAIProvider`. Timestep's per-event-loop OpenAI provider
+  (timestep/models/openai_loops.py) builds its own clients and must honour the same defaults.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from typing import Any
 
 from agents import Agent, RunContextWrapper, RunResult, RunResultStreaming, RunState
 from agents.usage import Usage, _response_usage_to_usage
+from openai import AsyncOpenAI
 from openai.types.responses import ResponseUsage
 
 
@@ -75,3 +80,17 @@ def stored_exception(result: RunResultStreaming) -> BaseException | None:
 def usage_from_response(usage: ResponseUsage) -> Usage:
     converted: Usage = _response_usage_to_usage(usage)
     return converted
+
+
+def default_openai_client() -> AsyncOpenAI | None:
+    """The client given to `agents.set_default_openai_client`, if any."""
+    from agents.models import _openai_shared
+
+    return _openai_shared.get_default_openai_client()
+
+
+def default_openai_key() -> str | None:
+    """The key given to `agents.set_default_openai_key`, if any."""
+    from agents.models import _openai_shared
+
+    return _openai_shared.get_default_openai_key()

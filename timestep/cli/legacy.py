@@ -10,7 +10,7 @@ from .common import Output
 
 
 async def import_pglite(args: argparse.Namespace, out: Output) -> int:
-    from ..state.pglite import import_pglite as run_import
+    from ..pglite import import_pglite as run_import
 
     report = await run_import(args.dir, app=args.app, agent_name=args.agent, dry_run=args.dry_run)
     if out.json_mode:

@@ -10,7 +10,7 @@ from .render import call_line
 
 
 async def state_export(args: argparse.Namespace, out: Output) -> int:
-    from ..state.handover import export_run_state
+    from ..handover import export_run_state
 
     text = await export_run_state(args.run_id, args.format, app=args.app)
     if args.output:
@@ -27,7 +27,7 @@ async def state_export(args: argparse.Namespace, out: Output) -> int:
 
 async def state_import(args: argparse.Namespace, out: Output) -> int:
     from ..errors import StateError
-    from ..state.handover import import_run_state
+    from ..handover import import_run_state
 
     try:
         with open(args.file, encoding="utf-8") as handle:

@@ -23,7 +23,7 @@ from agents.models.interface import Model, ModelProvider
 from agents.models.openai_provider import OpenAIProvider
 from openai import AsyncOpenAI
 
-from .._compat.openai_agents import default_openai_client, default_openai_key
+from .._compat.agents import default_openai_client, default_openai_key
 
 _CLIENT_OPTIONS = ("api_key", "base_url", "websocket_base_url", "organization", "project")
 

@@ -1,4 +1,4 @@
-// Node side of `timestep import-pglite` (timestep/state/pglite.py runs it once per import).
+// Node side of `timestep import-pglite` (timestep/pglite.py runs it once per import).
 //
 // Reads one JSON request on stdin:
 //   {"databases": ["/dir/pglite/default", ...], "graph": {"start": "Mailer", "agents": {...}}}

@@ -15,14 +15,14 @@ from typing import Any, Literal
 from agents import Agent, RunState
 from agents.usage import serialize_usage
 
-from .._compat import agents as agents_compat
-from .._engine import queues, registry, storage
-from .._engine.naming import run_id_or_new
-from ..context import already_stored, as_read, declared_for, state_json
-from ..errors import AgentNotRegisteredError, StateError
-from . import records
-from .records import Decision, RunRecord
-from .typescript import (
+from ._compat import agents as agents_compat
+from ._engine import queues, registry, storage
+from ._engine.naming import run_id_or_new
+from .context import already_stored, as_read, declared_for, state_json
+from .errors import AgentNotRegisteredError, StateError
+from .state import records
+from .state.records import Decision, RunRecord
+from .state.typescript import (
     PYTHON_SCHEMA_VERSION,
     TYPESCRIPT_SCHEMA_VERSION,
     UnsupportedStateVersionError,
@@ -53,7 +53,7 @@ async def export_run_state(
     are loaded to apply the decisions and resolve names. The TypeScript form fails closed
     (`StateError`) on anything it cannot carry faithfully.
     """
-    from .._engine.workflow import apply_decisions
+    from ._engine.workflow import apply_decisions
 
     engine = storage.storage_engine()
     record = await asyncio.to_thread(records.get, engine, run_id)
@@ -117,8 +117,8 @@ async def import_run_state(
     text: str, *, app: str | None, agent_name: str | None = None, run_id: str | None = None
 ) -> RunRecord:
     """Create a parked run from a Python (1.21) or TypeScript (1.22) RunState document."""
-    from .._engine.workflow import approval_fields
-    from ..approvals import continue_if_decided
+    from ._engine.workflow import approval_fields
+    from .approvals import continue_if_decided
 
     try:
         document = json.loads(text)

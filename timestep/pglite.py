@@ -30,9 +30,9 @@ from typing import Any
 import platformdirs
 from agents import Agent, FunctionTool
 
-from ..errors import TimestepError
+from .errors import TimestepError
 
-NODE_PROJECT = Path(__file__).resolve().parent / "pglite_node"
+NODE_PROJECT = Path(__file__).resolve().parent / "state" / "pglite_node"
 _PROJECT_FILES = ("package.json", "package-lock.json", "read_store.mjs")
 _NODE_TIMEOUT_SECONDS = 600
 
@@ -128,7 +128,7 @@ def node_project() -> tuple[str, Path]:
 
 def node_graph(start: Agent[Any]) -> dict[str, Any]:
     """The agent graph as read_store.mjs rebuilds it (names, function tools, handoffs)."""
-    from .typescript._graph import AgentGraph
+    from .state.typescript._graph import AgentGraph
 
     graph = AgentGraph.of(start)
     agents: dict[str, Any] = {}
@@ -179,7 +179,7 @@ def read_store(databases: list[Path], start: Agent[Any]) -> list[dict[str, Any]]
 
 
 def _starting_agent(app: str, agent_name: str | None) -> Agent[Any]:
-    from .._engine import registry
+    from ._engine import registry
 
     defined = registry.register_module(app)
     if agent_name is not None:
@@ -214,11 +214,11 @@ async def import_pglite(
     the starting agent when the module has several. With `dry_run` nothing is written and the
     report says what would be imported.
     """
-    from .._engine.naming import run_id_or_new
-    from .._engine.storage import storage_engine
+    from ._engine.naming import run_id_or_new
+    from ._engine.storage import storage_engine
     from .handover import import_run_state
-    from .records import find
-    from .typescript import from_typescript_json
+    from .state.records import find
+    from .state.typescript import from_typescript_json
 
     root = Path(directory).expanduser() if directory is not None else default_directory()
     databases = find_databases(root)

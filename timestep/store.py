@@ -23,10 +23,10 @@ from typing import Any, Literal
 import sqlalchemy as sa
 from agents import Agent, RunState
 
-from ..context import ContextStorage, as_read, declared_for
-from ..errors import ContextStorageError, StateError, StateNotFoundError, TimestepError
-from . import schema
-from .database import (
+from .context import ContextStorage, as_read, declared_for
+from .errors import ContextStorageError, StateError, StateNotFoundError, TimestepError
+from .state import schema
+from .state.database import (
     create_engine,
     dialect_insert,
     ensure_postgres_database,
@@ -197,7 +197,7 @@ class RunStateStore:
     def _engine(self) -> sa.Engine:
         if self.connection_string is not None:
             return _engine_for(self.connection_string)
-        from .._engine.storage import storage_engine
+        from ._engine.storage import storage_engine
 
         return storage_engine()
 
@@ -322,7 +322,7 @@ class RunStateStore:
         state = await self._rebuild(engine, text, None, as_read)
         if format == "python":
             return text
-        from .typescript import to_typescript_json
+        from .state.typescript import to_typescript_json
 
         storage = self._storage()
         # The context is in its stored form already: it crosses as stored (never re-serialized).
