@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from dbos import DBOS, WorkflowHandleAsync
 
-from ._engine import launch, queues, registry, storage
+from ._engine import launch, queues, registry, requests, storage
 from ._engine.naming import DECIDED_TOPIC, segment_workflow_id
 from .errors import AgentNotRegisteredError, DecisionError
 from .state import records
@@ -84,14 +84,13 @@ async def continue_if_decided(record: RunRecord) -> None:
     await queues.enqueue_segment(
         next_id,
         record.agent_name,
-        {
-            "run_id": record.run_id,
-            "segment": record.segment + 1,
-            "agent": record.agent_name,
-            "continuation": True,
-            "approval_timeout": record.approval_timeout,
-            "stream": record.streamed,
-        },
+        requests.continuation(
+            record.run_id,
+            record.segment + 1,
+            record.agent_name,
+            approval_timeout=record.approval_timeout,
+            stream=record.streamed,
+        ),
     )
     if record.approval_timeout is not None:
         # The deadline enqueued the segment already, with a delay: start it now, or wake it

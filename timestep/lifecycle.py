@@ -13,8 +13,8 @@ from dbos import SetWorkflowID
 
 from . import config
 from ._engine import liveness, queues, storage
-from ._engine.fleet import segment_request
 from ._engine.naming import MODEL_STEP_NAME, queue_name, run_id_or_new, segment_workflow_id
+from ._engine.requests import from_workflow_input
 from .errors import LifecycleError
 from .runs import get_run
 from .state import owners, records
@@ -162,7 +162,7 @@ async def fork(
     segment, step_id = calls[turn]
     workflow_id = segment_workflow_id(run_id, segment)
     found = await client.list_workflows_async(workflow_ids=[workflow_id], load_input=True)
-    request = segment_request(found[0].input) if found else None
+    request = from_workflow_input(found[0].input) if found else None
     if request is None:
         raise LifecycleError(f"run {run_id!r} has no recorded segment {segment} to fork")
     if request.get("session") or request.get("needs_attachments"):
@@ -214,7 +214,7 @@ async def _cancelled_deadline(run_id: str, segment: int) -> str:
     """The workflow id of a cancelled parked run's deadline segment, checked resumable."""
     workflow_id = segment_workflow_id(run_id, segment)
     found = await queues.client().list_workflows_async(workflow_ids=[workflow_id], load_input=True)
-    request = segment_request(found[0].input) if found else None
+    request = from_workflow_input(found[0].input) if found else None
     if request is None or request.get("deadline_at") is None:
         raise LifecycleError(
             f"run {run_id!r} was cancelled while parked with an approval deadline set by an "

@@ -21,6 +21,7 @@ from ._compat.agents import application_context
 from ._engine import launch as _launch
 from ._engine import queues, registry
 from ._engine.naming import run_id_or_new, segment_workflow_id
+from ._engine.requests import PendingCallRef, RunInput, SegmentRequest
 from ._engine.storage import storage_engine
 from ._engine.workflow import (
     Attachments,
@@ -92,7 +93,7 @@ def _run_overrides(agent: Agent[Any], run_config: RunConfig | None) -> RunOverri
     return RunOverrides(agent=agent_model, run_config=config_name)
 
 
-def _input_hash(request: dict[str, Any]) -> str | None:
+def _input_hash(request: RunInput) -> str | None:
     """A fingerprint of a new run's input (None for a RunState: it continues a run)."""
     if "input" not in request:
         return None
@@ -161,20 +162,20 @@ async def _create_or_check(
     return record, created
 
 
-def _input_request(run_input: Any, storage: ContextStorage | None = None) -> dict[str, Any]:
+def _input_request(run_input: Any, storage: ContextStorage | None = None) -> RunInput:
     if isinstance(run_input, RunState):
-        return {
-            "state": state_json(run_input, storage),
-            "pending": [
-                {"call_id": approval_fields(item)["call_id"]}
+        return RunInput(
+            state=state_json(run_input, storage),
+            pending=[
+                PendingCallRef(call_id=approval_fields(item)["call_id"])
                 for item in run_input.get_interruptions()
             ],
-        }
+        )
     if isinstance(run_input, str):
-        return {"input": run_input}
+        return RunInput(input=run_input)
     if isinstance(run_input, list):
         try:
-            return {"input": to_jsonable_python(run_input)}
+            return RunInput(input=to_jsonable_python(run_input))
         except PydanticSerializationError as exc:
             raise InvalidArgumentError(
                 f"run_input holds an item that cannot be stored as JSON: {exc}"
@@ -247,14 +248,14 @@ async def run_agent(
         live_context = application_context(run_input)  # the seed's resume form carries it
     if storage is not None and live_context is not None:
         storage.check_secrets(live_context, f"run {run_id!r}")
-    request = _input_request(run_input, storage)
+    given = _input_request(run_input, storage)
     context_json, context_is_json = (
         (storage.dump(context), True) if storage is not None else _json_or_none(context)
     )
     await asyncio.to_thread(_launch.ensure_dbos)
     await queues.listen_for_registered_agents_async()
     engine = storage_engine()
-    models, input_hash = _run_overrides(agent, run_config), _input_hash(request)
+    models, input_hash = _run_overrides(agent, run_config), _input_hash(given)
     record, created = await _create_or_check(
         agent, run_id, approval_timeout, stream, models, input_hash
     )
@@ -267,7 +268,8 @@ async def run_agent(
         if await asyncio.to_thread(records.advance_segment, engine, run_id, segment):
             segment += 1
     descriptor = session_descriptor(session)
-    request.update(
+    request = SegmentRequest(
+        **given,
         run_id=run_id,
         segment=segment,
         agent=agent.name,
@@ -336,7 +338,7 @@ async def submit(
         raise InvalidArgumentError(
             "submit takes a string or input items; continue a parked RunState with run_agent"
         )
-    request = _input_request(run_input)
+    given = _input_request(run_input)
     storage = declared_for(agent.name)
     if storage is not None and context is not None:
         storage.check_secrets(context, "submit")  # a worker re-supplies them, never the record
@@ -349,13 +351,14 @@ async def submit(
             "use run_agent to run with this context in this process"
         )
     run_id = run_id_or_new(run_id)
-    models, input_hash = _run_overrides(agent, None), _input_hash(request)
+    models, input_hash = _run_overrides(agent, None), _input_hash(given)
     record, created = await _create_or_check(
         agent, run_id, approval_timeout, False, models, input_hash
     )
     if not created:
         _check_reuse(record, input_hash, models, "return")
-    request.update(
+    request = SegmentRequest(
+        **given,
         run_id=run_id,
         segment=1,
         agent=agent.name,

@@ -37,7 +37,7 @@ from dbos import DBOSClient
 from ..errors import ConfigurationError
 from ..state import owners
 from ..state.owners import OwnerRecord
-from . import liveness
+from . import liveness, requests
 from .naming import PROCESS_QUEUE_PREFIX, SEGMENT_WORKFLOW, process_queue_name, queue_name
 
 logger = logging.getLogger("timestep")
@@ -266,12 +266,12 @@ class Fleet:
             return process_queue_name(self.executor_id)
         if status.name != SEGMENT_WORKFLOW:
             return ""  # DBOS's internal queue
-        request = segment_request(status.input)
+        request = requests.from_workflow_input(status.input)
         if request is None:
             return ""
         if request.get("needs_attachments"):
             return None
-        return queue_name(str(request["agent"]))
+        return queue_name(request["agent"])
 
     def _claim_and_move(self, client: DBOSClient, workflow_id: str, dead: str, target: str) -> bool:
         seen = owners.find_claim(self.engine, workflow_id, dead)
@@ -305,14 +305,6 @@ class Fleet:
         dead = _stranding_executor(found[0])
         if dead is not None and dead != self.executor_id:
             self.take_over(dead, bring_here=frozenset({workflow_id}), only=frozenset({workflow_id}))
-
-
-def segment_request(inputs: Any) -> dict[str, Any] | None:
-    """The request of a run segment from its DBOS workflow input, or None for another kind."""
-    args = inputs.get("args") if isinstance(inputs, dict) else getattr(inputs, "args", None)
-    if args and isinstance(args[0], dict) and "agent" in args[0]:
-        return args[0]
-    return None
 
 
 def _stranding_executor(status: Any) -> str | None:

@@ -7,7 +7,6 @@ has registered, so a process without an agent's code never takes that agent's wo
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 from dbos import (
     DBOS,
@@ -21,6 +20,7 @@ from .. import config
 from .._compat import dbos as dbos_compat
 from . import registry, storage
 from .naming import SEGMENT_WORKFLOW, process_queue_name, queue_name
+from .requests import SegmentRequest
 
 POLLING_INTERVAL_SECONDS = 0.5
 _registered: set[str] = set()
@@ -91,7 +91,10 @@ def client() -> DBOSClient:
 
 
 async def enqueue_segment(
-    workflow_id: str, agent_name: str, request: dict[str, Any], delay_seconds: float | None = None
+    workflow_id: str,
+    agent_name: str,
+    request: SegmentRequest,
+    delay_seconds: float | None = None,
 ) -> None:
     """Enqueue a run segment under `workflow_id`; a second enqueue of the same id is a no-op."""
     options: EnqueueOptions = {

@@ -40,7 +40,7 @@ from ..context import ContextStorage, declared_for, state_json, stored_context
 from ..errors import AgentMismatchError, TimestepError
 from ..state import records
 from ..state.retry import until_reachable
-from . import registry
+from . import registry, requests
 from .durable import ReplaySafeSession, durable_agent, durable_run_config
 from .events import DurableEventQueue, StreamWriter, set_writer
 from .naming import (
@@ -49,6 +49,7 @@ from .naming import (
     parse_segment_workflow_id,
     segment_workflow_id,
 )
+from .requests import SegmentRequest
 from .segment import Segment, enter_segment, reset_segment
 from .storage import storage_engine
 
@@ -356,7 +357,7 @@ def _segment_usage(segment: Segment) -> dict[str, records.ModelUsage]:
 
 
 async def _schedule_deadline(
-    run_id: str, segment: int, request: dict[str, Any], timeout: float
+    run_id: str, segment: int, request: SegmentRequest, timeout: float
 ) -> None:
     """Enqueue the next segment delayed by `timeout`: a durable timer in the database.
 
@@ -368,21 +369,20 @@ async def _schedule_deadline(
     await enqueue_segment(
         segment_workflow_id(run_id, segment + 1),
         request["agent"],
-        {
-            "run_id": run_id,
-            "segment": segment + 1,
-            "agent": request["agent"],
-            "continuation": True,
-            "approval_timeout": timeout,
-            "deadline_at": time.time() + timeout,
-            "stream": request.get("stream", False),
-        },
+        requests.continuation(
+            run_id,
+            segment + 1,
+            request["agent"],
+            approval_timeout=timeout,
+            stream=request.get("stream", False),
+            deadline_at=time.time() + timeout,
+        ),
         delay_seconds=timeout,
     )
 
 
 @DBOS.workflow(name=SEGMENT_WORKFLOW, serialization_type=WorkflowSerializationFormat.PORTABLE)
-async def run_segment(request: dict[str, Any]) -> dict[str, Any]:
+async def run_segment(request: SegmentRequest) -> dict[str, Any]:
     """Run one segment of a run; returns {"status": ..., "segment": ...}."""
     workflow_id = DBOS.workflow_id
     assert workflow_id is not None
