@@ -18,7 +18,7 @@ from ._engine import launch, queues, registry, requests, storage
 from ._engine.naming import DECIDED_TOPIC, segment_workflow_id
 from .errors import AgentNotRegisteredError, DecisionError
 from .state import records
-from .state.records import Decision, RunRecord
+from .state.records import Decision, DecisionKind, RunRecord
 
 if TYPE_CHECKING:  # the Agents SDK is imported by `resume` only: deciders do not need it
     from agents import RunResult, RunResultStreaming
@@ -39,7 +39,7 @@ def _check_same(run_id: str, recorded: Decision, wanted: Decision) -> None:
 
 
 def _decide(
-    run_id: str, call_id: str | None, decision: str, always: bool, message: str | None
+    run_id: str, call_id: str | None, decision: DecisionKind, always: bool, message: str | None
 ) -> RunRecord | None:
     """Record the decision; returns the parked run's record, or None for a repeated decision."""
     engine = storage.storage_engine()

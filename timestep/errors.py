@@ -6,6 +6,7 @@ leave the database untouched.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 
@@ -95,9 +96,9 @@ class InterruptionException(TimestepError):
         message: str | None = None,
         *,
         run_id: str | None = None,
-        pending: list[dict[str, Any]] | None = None,
+        pending: Sequence[Mapping[str, Any]] | None = None,
     ) -> None:
-        pending = list(pending or [])
+        pending = [dict(p) for p in pending or []]
         if message is None and run_id is not None:
             names = ", ".join(f"{p['tool_name']} ({p['call_id']})" for p in pending)
             message = (

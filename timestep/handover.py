@@ -21,7 +21,7 @@ from ._engine.naming import run_id_or_new
 from .context import already_stored, as_read, declared_for, state_json
 from .errors import AgentNotRegisteredError, StateError
 from .state import records
-from .state.records import Decision, RunRecord
+from .state.records import Decision, PendingApproval, RunRecord
 from .state.typescript import (
     PYTHON_SCHEMA_VERSION,
     TYPESCRIPT_SCHEMA_VERSION,
@@ -93,7 +93,7 @@ def _current_agent_name(document: dict[str, Any]) -> str:
     return name
 
 
-def _check_pending_call(agent: Agent[Any], fields: dict[str, Any]) -> None:
+def _check_pending_call(agent: Agent[Any], fields: PendingApproval) -> None:
     """Refuse, before anything is written, a pending call the run could never execute: a tool
     its agent does not have, or arguments that are not a JSON object (an edited state)."""
     names = {getattr(tool, "name", None) for tool in agent.tools}

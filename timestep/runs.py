@@ -50,13 +50,10 @@ def _with_decisions(record: RunRecord) -> RunRecord:
     calls = []
     for call in record.pending_approvals:
         decision = decided.get(call["call_id"])
-        calls.append(
-            {
-                **call,
-                "decision": None if decision is None else decision.decision,
-                "message": None if decision is None else decision.message,
-            }
-        )
+        shown = call.copy()
+        shown["decision"] = None if decision is None else decision.decision
+        shown["message"] = None if decision is None else decision.message
+        calls.append(shown)
     return dataclasses.replace(record, pending_approvals=calls)
 
 

@@ -231,22 +231,22 @@ async def _wait_for_attachments(run_id: str, workflow_id: str) -> Attachments:
         await asyncio.sleep(WAIT_POLL_SECONDS)
 
 
-def approval_fields(item: ToolApprovalItem) -> dict[str, Any]:
+def approval_fields(item: ToolApprovalItem) -> records.PendingApproval:
     """Call id, tool name, arguments and agent of a pending approval, as JSON."""
     raw = item.raw_item
 
     def get(key: str) -> Any:
         return raw.get(key) if isinstance(raw, dict) else getattr(raw, key, None)
 
-    return {
-        "call_id": get("call_id") or get("id"),
-        "tool_name": item.tool_name or get("name"),
-        "arguments": get("arguments"),
-        "agent": item.agent.name,
-    }
+    return records.PendingApproval(
+        call_id=get("call_id") or get("id"),
+        tool_name=item.tool_name or get("name"),
+        arguments=get("arguments"),
+        agent=item.agent.name,
+    )
 
 
-def pending_approvals(result: RunResult | RunResultStreaming) -> list[dict[str, Any]]:
+def pending_approvals(result: RunResult | RunResultStreaming) -> list[records.PendingApproval]:
     return [approval_fields(item) for item in result.interruptions]
 
 

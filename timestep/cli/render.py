@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.status import Status
 
-    from ..state.records import RunRecord
+    from ..state.records import PendingApproval, RunRecord
 
 FINISHED = ("completed", "failed", "cancelled", "awaiting_approval")
 
@@ -85,7 +85,7 @@ def model_of(record: RunRecord) -> str:
     return ", ".join(record.usage_by_model) or "-"
 
 
-def call_line(pending: dict[str, Any]) -> str:
+def call_line(pending: PendingApproval) -> str:
     decision = pending.get("decision")
     state = {None: "pending", "approve": "approved", "reject": "rejected"}[decision]
     return f"{state} {pending['call_id']}: {pending['tool_name']}({pending['arguments']})"

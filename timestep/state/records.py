@@ -6,7 +6,7 @@ import dataclasses
 import json
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, NotRequired, TypedDict, get_args
 
 import sqlalchemy as sa
 
@@ -14,7 +14,25 @@ from ..errors import RunNotFoundError
 from .database import dialect_insert
 from .schema import decisions, runs
 
-STATUSES = ("running", "awaiting_approval", "completed", "failed", "cancelled")
+RunStatus = Literal["running", "awaiting_approval", "completed", "failed", "cancelled"]
+STATUSES: tuple[RunStatus, ...] = get_args(RunStatus)
+
+DecisionKind = Literal["approve", "reject"]
+
+
+class PendingApproval(TypedDict):
+    """A tool call a parked run waits for a decision on."""
+
+    call_id: str
+    tool_name: str
+    arguments: str | None
+    """The call's arguments as the model wrote them (JSON text)."""
+    agent: str
+    """The agent whose tool it is."""
+    decision: NotRequired[DecisionKind | None]
+    """What was decided, once read with `get_run` / `list_runs` (None: not yet)."""
+    message: NotRequired[str | None]
+    """The rejection message, for a rejected call."""
 
 
 @dataclass(frozen=True)
@@ -104,7 +122,7 @@ class RunRecord:
     agent_name: str
     """Name of the agent the run started with."""
 
-    status: str
+    status: RunStatus
     """One of `running`, `awaiting_approval`, `completed`, `failed`, `cancelled`."""
 
     created_at: float
@@ -122,7 +140,7 @@ class RunRecord:
     final_output: Any = None
     """The final output, as JSON, once completed."""
 
-    pending_approvals: list[dict[str, Any]] = field(default_factory=list)
+    pending_approvals: list[PendingApproval] = field(default_factory=list)
     """Tool calls awaiting a decision: call id, tool name, arguments, agent."""
 
     error: str | None = None
@@ -410,7 +428,7 @@ class Decision:
     tool_name: str
     """The tool the call invokes."""
 
-    decision: str
+    decision: DecisionKind
     """`approve` or `reject`."""
 
     always: bool = False
@@ -469,7 +487,7 @@ def insert_parked(
     fingerprint: str,
     *,
     state: dict[str, Any],
-    pending: list[dict[str, Any]],
+    pending: list[PendingApproval],
     usage: dict[str, Any],
     decided: list[Decision],
 ) -> RunRecord:
