@@ -43,16 +43,6 @@ LAYERS: list[tuple[str, ...]] = [
     ("timestep.cli", "timestep"),
 ]
 
-# Modules not yet where the layers say, each with what keeps it there. The test fails when an
-# entry is no longer needed, so the list only shrinks.
-NOT_YET_LAYERED: dict[str, str] = {}
-NOT_YET_IN_COMPAT: dict[str, str] = {
-    "timestep.models._ollama_client": "the ollama client's private _request",
-    "timestep.models.multi_provider": "overrides MultiProvider's private resolution hooks",
-    "timestep.models.ollama_model": "the SDK's private tracing helpers",
-    "timestep.models.tracing": "the SDK's trace provider's private processor list",
-    "timestep.state.typescript._approvals": "the SDK's private _tool_invocation helpers",
-}
 
 
 def _modules() -> dict[str, Path]:
@@ -114,7 +104,7 @@ def test_imports_run_downward() -> None:
         wrong = sorted(t for t in _imports(module) if _layer(t) > _layer(module))
         if wrong:
             upward[module] = wrong
-    assert set(upward) == set(NOT_YET_LAYERED), upward
+    assert not upward, upward
 
 
 def test_no_import_cycles() -> None:
@@ -189,4 +179,4 @@ def test_private_names_of_dependencies_only_in_compat() -> None:
         uses = _private_uses(path)
         if uses:
             found[module] = uses
-    assert set(found) == set(NOT_YET_IN_COMPAT), found
+    assert not found, found

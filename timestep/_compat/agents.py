@@ -10,6 +10,13 @@
   `agents.set_default_openai_key`: the SDK keeps them in `agents.models._openai_shared` and
   reads them back only inside `OpenAIProvider`. Timestep's per-event-loop OpenAI provider
   (timestep/models/openai_loops.py) builds its own clients and must honour the same defaults.
+- `MultiProvider`'s prefix resolution and fallback-provider hooks, which `MultiModelProvider`
+  extends (the `ollama/` prefix, unknown prefixes as typed errors).
+- The SDK's helpers for a model's generation span and its error reporting, so that
+  `OllamaModel`'s spans look like the SDK's own models'.
+- The trace provider's processor list (the SDK has `set_trace_processors` but no getter).
+- The canonical tool-invocation identity the SDK records with an approval, which the
+  TypeScript adapter must reproduce byte for byte.
 """
 
 from __future__ import annotations
@@ -17,7 +24,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from agents import Agent, RunContextWrapper, RunResult, RunResultStreaming, RunState
+from agents import Agent, ModelProvider, RunContextWrapper, RunResult, RunResultStreaming, RunState
+from agents.models.multi_provider import MultiProvider
+from agents.tracing import TracingProcessor
+from agents.tracing.provider import DefaultTraceProvider
 from agents.usage import Usage, _response_usage_to_usage
 from openai import AsyncOpenAI
 from openai.types.responses import ResponseUsage
@@ -94,3 +104,65 @@ def default_openai_key() -> str | None:
     from agents.models import _openai_shared
 
     return _openai_shared.get_default_openai_key()
+
+
+class MultiProviderHooks(MultiProvider):
+    """`MultiProvider` whose private resolution hooks are overridable under public names."""
+
+    def create_fallback_provider(self, prefix: str) -> ModelProvider:
+        """The provider for `prefix` when the provider map has none (cached by the SDK)."""
+        provider: ModelProvider = super()._create_fallback_provider(prefix)
+        return provider
+
+    def _create_fallback_provider(self, prefix: str) -> ModelProvider:
+        return self.create_fallback_provider(prefix)
+
+    def resolve_prefixed_model(
+        self, *, original_model_name: str, prefix: str, stripped_model_name: str | None
+    ) -> tuple[ModelProvider, str | None]:
+        """The provider and model name that `prefix/name` resolves to."""
+        resolved: tuple[ModelProvider, str | None] = super()._resolve_prefixed_model(
+            original_model_name=original_model_name,
+            prefix=prefix,
+            stripped_model_name=stripped_model_name,
+        )
+        return resolved
+
+    def _resolve_prefixed_model(
+        self, *, original_model_name: str, prefix: str, stripped_model_name: str | None
+    ) -> tuple[ModelProvider, str | None]:
+        return self.resolve_prefixed_model(
+            original_model_name=original_model_name,
+            prefix=prefix,
+            stripped_model_name=stripped_model_name,
+        )
+
+    def fallback_provider(self, prefix: str) -> ModelProvider:
+        """The (cached) fallback provider for `prefix`."""
+        provider: ModelProvider = self._get_fallback_provider(prefix)
+        return provider
+
+    @property
+    def unknown_prefix_mode(self) -> str:
+        mode: str = self._unknown_prefix_mode
+        return mode
+
+
+def trace_processors(provider: DefaultTraceProvider) -> list[TracingProcessor]:
+    """The processors a trace provider exports to."""
+    return list(getattr(provider._multi_processor, "_processors", ()))
+
+
+def tool_invocation_identity_and_scope(call: dict[str, Any], invocation_role: str | None) -> Any:
+    """The SDK's canonical identity of a tool call, as it records it with an approval."""
+    from agents._tool_invocation import tool_invocation_identity_and_scope as identity
+
+    return identity(call, invocation_role=invocation_role)
+
+
+def model_span_helpers() -> tuple[Any, Any, Any]:
+    """(model_config_for_trace, populate_generation_span, model_span_errors) of the SDK."""
+    from agents.models._trace import model_config_for_trace, populate_generation_span
+    from agents.util._error_tracing import model_span_errors
+
+    return model_config_for_trace, populate_generation_span, model_span_errors

@@ -18,6 +18,8 @@ from urllib.parse import urlsplit
 import httpx
 from ollama import AsyncClient
 
+from .._compat import ollama as ollama_compat
+
 OLLAMA_LOCAL_URL = "http://localhost:11434"
 """The local server used when neither `base_url` nor `OLLAMA_HOST` is set."""
 
@@ -137,8 +139,8 @@ async def chat_once(
 ) -> dict[str, Any]:
     """POST /api/chat without streaming; the decoded response object."""
     extra: dict[str, Any] = {"timeout": timeout} if timeout is not None else {}
-    result = await client._request(
-        dict, "POST", "/api/chat", json=dict(payload), stream=False, **extra
+    result = await ollama_compat.post_json(
+        client, "/api/chat", dict(payload), stream=False, **extra
     )
     return cast(dict[str, Any], result)
 
@@ -150,7 +152,7 @@ async def chat_stream(
     extra: dict[str, Any] = {"timeout": timeout} if timeout is not None else {}
     parts = cast(
         AsyncGenerator[dict[str, Any], None],
-        await client._request(dict, "POST", "/api/chat", json=dict(payload), stream=True, **extra),
+        await ollama_compat.post_json(client, "/api/chat", dict(payload), stream=True, **extra),
     )
     try:
         async for part in parts:

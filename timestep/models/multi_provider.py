@@ -13,10 +13,11 @@ from typing import Any
 
 from agents.exceptions import UserError
 from agents.models.interface import ModelProvider
-from agents.models.multi_provider import MultiProvider, MultiProviderMap
+from agents.models.multi_provider import MultiProviderMap
 from ollama import AsyncClient
 from openai import AsyncOpenAI
 
+from .._compat.agents import MultiProviderHooks
 from ..errors import ModelError
 from .ollama_provider import OllamaModelProvider
 from .openai_loops import PerLoopOpenAIProvider
@@ -66,7 +67,7 @@ class MultiModelProviderMap(MultiProviderMap):
             super().remove_provider(prefix)
 
 
-class MultiModelProvider(MultiProvider):
+class MultiModelProvider(MultiProviderHooks):
     """The SDK's `MultiProvider` with Ollama built in under `ollama/`.
 
     OpenAI models are served by one SDK `OpenAIProvider` per event loop, each with its own HTTP
@@ -142,20 +143,20 @@ class MultiModelProvider(MultiProvider):
             mapped = self.provider_map.get_provider(OLLAMA_PREFIX)
             if mapped is not None:
                 return mapped
-        return self._get_fallback_provider(OLLAMA_PREFIX)
+        return self.fallback_provider(OLLAMA_PREFIX)
 
     def known_prefixes(self) -> list[str]:
         """Every prefix this provider routes, built-in ones first."""
         mapped = list(self.provider_map.get_mapping()) if self.provider_map is not None else []
         return list(BUILTIN_PREFIXES) + sorted(p for p in mapped if p not in BUILTIN_PREFIXES)
 
-    def _create_fallback_provider(self, prefix: str) -> ModelProvider:
+    def create_fallback_provider(self, prefix: str) -> ModelProvider:
         # Kept in the SDK's fallback cache, so the SDK's aclose() closes it too.
         if prefix == OLLAMA_PREFIX:
             return OllamaModelProvider(**self._ollama_args)
-        return super()._create_fallback_provider(prefix)
+        return super().create_fallback_provider(prefix)
 
-    def _resolve_prefixed_model(
+    def resolve_prefixed_model(
         self,
         *,
         original_model_name: str,
@@ -165,10 +166,10 @@ class MultiModelProvider(MultiProvider):
         mapped = self.provider_map is not None and self.provider_map.has_prefix(prefix)
         if not mapped:
             if prefix == OLLAMA_PREFIX:
-                return self._get_fallback_provider(prefix), stripped_model_name
-            if prefix not in BUILTIN_PREFIXES and self._unknown_prefix_mode == "error":
+                return self.fallback_provider(prefix), stripped_model_name
+            if prefix not in BUILTIN_PREFIXES and self.unknown_prefix_mode == "error":
                 raise UnknownModelPrefixError(original_model_name, prefix, self.known_prefixes())
-        return super()._resolve_prefixed_model(
+        return super().resolve_prefixed_model(
             original_model_name=original_model_name,
             prefix=prefix,
             stripped_model_name=stripped_model_name,

@@ -17,7 +17,6 @@ from agents.agent_output import AgentOutputSchemaBase
 from agents.handoffs import Handoff
 from agents.items import ModelResponse, TResponseInputItem, TResponseStreamEvent
 from agents.model_settings import ModelSettings
-from agents.models._trace import model_config_for_trace, populate_generation_span
 from agents.models.chatcmpl_converter import Converter
 from agents.models.chatcmpl_stream_handler import ChatCmplStreamHandler
 from agents.models.fake_id import FAKE_RESPONSES_ID
@@ -25,11 +24,11 @@ from agents.models.interface import Model, ModelTracing
 from agents.tool import Tool
 from agents.tracing import generation_span
 from agents.usage import Usage, model_usage_to_span_usage
-from agents.util._error_tracing import model_span_errors
 from ollama import AsyncClient
 from openai.types.responses import Response
 from openai.types.responses.response_prompt_param import ResponsePromptParam
 
+from .._compat import agents as agents_compat
 from ..errors import ModelConfigurationError
 from ._ollama_client import (
     OLLAMA_API_KEY_ENV,
@@ -46,6 +45,10 @@ from ._ollama_errors import missing_key_error, translated_errors
 from ._ollama_messages import to_chat_message, to_ollama_messages, to_ollama_tools
 from ._ollama_request import OllamaDefaults, build_payload
 from ._ollama_stream import to_chat_chunks, usage_counts
+
+model_config_for_trace, populate_generation_span, model_span_errors = (
+    agents_compat.model_span_helpers()
+)
 
 _MODEL_IMPL = {"model_impl": "ollama"}
 

@@ -16,13 +16,14 @@ from agents.tracing import TracingProcessor, get_trace_provider
 from agents.tracing.processors import default_exporter, default_processor
 from agents.tracing.provider import DefaultTraceProvider
 
+from .._compat import agents as agents_compat
+
 _lock = threading.Lock()
 _detached = False
 
 
 def _processors(provider: DefaultTraceProvider) -> list[TracingProcessor]:
-    # The SDK offers set_processors but no getter; read the multiplexer's tuple (SDK pinned).
-    return list(getattr(provider._multi_processor, "_processors", ()))
+    return agents_compat.trace_processors(provider)
 
 
 def openai_tracing_key(openai_api_key: str | None = None) -> str | None:

@@ -24,6 +24,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from ..._compat import agents as agents_compat
 from ._errors import StateConversionError
 
 _JSON_TOKEN_PREFIX = "\u0000openai-agents-json:"
@@ -150,9 +151,7 @@ def python_invocation_identity(
     Depends on `agents._tool_invocation.tool_invocation_identity_and_scope` (private in
     openai-agents 0.24.0): the digests must be byte-identical to what the SDK computes on resume.
     """
-    from agents._tool_invocation import tool_invocation_identity_and_scope
-
-    identity = tool_invocation_identity_and_scope(
+    identity = agents_compat.tool_invocation_identity_and_scope(
         dict(py_call), invocation_role="handoff" if handoff else None
     )
     if identity is None:
