@@ -17,7 +17,7 @@ from agents.run_context import RunContextWrapper
 from psycopg import sql
 
 import timestep
-from timestep.state import store as store_module
+from timestep import store as store_module
 from timestep.state.database import (
     ensure_postgres_database,
     masked_url,

@@ -20,8 +20,8 @@ import pytest
 import timestep
 from tests.apps import legacy_app
 from tests.components import unavailable
+from timestep import pglite
 from timestep.errors import RunNotFoundError, TimestepError
-from timestep.state import pglite
 
 INTEROP_DIR = Path(__file__).resolve().parent
 GOLDEN = INTEROP_DIR / "golden" / "ts_to_py"
