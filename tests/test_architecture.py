@@ -18,7 +18,12 @@ Within a layer the module graph has no cycles (function-level imports count).
 from __future__ import annotations
 
 import ast
+import functools
+import json
+import subprocess
+import sys
 from pathlib import Path
+from typing import Any
 
 PACKAGE = Path(__file__).resolve().parent.parent / "timestep"
 
@@ -98,16 +103,16 @@ def _layer(module: str) -> int:
     return level
 
 
-def test_imports_run_downward() -> None:
+def upward_imports() -> dict[str, list[str]]:
     upward = {}
     for module in MODULES:
         wrong = sorted(t for t in _imports(module) if _layer(t) > _layer(module))
         if wrong:
             upward[module] = wrong
-    assert not upward, upward
+    return upward
 
 
-def test_no_import_cycles() -> None:
+def import_cycles() -> list[list[str]]:
     graph = {module: _imports(module) for module in MODULES}
     # A package's __init__ re-exports its submodules: an edge into it is not a cycle.
     packages = {m for m, p in MODULES.items() if p.name == "__init__.py"}
@@ -127,7 +132,7 @@ def test_no_import_cycles() -> None:
     for module in sorted(MODULES):
         if module not in done:
             visit(module, [module])
-    assert not cycles, cycles
+    return cycles
 
 
 PUBLIC_UNDERSCORED = {"os._exit"}
@@ -171,7 +176,7 @@ def _private_uses(path: Path) -> list[str]:
     return uses
 
 
-def test_private_names_of_dependencies_only_in_compat() -> None:
+def private_uses_outside_compat() -> dict[str, list[str]]:
     found = {}
     for module, path in MODULES.items():
         if module.startswith("timestep._compat"):
@@ -179,4 +184,43 @@ def test_private_names_of_dependencies_only_in_compat() -> None:
         uses = _private_uses(path)
         if uses:
             found[module] = uses
-    assert not found, found
+    return found
+
+
+@functools.cache
+def _findings() -> dict[str, Any]:
+    # The package is parsed in a fresh interpreter: CPython 3.11.7's parser can raise
+    # "AST constructor recursion depth mismatch" in a long-lived test worker.
+    done = subprocess.run(
+        [sys.executable, __file__],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    found: dict[str, Any] = json.loads(done.stdout)
+    return found
+
+
+def test_imports_run_downward() -> None:
+    assert not _findings()["upward"], _findings()["upward"]
+
+
+def test_no_import_cycles() -> None:
+    assert not _findings()["cycles"], _findings()["cycles"]
+
+
+def test_private_names_of_dependencies_only_in_compat() -> None:
+    assert not _findings()["private"], _findings()["private"]
+
+
+if __name__ == "__main__":
+    print(
+        json.dumps(
+            {
+                "upward": upward_imports(),
+                "cycles": import_cycles(),
+                "private": private_uses_outside_compat(),
+            }
+        )
+    )

@@ -20,6 +20,8 @@ from agents import Runner, RunState
 
 from tests.helpers import ExecutionLog
 from tests.processes import cli, env_for, record_of, start_worker, stop, wait_for_status
+from timestep.state import schema
+from timestep.state.database import create_engine, parse_database_url
 
 from . import _harness
 from ._scenarios import cell_named
@@ -262,6 +264,9 @@ async def test_python_export_round_trip(database_url: str, tmp_path: Path) -> No
 
 def test_export_refusals(database_url: str, tmp_path: Path) -> None:
     env = env_for(database_url, tmp_path / "log.jsonl", TIMESTEP_HANDOVER_CELL="approve_after")
+    engine = create_engine(parse_database_url(database_url), pool_size=1)
+    schema.migrate(engine)  # a Timestep database without that run (a missing one says so)
+    engine.dispose()
     unknown = cli(env, "state", "export", "nope")
     assert unknown.returncode == 1
     assert "no run with id 'nope'" in unknown.stderr and "Traceback" not in unknown.stderr
@@ -335,9 +340,13 @@ async def test_import_refusals(
     assert missing.returncode == 1
     assert "cannot read the state file" in missing.stderr and "Traceback" not in missing.stderr
 
-    listed = cli(env, "runs", "list", "--json")
-    assert listed.returncode == 0, listed.stderr
-    assert json.loads(listed.stdout) == [], "a refused import creates no run"
+    if database_url.startswith("sqlite:///"):
+        # Every import was refused before it opened the database: not even the file exists.
+        assert not Path(database_url.removeprefix("sqlite:///")).exists()
+    else:
+        listed = cli(env, "runs", "list", "--json")
+        assert listed.returncode == 0, listed.stderr
+        assert json.loads(listed.stdout) == [], "a refused import creates no run"
 
     good_file = tmp_path / "good.json"
     good_file.write_text(text)
