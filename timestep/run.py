@@ -8,7 +8,7 @@ import hashlib
 import json
 import logging
 from collections.abc import AsyncIterator
-from typing import Any, Literal
+from typing import Any, Literal, overload
 
 from agents import Agent, RunConfig, RunHooks, RunResult, RunResultStreaming, RunState
 from agents.memory import Session
@@ -184,6 +184,63 @@ def _input_request(run_input: Any, storage: ContextStorage | None = None) -> Run
         f"run_input must be a string, a list of input items or a RunState, "
         f"not {type(run_input).__name__}"
     )
+
+
+@overload
+async def run_agent(
+    agent: Agent[Any],
+    run_input: str | list[Any] | RunState[Any],
+    session: Session | None = None,
+    stream: Literal[False] = False,
+    *,
+    run_id: str | None = None,
+    run_config: RunConfig | None = None,
+    context: Any = None,
+    max_turns: int | None = None,
+    hooks: RunHooks[Any] | None = None,
+    raise_on_interruption: bool = False,
+    approval_timeout: float | None = None,
+    on_existing: OnExisting = "return",
+    context_storage: ContextStorage | None = None,
+) -> RunResult: ...
+
+
+@overload
+async def run_agent(
+    agent: Agent[Any],
+    run_input: str | list[Any] | RunState[Any],
+    session: Session | None,
+    stream: Literal[True],
+    *,
+    run_id: str | None = None,
+    run_config: RunConfig | None = None,
+    context: Any = None,
+    max_turns: int | None = None,
+    hooks: RunHooks[Any] | None = None,
+    raise_on_interruption: bool = False,
+    approval_timeout: float | None = None,
+    on_existing: OnExisting = "return",
+    context_storage: ContextStorage | None = None,
+) -> RunResult | RunResultStreaming: ...
+
+
+@overload
+async def run_agent(
+    agent: Agent[Any],
+    run_input: str | list[Any] | RunState[Any],
+    session: Session | None = None,
+    *,
+    stream: Literal[True],
+    run_id: str | None = None,
+    run_config: RunConfig | None = None,
+    context: Any = None,
+    max_turns: int | None = None,
+    hooks: RunHooks[Any] | None = None,
+    raise_on_interruption: bool = False,
+    approval_timeout: float | None = None,
+    on_existing: OnExisting = "return",
+    context_storage: ContextStorage | None = None,
+) -> RunResult | RunResultStreaming: ...
 
 
 async def run_agent(
