@@ -7,7 +7,7 @@ leave the database untouched.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 
 class TimestepError(Exception):
@@ -186,3 +186,17 @@ class ModelNotFoundError(ModelError):
 
 class ModelAuthenticationError(ModelError):
     """The model server rejected the credentials."""
+
+
+E = TypeVar("E", bound=BaseException)
+
+
+def wrapped(exc: BaseException, kind: type[E]) -> E | None:
+    """The first `kind` error in `exc`'s chain of causes (`exc` included), if any: the SDK
+    wraps errors raised in tools and deserializers in its own `UserError`."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, kind):
+            return cause
+        cause = cause.__cause__
+    return None

@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from agents import Agent, RunState
 
 from .context import ContextStorage, as_read, declared_for
-from .errors import ContextStorageError, StateError, StateNotFoundError, TimestepError
+from .errors import ContextStorageError, StateError, StateNotFoundError, TimestepError, wrapped
 from .state import schema
 from .state.database import (
     create_engine,
@@ -353,11 +353,9 @@ class RunStateStore:
                 context_deserializer=context_deserializer,
             )
         except Exception as error:
-            cause: BaseException | None = error
-            while cause is not None:  # the SDK wraps a deserializer's error in a UserError
-                if isinstance(cause, ContextStorageError):
-                    raise cause from None
-                cause = cause.__cause__
+            refused = wrapped(error, ContextStorageError)
+            if refused is not None:
+                raise refused from None
             raise StateError(
                 f"the state saved for {self._describe()} in {_where(engine)} cannot be loaded "
                 f"for agent {self.agent.name!r}: {type(error).__name__}: {error}"

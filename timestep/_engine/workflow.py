@@ -37,7 +37,7 @@ from pydantic_core import to_jsonable_python
 from .._compat import agents as agents_compat
 from .._compat import dbos as dbos_compat
 from ..context import ContextStorage, declared_for, state_json, stored_context
-from ..errors import AgentMismatchError, TimestepError
+from ..errors import AgentMismatchError, TimestepError, wrapped
 from ..state import records
 from ..state.retry import until_reachable
 from . import registry, requests
@@ -250,16 +250,6 @@ def pending_approvals(result: RunResult | RunResultStreaming) -> list[records.Pe
     return [approval_fields(item) for item in result.interruptions]
 
 
-def _timestep_cause(exc: BaseException) -> BaseException:
-    """The Timestep error the SDK wrapped (it wraps tool errors in `UserError`), else `exc`."""
-    cause: BaseException | None = exc
-    while cause is not None:
-        if isinstance(cause, TimestepError):
-            return cause
-        cause = cause.__cause__
-    return exc
-
-
 DEADLINE_MESSAGE = "The approval deadline passed before anyone decided on this tool call."
 
 
@@ -468,7 +458,7 @@ async def run_segment(request: SegmentRequest) -> dict[str, Any]:
                 result = await Runner.run(starting_agent, run_input, **kwargs)
             outcome = _outcome(result, segment, storage)
         except Exception as exc:
-            cause = _timestep_cause(exc)
+            cause = wrapped(exc, TimestepError) or exc
             with _process.lock:
                 _process.errors[workflow_id] = cause
             failure = f"{type(cause).__name__}: {cause}"

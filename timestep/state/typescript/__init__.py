@@ -29,7 +29,7 @@ from typing import Any
 from agents import Agent, RunState
 
 from ...context import ContextStorage, declared_for, state_json
-from ...errors import StateError, TimestepError
+from ...errors import StateError, TimestepError, wrapped
 from . import _export, _import
 from ._errors import SDK_PAIR, StateConversionError, UnsupportedStateVersionError
 from ._graph import AgentGraph
@@ -148,11 +148,9 @@ async def from_typescript_json(
             context_deserializer=context_deserializer,
         )
     except Exception as error:
-        cause: BaseException | None = error
-        while cause is not None:  # the SDK wraps a deserializer's error in a UserError
-            if isinstance(cause, TimestepError):
-                raise cause from None
-            cause = cause.__cause__
+        refused = wrapped(error, TimestepError)
+        if refused is not None:
+            raise refused from None
         raise StateConversionError(
             f"state: the Python SDK refused the converted state ({type(error).__name__}: {error})"
         ) from error
