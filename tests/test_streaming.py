@@ -247,7 +247,12 @@ def test_second_process_tails_a_live_run(database_url: str, tmp_path: Path) -> N
         assert log.entries("gate_open") == []
         assert "[run completed]" not in first
         gate.touch()
-        out, rest = reader.communicate(timeout=90)
+        # Read the rest through the same buffered file objects: `communicate()` reads the raw
+        # pipes and would lose what `readline()` has buffered already.
+        assert reader.stdout is not None
+        rest = reader.stderr.read()
+        out = reader.stdout.read()
+        reader.wait(timeout=90)
         writer_out, writer_err = writer.communicate(timeout=60)
     finally:
         gate.touch()
