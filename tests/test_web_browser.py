@@ -156,3 +156,36 @@ def test_page_approves_a_pending_call_and_the_worker_finishes(browser: Any, tmp_
     # ...and nowhere in the database.
     for path in tmp_path.glob("timestep.sqlite*"):
         assert TOKEN.encode() not in path.read_bytes()
+
+
+def test_serve_generates_a_token_prints_it_once_and_logs_no_header(tmp_path: Path) -> None:
+    env = env_for(f"sqlite:///{tmp_path}/timestep.sqlite", tmp_path / "log.jsonl")
+    env.pop("TIMESTEP_TOKEN", None)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/"
+    server = subprocess.Popen(
+        [sys.executable, "-m", "timestep.cli", "serve", "--port", str(port), "--access-log"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        first = server.stdout.readline()
+        assert first.startswith("generated token (shown once): "), first
+        token = first.split(": ", 1)[1].strip()
+        assert len(token) >= 40
+        wait_until_serving(server, url)
+        assert httpx.get(url + "api/runs").status_code == 401
+        answer = httpx.get(url + "api/runs", headers={"Authorization": f"Bearer {token}"})
+        assert answer.status_code == 200 and answer.json() == {"runs": []}
+        assert "set-cookie" not in answer.headers
+    finally:
+        server.terminate()
+        rest, _ = server.communicate(timeout=30)
+    assert '"GET /api/runs HTTP/1.1" 401' in rest and '"GET /api/runs HTTP/1.1" 200' in rest
+    assert token not in rest  # printed once, in the first line only
+    for path in tmp_path.glob("timestep.sqlite*"):
+        assert token.encode() not in path.read_bytes()

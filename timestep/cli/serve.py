@@ -8,7 +8,7 @@ import secrets
 from typing import Any
 
 from ..errors import InvalidArgumentError
-from .common import EXIT_OK, Output
+from .common import EXIT_OK, Output, option
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
@@ -47,7 +47,7 @@ def serve(args: argparse.Namespace, out: Output) -> int:
         app(token=token),
         host=args.host,
         port=args.port,
-        log_level="info" if args.verbose else "warning",
+        log_level="info" if args.access_log or option(args, "verbose", False) else "warning",
         access_log=bool(args.access_log),
         proxy_headers=False,
         server_header=False,
