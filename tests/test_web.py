@@ -301,3 +301,28 @@ def test_loopback_rule(tmp_path: Path) -> None:
     refused = cli(env, "serve", "--host", "0.0.0.0", "--port", "1")
     assert refused.returncode == 1
     assert "refusing to serve on 0.0.0.0 without a token" in refused.stderr
+
+
+async def test_mounted_in_another_app(timestep_db: str, tmp_path: Path) -> None:
+    from starlette.applications import Starlette
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Mount, Route
+
+    async def hello(request: Any) -> PlainTextResponse:
+        return PlainTextResponse("hello")
+
+    outer = Starlette(routes=[Route("/", hello), Mount("/inbox", app=app(token=TOKEN))])
+    await park(tmp_path, "web-m")
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=outer), base_url="http://host.test", headers=AUTH
+    ) as http:
+        assert (await http.get("/")).text == "hello"
+        page = await http.get("/inbox/")
+        assert page.status_code == 200 and "Timestep approvals" in page.text
+        # The page's requests are relative, so they reach the mounted API.
+        assert '"api/runs' in page.text and '"/api/runs' not in page.text
+        [run] = (await http.get("/inbox/api/runs")).json()["runs"]
+        assert run["run_id"] == "web-m"
+        approved = await http.post("/inbox/api/runs/web-m/approve")
+        assert approved.json()["pending_approvals"][0]["decision"] == "approve"
+        assert (await http.get("/inbox/api/runs", headers={"Authorization": ""})).status_code == 401
