@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from importlib import resources
@@ -23,6 +24,8 @@ from ..errors import (
     RunNotFoundError,
     TimestepError,
 )
+
+logger = logging.getLogger("timestep.web")
 
 TOKEN_ENV = "TIMESTEP_TOKEN"
 AGENT_FILTER_SCAN = 1000
@@ -78,11 +81,11 @@ def _guarded(token: str, handler: Handler) -> Handler:
         except _BadRequest as exc:
             return _error(422, "InvalidRequest", str(exc))
         except (TimestepError, ValueError) as exc:
-            kind = type(exc).__name__
-            status = _status_of(exc)
-            if status == 500 and not isinstance(exc, TimestepError):
-                return _error(500, kind, "internal error")
-            return _error(status, kind, str(exc))
+            return _error(_status_of(exc), type(exc).__name__, str(exc))
+        except Exception:
+            # Logged with the request's method and path only (never its headers).
+            logger.exception("inbox: %s %s failed", request.method, request.url.path)
+            return _error(500, "InternalError", "internal error (see the server's log)")
 
     return endpoint
 
