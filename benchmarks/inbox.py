@@ -2,7 +2,8 @@
 """The approval inbox over HTTP beside the library: decisions per second, and the time from an
 approve until the run has completed in a running worker.
 
-On one fresh database (SQLite in a temporary directory, or ``--db URL``), in one run:
+On one fresh database (SQLite in a temporary directory, or PostgreSQL with ``--backend
+postgres``, or ``--db URL``), in one run:
 
 1. a helper process parks ``2 * --decisions + 2 * --latency`` runs of ``tests/apps/mail_app.py``'s
    ``mailer`` (its ``send_email`` call needs approval) and exits;
@@ -19,7 +20,8 @@ On one fresh database (SQLite in a temporary directory, or ``--db URL``), in one
 
 Usage (from the repository root)::
 
-    .venv/bin/python benchmarks/inbox.py [--json] [--decisions 50] [--latency 10] [--db URL]
+    .venv/bin/python benchmarks/inbox.py [--json] [--decisions 50] [--latency 10]
+        [--backend sqlite|postgres] [--db URL]
 
 Progress goes to stderr; stdout has the table and, with ``--json``, one JSON object as its last
 line. No thresholds: this script only reports.
@@ -29,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import secrets
@@ -39,6 +42,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -191,35 +195,58 @@ async def measure(
     }
 
 
+def run_on(args: argparse.Namespace, database_url: str) -> dict[str, Any]:
+    env = {
+        **os.environ,
+        "TIMESTEP_DB_URL": database_url,
+        "PYTHONPATH": str(REPO_ROOT),
+        "TIMESTEP_TEST_LOG": os.devnull,
+    }
+    count = 2 * args.decisions + 2 * args.latency
+    progress(f"parking {count} runs on {database_url.split(':', 1)[0]}")
+    subprocess.run(
+        [sys.executable, __file__, "--park", database_url, str(count)],
+        cwd=REPO_ROOT,
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    return asyncio.run(measure(args, database_url, env))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--json", action="store_true", help="also print one JSON line, last")
     parser.add_argument("--decisions", type=int, default=50, help="runs decided each way")
     parser.add_argument("--latency", type=int, default=10, help="latency samples each way")
-    parser.add_argument("--db", help="database URL (default: a fresh SQLite file)")
+    parser.add_argument(
+        "--backend",
+        choices=("sqlite", "postgres"),
+        default="sqlite",
+        help="a fresh SQLite file, or a fresh database on TIMESTEP_BENCH_PG_URL (else a "
+        "throwaway cluster from tests/pgcluster.py), dropped afterwards",
+    )
+    parser.add_argument("--db", help="an existing database URL instead of --backend")
     parser.add_argument("--park", nargs=2, metavar=("URL", "COUNT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.park:
         park(args.park[0], int(args.park[1]))
         return
     with tempfile.TemporaryDirectory(prefix="timestep-inbox-") as tmp:
-        database_url = args.db or f"sqlite:///{tmp}/timestep.sqlite"
-        env = {
-            **os.environ,
-            "TIMESTEP_DB_URL": database_url,
-            "PYTHONPATH": str(REPO_ROOT),
-            "TIMESTEP_TEST_LOG": os.devnull,
-        }
-        count = 2 * args.decisions + 2 * args.latency
-        progress(f"parking {count} runs on {database_url.split(':', 1)[0]}")
-        subprocess.run(
-            [sys.executable, __file__, "--park", database_url, str(count)],
-            cwd=REPO_ROOT,
-            env=env,
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
-        report = asyncio.run(measure(args, database_url, env))
+        if args.db:
+            report = run_on(args, args.db)
+        elif args.backend == "sqlite":
+            report = run_on(args, f"sqlite:///{tmp}/timestep.sqlite")
+        else:
+            from tests.pgcluster import bench_postgres_server, create_database, drop_database
+
+            with bench_postgres_server() as server:
+                name = f"timestep_bench_inbox_{uuid.uuid4().hex[:8]}"
+                try:
+                    report = run_on(args, create_database(server, name))
+                finally:
+                    with contextlib.suppress(Exception):
+                        drop_database(server, name)
     print(f"{'':24} {'library':>10} {'HTTP':>10}")
     print(
         f"{'decisions/s':24} {report['library_decisions_per_s']:>10} "

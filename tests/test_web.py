@@ -326,3 +326,23 @@ async def test_mounted_in_another_app(timestep_db: str, tmp_path: Path) -> None:
         approved = await http.post("/inbox/api/runs/web-m/approve")
         assert approved.json()["pending_approvals"][0]["decision"] == "approve"
         assert (await http.get("/inbox/api/runs", headers={"Authorization": ""})).status_code == 401
+
+
+async def test_an_unexpected_error_is_500_json_and_logged_without_the_token(
+    timestep_db: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import timestep.runs
+
+    async def broken(run_id: str) -> Any:
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(timestep.runs, "get_run", broken)
+    async with client() as http:
+        response = await http.get("/api/runs/anything")
+    assert response.status_code == 500
+    assert error_of(response) == {
+        "type": "InternalError",
+        "message": "internal error (see the server's log)",
+    }
+    assert "disk on fire" in caplog.text and "GET /api/runs/anything" in caplog.text
+    assert TOKEN not in caplog.text
