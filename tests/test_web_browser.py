@@ -86,8 +86,9 @@ def test_page_approves_a_pending_call_and_the_worker_finishes(browser: Any, tmp_
     database_url = f"sqlite:///{tmp_path}/timestep.sqlite"
     env = env_for(database_url, tmp_path / "log.jsonl")
     env.pop("TIMESTEP_TOKEN", None)
-    parked = cli(env, "run", "tests.apps.mail_app:mailer", "mail bob", "--run-id", "page-1")
-    assert parked.returncode == 3, parked.stderr
+    for run_id in ("page-1", "page-2"):
+        parked = cli(env, "run", "tests.apps.mail_app:mailer", "mail bob", "--run-id", run_id)
+        assert parked.returncode == 3, parked.stderr
 
     port = free_port()
     url = f"http://127.0.0.1:{port}/"
@@ -142,6 +143,22 @@ def test_page_approves_a_pending_call_and_the_worker_finishes(browser: Any, tmp_
             )
         )
         assert browser.find_element(By.CSS_SELECTOR, ".final-output").text == "mail handled"
+
+        # The other run: reject its call with a message; the model is told the message.
+        browser.find_element(By.CSS_SELECTOR, "tr[data-run-id='page-2']").click()
+        wait.until(
+            lambda d: (
+                d.find_element(By.ID, "detail-title").text.startswith("page-2")
+                and d.find_elements(By.CSS_SELECTOR, ".call button.reject")
+            )
+        )
+        browser.find_element(By.CSS_SELECTOR, ".call input.message").send_keys("not today")
+        browser.find_element(By.CSS_SELECTOR, ".call button.reject").click()
+        wait_for_status(database_url, "page-2", "completed")
+        models = ExecutionLog(tmp_path / "log.jsonl").entries("model")
+        assert models[-1]["tool_outputs"] == ["bob@example.com", "not today"]
+        sent = ExecutionLog(tmp_path / "log.jsonl").entries("tool")
+        assert [e["to"] for e in sent if e["name"] == "send_email"] == ["bob@example.com"]
         assert browser.get_cookies() == []
         assert browser.find_element(By.ID, "error").text == ""
     finally:
@@ -152,6 +169,7 @@ def test_page_approves_a_pending_call_and_the_worker_finishes(browser: Any, tmp_
         output, _ = server.communicate(timeout=30)
     # The access log lists requests without headers: the token is in no log line...
     assert "GET /api/runs" in output and "POST /api/runs/page-1/approve" in output
+    assert "POST /api/runs/page-2/reject" in output
     assert TOKEN not in output
     # ...and nowhere in the database.
     for path in tmp_path.glob("timestep.sqlite*"):
