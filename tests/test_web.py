@@ -84,6 +84,16 @@ async def test_list_show_approve_and_conflict(timestep_db: str, tmp_path: Path) 
     async with client() as http:
         done = (await http.get("/api/runs/web-1")).json()
         assert done["status"] == "completed" and done["final_output"] == "done"
+        steps = (await http.get("/api/runs/web-1/steps")).json()["steps"]
+        assert [(s["segment"], s["kind"], s["name"]) for s in steps] == [
+            (1, "model", "-> send_email"),
+            (2, "tool", "send_email"),
+            (2, "model", "-> message"),
+        ]
+        every = (await http.get("/api/runs/web-1/steps", params={"all": "true"})).json()["steps"]
+        assert len(every) >= len(steps)
+        assert (await http.get("/api/runs/web-1/steps", params={"all": "x"})).status_code == 422
+        assert (await http.get("/api/runs/nope/steps")).status_code == 404
         cancel = await http.post("/api/runs/web-1/cancel")
         assert cancel.status_code == 409 and error_of(cancel)["type"] == "LifecycleError"
         retry = await http.post("/api/runs/web-1/retry")

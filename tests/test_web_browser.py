@@ -143,6 +143,8 @@ def test_page_approves_a_pending_call_and_the_worker_finishes(browser: Any, tmp_
             )
         )
         assert browser.find_element(By.CSS_SELECTOR, ".final-output").text == "mail handled"
+        wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#steps tr.step")) == 4)
+        assert "send_email" in browser.find_element(By.ID, "steps").text
 
         # The other run: reject its call with a message; the model is told the message.
         browser.find_element(By.CSS_SELECTOR, "tr[data-run-id='page-2']").click()

@@ -144,6 +144,18 @@ async def show_run(request: Request) -> Response:
     return JSONResponse((await get_run(request.path_params["run_id"])).as_dict())
 
 
+async def steps(request: Request) -> Response:
+    from ..cli.runs import recorded_steps
+
+    include_dbos = request.query_params.get("all", "false").lower()
+    if include_dbos not in ("true", "false", "1", "0"):
+        raise _BadRequest(f"all must be true or false, got {include_dbos!r}")
+    found = await recorded_steps(
+        request.path_params["run_id"], include_dbos=include_dbos in ("true", "1")
+    )
+    return JSONResponse({"steps": found})
+
+
 async def decide(request: Request) -> Response:
     from ..approvals import approve, reject
     from ..runs import get_run
@@ -213,6 +225,7 @@ API_ROUTES: list[tuple[str, str, str]] = [
     ("POST", "/api/runs/{run_id}/cancel", "Cancel a run."),
     ("POST", "/api/runs/{run_id}/retry", "Retry a failed or cancelled run."),
     ("GET", "/api/runs/{run_id}/events", "The run's durable events as Server-Sent Events."),
+    ("GET", "/api/runs/{run_id}/steps", "The run's recorded model and tool calls, in order."),
 ]
 
 
@@ -324,6 +337,23 @@ def openapi_schema() -> dict[str, Any]:
             },
             "/api/runs/{run_id}/cancel": {"post": {"summary": API_ROUTES[4][2], **steer_op}},
             "/api/runs/{run_id}/retry": {"post": {"summary": API_ROUTES[5][2], **steer_op}},
+            "/api/runs/{run_id}/steps": {
+                "get": {
+                    "summary": API_ROUTES[7][2],
+                    "parameters": [
+                        run_id,
+                        {"name": "all", "in": "query", "schema": {"type": "boolean"}},
+                    ],
+                    "responses": {
+                        "200": answer(
+                            "steps (segment, step, kind, name, started_at, duration_s, status, "
+                            "error)",
+                            {"type": "object", "properties": {"steps": {"type": "array"}}},
+                        ),
+                        **errors,
+                    },
+                }
+            },
             "/api/runs/{run_id}/events": {
                 "get": {
                     "summary": API_ROUTES[6][2],
@@ -388,6 +418,7 @@ def app(token: str | None = None) -> Starlette:
         Route("/api/runs", guarded(list_runs_endpoint), methods=["GET"]),
         Route("/api/runs/{run_id}", guarded(show_run), methods=["GET"]),
         Route("/api/runs/{run_id}/events", guarded(events), methods=["GET"]),
+        Route("/api/runs/{run_id}/steps", guarded(steps), methods=["GET"]),
         *[
             Route(
                 f"/api/runs/{{run_id}}/{name}",
