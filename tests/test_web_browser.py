@@ -130,6 +130,8 @@ def test_page_approves_a_pending_call_and_the_worker_finishes(browser: Any, tmp_
         assert "send_email" in call.text
         arguments = call.find_element(By.CSS_SELECTOR, "pre.arguments").text
         assert arguments == '{"to":"bob@example.com","body":"hi"}'
+        # The run was not started with stream=True: the events view says so.
+        wait.until(lambda d: "stream=True" in d.find_element(By.ID, "events").text)
         call.find_element(By.CSS_SELECTOR, "button.approve").click()
 
         record = wait_for_status(database_url, "page-1", "completed")
