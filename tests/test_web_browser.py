@@ -211,3 +211,64 @@ def test_serve_generates_a_token_prints_it_once_and_logs_no_header(tmp_path: Pat
     assert token not in rest  # printed once, in the first line only
     for path in tmp_path.glob("timestep.sqlite*"):
         assert token.encode() not in path.read_bytes()
+
+
+def test_page_shows_a_streaming_run_live(browser: Any, tmp_path: Path) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    database_url = f"sqlite:///{tmp_path}/timestep.sqlite"
+    log_path = tmp_path / "log.jsonl"
+    gate = tmp_path / "gate"
+    env = env_for(database_url, log_path, TIMESTEP_TEST_GATE=str(gate))
+    env.pop("TIMESTEP_TOKEN", None)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/"
+    server = subprocess.Popen(
+        [sys.executable, "-m", "timestep.cli", "serve", "--port", str(port), "--token", TOKEN],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    runner = None
+    try:
+        wait_until_serving(server, url)
+        runner = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "tests.apps.stream_app",
+                database_url,
+                str(log_path),
+                "s-1",
+                "run",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait = WebDriverWait(browser, 60)
+        browser.get(f"{url}#token={TOKEN}")  # the link `timestep serve` prints
+        assert "token" not in browser.current_url  # dropped from the address at once
+        row = wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "tr[data-run-id='s-1']"))
+        row.click()
+        # Held before its final answer: the events so far are shown, the run is running.
+        wait.until(lambda d: "timestep.model_call" in d.find_element(By.ID, "events").text)
+        events = browser.find_element(By.ID, "events")
+        assert "run_ended" not in events.text
+        assert ExecutionLog(log_path).entries("gate_wait") and not gate.exists()
+        gate.touch()
+        wait.until(lambda d: "timestep.run_ended completed" in events.text)
+        lines = events.text.splitlines()
+        offsets = [int(line.split(" ", 1)[0]) for line in lines if not line.startswith("-")]
+        assert offsets == list(range(len(offsets)))  # each event once, in order
+        assert '"one"' in events.text and '" five"' in events.text
+        assert runner.wait(timeout=120) == 0
+    finally:
+        if runner is not None and runner.poll() is None:
+            runner.kill()
+            runner.wait()
+        server.terminate()
+        server.wait(timeout=30)
