@@ -356,3 +356,15 @@ async def test_an_unexpected_error_is_500_json_and_logged_without_the_token(
     }
     assert "disk on fire" in caplog.text and "GET /api/runs/anything" in caplog.text
     assert TOKEN not in caplog.text
+
+
+async def test_approve_always_over_http(timestep_db: str, tmp_path: Path) -> None:
+    log = ExecutionLog(tmp_path / "log.jsonl")
+    agent = mail_agent(log, [[("send_email", {"to": "a"})], [("send_email", {"to": "b"})]])
+    await timestep.run_agent(agent, "mail a then b", run_id="web-always")
+    async with client() as http:
+        approved = await http.post("/api/runs/web-always/approve", json={"always": True})
+        assert approved.status_code == 200, approved.text
+    final = await timestep.resume("web-always")
+    assert final.final_output == "done" and final.interruptions == []
+    assert [e["to"] for e in log.entries("tool") if e["name"] == "send_email"] == ["a", "b"]
