@@ -62,6 +62,7 @@ async def test_list_show_approve_and_conflict(timestep_db: str, tmp_path: Path) 
         assert [r["run_id"] for r in by_agent.json()["runs"]] == ["web-1"]
         other = await http.get("/api/runs", params={"agent": "Nobody"})
         assert other.json()["runs"] == []
+        assert listed.json()["next_offset"] is None
         none_done = await http.get("/api/runs", params={"status": "completed"})
         assert none_done.json()["runs"] == []
 
@@ -368,3 +369,24 @@ async def test_approve_always_over_http(timestep_db: str, tmp_path: Path) -> Non
     final = await timestep.resume("web-always")
     assert final.final_output == "done" and final.interruptions == []
     assert [e["to"] for e in log.entries("tool") if e["name"] == "send_email"] == ["a", "b"]
+
+
+async def test_paging(timestep_db: str, tmp_path: Path) -> None:
+    for index in range(5):
+        await park(tmp_path, f"page-{index}")
+    async with client() as http:
+        seen: list[str] = []
+        offset: int | None = 0
+        pages = 0
+        while offset is not None:
+            answer = (await http.get("/api/runs", params={"limit": 2, "offset": offset})).json()
+            seen += [r["run_id"] for r in answer["runs"]]
+            offset = answer["next_offset"]
+            pages += 1
+        assert pages == 3
+        assert seen == [f"page-{i}" for i in reversed(range(5))]  # most recent first, once each
+        by_agent = await http.get("/api/runs", params={"agent": "Mailer", "limit": 3, "offset": 3})
+        assert [r["run_id"] for r in by_agent.json()["runs"]] == ["page-1", "page-0"]
+        assert by_agent.json()["next_offset"] is None
+        bad = await http.get("/api/runs", params={"offset": -1})
+        assert bad.status_code == 422 and "offset must be between" in error_of(bad)["message"]

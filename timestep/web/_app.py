@@ -31,6 +31,8 @@ TOKEN_ENV = "TIMESTEP_TOKEN"
 AGENT_FILTER_SCAN = 1000
 """With `?agent=`, how many of the most recent runs (of the status asked for) are searched."""
 MAX_LIMIT = 1000
+MAX_SCAN = 10_000
+"""Paging reads the `offset + limit` most recent runs: offsets stop there."""
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -132,10 +134,23 @@ async def list_runs_endpoint(request: Request) -> Response:
     status = request.query_params.get("status") or None
     agent = request.query_params.get("agent") or None
     limit = _int_param(request, "limit", 50, 1, MAX_LIMIT)
-    found = await list_runs(status, limit=AGENT_FILTER_SCAN if agent else limit)
+    offset = _int_param(request, "offset", 0, 0, MAX_SCAN - limit)
+    wanted = offset + limit
+    scan = max(wanted, AGENT_FILTER_SCAN) if agent else wanted
+    found = await list_runs(status, limit=scan + 1)
+    more = len(found) > scan
     if agent:
-        found = [record for record in found if record.agent_name == agent][:limit]
-    return JSONResponse({"runs": [record.as_dict() for record in found]})
+        found = [record for record in found[:scan] if record.agent_name == agent]
+        more = more or len(found) > wanted
+    else:
+        more = len(found) > wanted
+    page = found[offset:wanted]
+    return JSONResponse(
+        {
+            "runs": [record.as_dict() for record in page],
+            "next_offset": wanted if more else None,
+        }
+    )
 
 
 async def show_run(request: Request) -> Response:
@@ -305,13 +320,22 @@ def openapi_schema() -> dict[str, Any]:
                             "in": "query",
                             "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT},
                         },
+                        {
+                            "name": "offset",
+                            "in": "query",
+                            "description": "skip this many (the previous page's next_offset)",
+                            "schema": {"type": "integer", "minimum": 0},
+                        },
                     ],
                     "responses": {
                         "200": answer(
                             "runs",
                             {
                                 "type": "object",
-                                "properties": {"runs": {"type": "array", "items": run}},
+                                "properties": {
+                                    "runs": {"type": "array", "items": run},
+                                    "next_offset": {"type": ["integer", "null"]},
+                                },
                             },
                         ),
                         **errors,
