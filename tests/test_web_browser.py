@@ -202,7 +202,7 @@ def test_serve_generates_a_token_prints_it_once_and_logs_no_header(tmp_path: Pat
         wait_until_serving(server, url)
         assert httpx.get(url + "api/runs").status_code == 401
         answer = httpx.get(url + "api/runs", headers={"Authorization": f"Bearer {token}"})
-        assert answer.status_code == 200 and answer.json() == {"runs": []}
+        assert answer.status_code == 200 and answer.json() == {"runs": [], "next_offset": None}
         assert "set-cookie" not in answer.headers
     finally:
         server.terminate()
