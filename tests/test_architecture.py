@@ -45,7 +45,7 @@ LAYERS: list[tuple[str, ...]] = [
         "timestep.store",
         "timestep.pglite",
     ),
-    ("timestep.cli", "timestep"),
+    ("timestep.cli", "timestep.web", "timestep"),
 ]
 
 

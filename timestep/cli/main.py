@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..errors import TimestepError
-from . import decide, info, legacy, run, runs, state, worker
+from . import decide, info, legacy, run, runs, serve, state, worker
 from .common import (
     EXIT_CODES_HELP,
     EXIT_ERROR,
@@ -45,6 +45,7 @@ SUBCOMMANDS: list[Registrar] = [
     state.register,
     worker.register,
     legacy.register,
+    serve.register,
     info.register,
 ]
 """Each subcommand module's `register(commands, common)`, in `--help` order. A new command:

@@ -81,20 +81,30 @@ def _step(segment: int, info: Any) -> dict[str, Any]:
     }
 
 
-async def runs_steps(args: argparse.Namespace, out: Output) -> int:
+async def recorded_steps(run_id: str, include_dbos: bool = False) -> list[dict[str, Any]]:
+    """The model and tool calls run `run_id` recorded, across its segments, in order (also
+    DBOS's own steps with `include_dbos`). Raises `RunNotFoundError` for an unknown run."""
     from .._engine import queues
     from .._engine.naming import segment_workflow_id
     from ..runs import get_run
 
-    record = await get_run(args.run_id)
+    record = await get_run(run_id)
     client = queues.client()
     steps: list[dict[str, Any]] = []
     for segment in range(1, record.segment + 1):
         workflow_id = segment_workflow_id(record.run_id, segment)
         infos = await client.list_workflow_steps_async(workflow_id, load_output=True)
         steps.extend(_step(segment, info) for info in infos)
-    if not args.all:
+    if not include_dbos:
         steps = [s for s in steps if s["kind"] != "dbos"]
+    return steps
+
+
+async def runs_steps(args: argparse.Namespace, out: Output) -> int:
+    from ..runs import get_run
+
+    record = await get_run(args.run_id)
+    steps = await recorded_steps(record.run_id, include_dbos=args.all)
     if out.json_mode:
         out.json(steps)
     elif not steps:

@@ -1,0 +1,274 @@
+"""The inbox page in a real browser: headless Debian chromium, a real `timestep serve`, a worker.
+
+Under CI a missing chromium/chromedriver (or selenium) is a failure, not a skip.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from .components import unavailable
+from .helpers import ExecutionLog
+from .processes import ROOT, cli, env_for, start_worker, stop, wait_for_status
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+TOKEN = "browser-token-5f2c9a0e7d"
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def wait_until_serving(server: subprocess.Popen[str], url: str, timeout: float = 60) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        assert server.poll() is None, server.communicate()
+        try:
+            if httpx.get(url + "openapi.json", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise AssertionError(f"timestep serve did not answer at {url}")
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[Any]:
+    for path in (CHROMIUM, CHROMEDRIVER):
+        if shutil.which(path) is None:
+            unavailable(f"{path} is missing (apt-get install chromium chromium-driver)")
+    try:
+        from selenium import webdriver
+        from selenium.webdriver.chrome.options import Options
+        from selenium.webdriver.chrome.service import Service
+    except ImportError:
+        unavailable("selenium is not installed (pip install -e '.[dev]')")
+        raise
+    options = Options()
+    options.binary_location = CHROMIUM
+    for flag in FLAGS:
+        options.add_argument(flag)
+    options.add_argument(f"--user-data-dir={tmp_path / 'chromium-profile'}")
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def test_page_approves_a_pending_call_and_the_worker_finishes(browser: Any, tmp_path: Path) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    database_url = f"sqlite:///{tmp_path}/timestep.sqlite"
+    env = env_for(database_url, tmp_path / "log.jsonl")
+    env.pop("TIMESTEP_TOKEN", None)
+    for run_id in ("page-1", "page-2"):
+        parked = cli(env, "run", "tests.apps.mail_app:mailer", "mail bob", "--run-id", run_id)
+        assert parked.returncode == 3, parked.stderr
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/"
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "timestep.cli",
+            "-v",
+            "serve",
+            "--port",
+            str(port),
+            "--token",
+            TOKEN,
+            "--access-log",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    worker = None
+    try:
+        wait_until_serving(server, url)
+        worker = start_worker(env, "tests.apps.mail_app")
+        wait = WebDriverWait(browser, 60)
+
+        browser.get(url)
+        wait.until(lambda d: d.find_element(By.ID, "login").is_displayed())
+        browser.find_element(By.ID, "token").send_keys(TOKEN)
+        browser.find_element(By.CSS_SELECTOR, "#login button[type=submit]").click()
+        row = wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "tr[data-run-id='page-1']"))
+        assert "awaiting_approval" in row.text
+        assert 'send_email({"to":"bob@example.com","body":"hi"})' in row.text
+        row.click()
+
+        call = wait.until(lambda d: d.find_element(By.CSS_SELECTOR, ".call"))
+        assert "send_email" in call.text
+        arguments = call.find_element(By.CSS_SELECTOR, "pre.arguments").text
+        assert arguments == '{"to":"bob@example.com","body":"hi"}'
+        # The run was not started with stream=True: the events view says so.
+        wait.until(lambda d: "stream=True" in d.find_element(By.ID, "events").text)
+        call.find_element(By.CSS_SELECTOR, "button.approve").click()
+
+        record = wait_for_status(database_url, "page-1", "completed")
+        assert record["final_output"] == "mail handled"
+        sent = ExecutionLog(tmp_path / "log.jsonl").entries("tool")
+        assert [e["to"] for e in sent if e["name"] == "send_email"] == ["bob@example.com"]
+        # The page's live refresh shows the finished run and its output.
+        wait.until(
+            lambda d: (
+                d.find_element(By.ID, "detail-status").get_attribute("data-status") == "completed"
+            )
+        )
+        assert browser.find_element(By.CSS_SELECTOR, ".final-output").text == "mail handled"
+        wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#steps tr.step")) == 4)
+        assert "send_email" in browser.find_element(By.ID, "steps").text
+
+        # The other run: reject its call with a message; the model is told the message.
+        browser.find_element(By.CSS_SELECTOR, "tr[data-run-id='page-2']").click()
+        wait.until(
+            lambda d: (
+                d.find_element(By.ID, "detail-title").text.startswith("page-2")
+                and d.find_elements(By.CSS_SELECTOR, ".call button.reject")
+            )
+        )
+        browser.find_element(By.CSS_SELECTOR, ".call input.message").send_keys("not today")
+        browser.find_element(By.CSS_SELECTOR, ".call button.reject").click()
+        wait_for_status(database_url, "page-2", "completed")
+        models = ExecutionLog(tmp_path / "log.jsonl").entries("model")
+        assert models[-1]["tool_outputs"] == ["bob@example.com", "not today"]
+        sent = ExecutionLog(tmp_path / "log.jsonl").entries("tool")
+        assert [e["to"] for e in sent if e["name"] == "send_email"] == ["bob@example.com"]
+        assert browser.get_cookies() == []
+        assert browser.find_element(By.ID, "error").text == ""
+    finally:
+        if worker is not None:
+            code, err = stop(worker)
+            assert code == 0, err
+        server.terminate()
+        output, _ = server.communicate(timeout=30)
+    # The access log lists requests without headers: the token is in no log line...
+    assert "GET /api/runs" in output and "POST /api/runs/page-1/approve" in output
+    assert "POST /api/runs/page-2/reject" in output
+    assert TOKEN not in output
+    # ...and nowhere in the database.
+    for path in tmp_path.glob("timestep.sqlite*"):
+        assert TOKEN.encode() not in path.read_bytes()
+
+
+def test_serve_generates_a_token_prints_it_once_and_logs_no_header(tmp_path: Path) -> None:
+    env = env_for(f"sqlite:///{tmp_path}/timestep.sqlite", tmp_path / "log.jsonl")
+    env.pop("TIMESTEP_TOKEN", None)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/"
+    server = subprocess.Popen(
+        [sys.executable, "-m", "timestep.cli", "serve", "--port", str(port), "--access-log"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        first = server.stdout.readline()
+        assert first.startswith("generated token (shown once): "), first
+        token = first.split(": ", 1)[1].strip()
+        assert len(token) >= 40
+        wait_until_serving(server, url)
+        assert httpx.get(url + "api/runs").status_code == 401
+        answer = httpx.get(url + "api/runs", headers={"Authorization": f"Bearer {token}"})
+        assert answer.status_code == 200 and answer.json() == {"runs": [], "next_offset": None}
+        assert "set-cookie" not in answer.headers
+    finally:
+        server.terminate()
+        rest, _ = server.communicate(timeout=30)
+    assert '"GET /api/runs HTTP/1.1" 401' in rest and '"GET /api/runs HTTP/1.1" 200' in rest
+    assert token not in rest  # printed once, in the first line only
+    for path in tmp_path.glob("timestep.sqlite*"):
+        assert token.encode() not in path.read_bytes()
+
+
+def test_page_shows_a_streaming_run_live(browser: Any, tmp_path: Path) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    database_url = f"sqlite:///{tmp_path}/timestep.sqlite"
+    log_path = tmp_path / "log.jsonl"
+    gate = tmp_path / "gate"
+    env = env_for(database_url, log_path, TIMESTEP_TEST_GATE=str(gate))
+    env.pop("TIMESTEP_TOKEN", None)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/"
+    server = subprocess.Popen(
+        [sys.executable, "-m", "timestep.cli", "serve", "--port", str(port), "--token", TOKEN],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    runner = None
+    try:
+        wait_until_serving(server, url)
+        runner = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "tests.apps.stream_app",
+                database_url,
+                str(log_path),
+                "s-1",
+                "run",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait = WebDriverWait(browser, 60)
+        browser.get(f"{url}#token={TOKEN}")  # the link `timestep serve` prints
+        assert "token" not in browser.current_url  # dropped from the address at once
+        row = wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "tr[data-run-id='s-1']"))
+        row.click()
+        # Held before its final answer: the events so far are shown, the run is running.
+        wait.until(lambda d: "timestep.model_call" in d.find_element(By.ID, "events").text)
+        events = browser.find_element(By.ID, "events")
+        assert "run_ended" not in events.text
+        assert ExecutionLog(log_path).entries("gate_wait") and not gate.exists()
+        gate.touch()
+        wait.until(lambda d: "timestep.run_ended completed" in events.text)
+        lines = events.text.splitlines()
+        offsets = [int(line.split(" ", 1)[0]) for line in lines if not line.startswith("-")]
+        assert offsets == list(range(len(offsets)))  # each event once, in order
+        assert '"one"' in events.text and '" five"' in events.text
+        assert runner.wait(timeout=120) == 0
+    finally:
+        if runner is not None and runner.poll() is None:
+            runner.kill()
+            runner.wait()
+        server.terminate()
+        server.wait(timeout=30)

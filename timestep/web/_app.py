@@ -1,0 +1,471 @@
+"""The inbox's Starlette app: routes, bearer-token check, error mapping, SSE, the page."""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable
+from importlib import resources
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from ..errors import (
+    ConfigurationError,
+    DatabaseUnavailableError,
+    DecisionError,
+    InvalidArgumentError,
+    LifecycleError,
+    RunNotFoundError,
+    TimestepError,
+)
+
+logger = logging.getLogger("timestep.web")
+
+TOKEN_ENV = "TIMESTEP_TOKEN"
+AGENT_FILTER_SCAN = 1000
+"""With `?agent=`, how many of the most recent runs (of the status asked for) are searched."""
+MAX_LIMIT = 1000
+MAX_SCAN = 10_000
+"""Paging reads the `offset + limit` most recent runs: offsets stop there."""
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+class _BadRequest(Exception):
+    """A malformed request: answered 422 with what is wrong."""
+
+
+def resolve_token(token: str | None = None) -> str | None:
+    """The token given, else `TIMESTEP_TOKEN` from the environment, else None."""
+    chosen = token if token is not None else os.environ.get(TOKEN_ENV)
+    if chosen is not None and not chosen.strip():
+        raise InvalidArgumentError("the inbox token is empty; give a non-empty token")
+    return chosen
+
+
+def _error(status: int, kind: str, message: str) -> JSONResponse:
+    return JSONResponse({"error": {"type": kind, "message": message}}, status_code=status)
+
+
+def _status_of(exc: Exception) -> int:
+    if isinstance(exc, RunNotFoundError):
+        return 404
+    if isinstance(exc, (DecisionError, LifecycleError)):
+        return 409
+    if isinstance(exc, (InvalidArgumentError, ValueError)):
+        return 422
+    if isinstance(exc, DatabaseUnavailableError):
+        return 503
+    return 500
+
+
+def _guarded(token: str, handler: Handler) -> Handler:
+    """The handler behind the bearer-token check, its errors as JSON with their status codes."""
+    expected = token.encode()
+
+    async def endpoint(request: Request) -> Response:
+        header = request.headers.get("authorization", "")
+        scheme, _, given = header.partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), expected):
+            response = _error(
+                401, "Unauthorized", "a valid 'Authorization: Bearer TOKEN' is needed"
+            )
+            response.headers["WWW-Authenticate"] = "Bearer"
+            return response
+        try:
+            return await handler(request)
+        except _BadRequest as exc:
+            return _error(422, "InvalidRequest", str(exc))
+        except (TimestepError, ValueError) as exc:
+            return _error(_status_of(exc), type(exc).__name__, str(exc))
+        except Exception:
+            # Logged with the request's method and path only (never its headers).
+            logger.exception("inbox: %s %s failed", request.method, request.url.path)
+            return _error(500, "InternalError", "internal error (see the server's log)")
+
+    return endpoint
+
+
+def _int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise _BadRequest(f"{name} must be an integer, got {raw!r}") from None
+    if not low <= value <= high:
+        raise _BadRequest(f"{name} must be between {low} and {high}, got {value}")
+    return value
+
+
+async def _body(request: Request, allowed: dict[str, type]) -> dict[str, Any]:
+    """The JSON object body (empty allowed), each field of its type, no unknown fields."""
+    raw = await request.body()
+    if not raw.strip():
+        return {}
+    try:
+        body = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise _BadRequest(f"the body is not JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise _BadRequest(f"the body must be a JSON object, got {type(body).__name__}")
+    unknown = sorted(set(body) - set(allowed))
+    if unknown:
+        raise _BadRequest(
+            f"unknown field(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}"
+        )
+    for name, kind in allowed.items():
+        value = body.get(name)
+        if value is not None and not isinstance(value, kind):
+            raise _BadRequest(f"{name} must be a {kind.__name__}, got {type(value).__name__}")
+    return body
+
+
+async def list_runs_endpoint(request: Request) -> Response:
+    from ..runs import list_runs
+
+    status = request.query_params.get("status") or None
+    agent = request.query_params.get("agent") or None
+    limit = _int_param(request, "limit", 50, 1, MAX_LIMIT)
+    offset = _int_param(request, "offset", 0, 0, MAX_SCAN - limit)
+    wanted = offset + limit
+    scan = max(wanted, AGENT_FILTER_SCAN) if agent else wanted
+    found = await list_runs(status, limit=scan + 1)
+    more = len(found) > scan
+    if agent:
+        found = [record for record in found[:scan] if record.agent_name == agent]
+        more = more or len(found) > wanted
+    else:
+        more = len(found) > wanted
+    page = found[offset:wanted]
+    return JSONResponse(
+        {
+            "runs": [record.as_dict() for record in page],
+            "next_offset": wanted if more else None,
+        }
+    )
+
+
+async def show_run(request: Request) -> Response:
+    from ..runs import get_run
+
+    return JSONResponse((await get_run(request.path_params["run_id"])).as_dict())
+
+
+async def steps(request: Request) -> Response:
+    from ..cli.runs import recorded_steps
+
+    include_dbos = request.query_params.get("all", "false").lower()
+    if include_dbos not in ("true", "false", "1", "0"):
+        raise _BadRequest(f"all must be true or false, got {include_dbos!r}")
+    found = await recorded_steps(
+        request.path_params["run_id"], include_dbos=include_dbos in ("true", "1")
+    )
+    return JSONResponse({"steps": found})
+
+
+async def decide(request: Request) -> Response:
+    from ..approvals import approve, reject
+    from ..runs import get_run
+
+    run_id = request.path_params["run_id"]
+    kind = request.path_params["decision"]
+    if kind == "approve":
+        body = await _body(request, {"call_id": str, "always": bool})
+        await approve(run_id, body.get("call_id"), always=bool(body.get("always")))
+    else:
+        body = await _body(request, {"call_id": str, "message": str})
+        await reject(run_id, body.get("call_id"), message=body.get("message"))
+    return JSONResponse((await get_run(run_id)).as_dict())
+
+
+async def steer(request: Request) -> Response:
+    from ..lifecycle import cancel, retry
+
+    await _body(request, {})
+    run_id = request.path_params["run_id"]
+    action = cancel if request.path_params["action"] == "cancel" else retry
+    return JSONResponse((await action(run_id)).as_dict())
+
+
+def _sse(event: dict[str, Any]) -> str:
+    lines = [] if event.get("offset") is None else [f"id: {event['offset']}"]
+    lines.append(f"data: {json.dumps(event, default=str, separators=(',', ':'))}")
+    return "\n".join(lines) + "\n\n"
+
+
+async def events(request: Request) -> Response:
+    from ..runs import get_run
+    from ..stream import stream_events
+
+    run_id = request.path_params["run_id"]
+    record = await get_run(run_id)
+    if not record.streamed:
+        raise LifecycleError(f"run {run_id!r} was not started with stream=True: it has no events")
+    last = request.headers.get("last-event-id")
+    if last is not None and last.strip():
+        try:
+            offset = int(last) + 1
+        except ValueError:
+            raise _BadRequest(f"Last-Event-ID must be an event offset, got {last!r}") from None
+        if offset < 1:
+            raise _BadRequest(f"Last-Event-ID must be an event offset, got {last!r}")
+    else:
+        offset = _int_param(request, "offset", 0, 0, 2**62)
+
+    async def body() -> AsyncIterator[str]:
+        yield "retry: 1000\n\n"
+        async for event in stream_events(run_id, offset):
+            yield _sse(event)
+
+    return StreamingResponse(
+        body(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
+
+
+API_ROUTES: list[tuple[str, str, str]] = [
+    ("GET", "/api/runs", "List runs, most recently updated first (status, agent, limit)."),
+    ("GET", "/api/runs/{run_id}", "One run: status, pending calls with their decisions."),
+    ("POST", "/api/runs/{run_id}/approve", "Approve pending calls (call_id?, always?)."),
+    ("POST", "/api/runs/{run_id}/reject", "Reject pending calls (call_id?, message?)."),
+    ("POST", "/api/runs/{run_id}/cancel", "Cancel a run."),
+    ("POST", "/api/runs/{run_id}/retry", "Retry a failed or cancelled run."),
+    ("GET", "/api/runs/{run_id}/events", "The run's durable events as Server-Sent Events."),
+    ("GET", "/api/runs/{run_id}/steps", "The run's recorded model and tool calls, in order."),
+]
+
+
+def openapi_schema() -> dict[str, Any]:
+    """A small OpenAPI 3.1 description of the JSON API."""
+    error = {"$ref": "#/components/schemas/Error"}
+    run = {"$ref": "#/components/schemas/Run"}
+
+    def answer(description: str, schema: dict[str, Any]) -> dict[str, Any]:
+        return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+    errors = {
+        "401": answer("missing or wrong bearer token", error),
+        "404": answer("no such run", error),
+        "409": answer("the decision or action conflicts with the run's state", error),
+        "422": answer("a malformed request (the message says what is wrong)", error),
+    }
+    run_id = {"name": "run_id", "in": "path", "required": True, "schema": {"type": "string"}}
+
+    def decision(props: dict[str, Any], summary: str) -> dict[str, Any]:
+        return {
+            "summary": summary,
+            "parameters": [run_id],
+            "requestBody": {
+                "required": False,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "additionalProperties": False,
+                            "properties": props,
+                        }
+                    }
+                },
+            },
+            "responses": {"200": answer("the run after the decision", run), **errors},
+        }
+
+    call_id = {"type": "string", "description": "one call (default: every pending call)"}
+    steer_op = {"parameters": [run_id], "responses": {"200": answer("the run", run), **errors}}
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Timestep approval inbox", "version": "1"},
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": {
+                "Error": {
+                    "type": "object",
+                    "properties": {
+                        "error": {
+                            "type": "object",
+                            "properties": {
+                                "type": {"type": "string"},
+                                "message": {"type": "string"},
+                            },
+                        }
+                    },
+                },
+                "Run": {
+                    "type": "object",
+                    "description": "RunRecord.as_dict(): run_id, agent, status, segment, "
+                    "created_at, updated_at, usage, final_output, pending_approvals (call_id, "
+                    "tool_name, arguments, agent, decision, message), error, owner, note",
+                },
+            },
+        },
+        "security": [{"bearer": []}],
+        "paths": {
+            "/api/runs": {
+                "get": {
+                    "summary": API_ROUTES[0][2],
+                    "parameters": [
+                        {"name": "status", "in": "query", "schema": {"type": "string"}},
+                        {"name": "agent", "in": "query", "schema": {"type": "string"}},
+                        {
+                            "name": "limit",
+                            "in": "query",
+                            "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT},
+                        },
+                        {
+                            "name": "offset",
+                            "in": "query",
+                            "description": "skip this many (the previous page's next_offset)",
+                            "schema": {"type": "integer", "minimum": 0},
+                        },
+                    ],
+                    "responses": {
+                        "200": answer(
+                            "runs",
+                            {
+                                "type": "object",
+                                "properties": {
+                                    "runs": {"type": "array", "items": run},
+                                    "next_offset": {"type": ["integer", "null"]},
+                                },
+                            },
+                        ),
+                        **errors,
+                    },
+                }
+            },
+            "/api/runs/{run_id}": {
+                "get": {
+                    "summary": API_ROUTES[1][2],
+                    "parameters": [run_id],
+                    "responses": {"200": answer("the run", run), **errors},
+                }
+            },
+            "/api/runs/{run_id}/approve": {
+                "post": decision(
+                    {"call_id": call_id, "always": {"type": "boolean"}}, API_ROUTES[2][2]
+                )
+            },
+            "/api/runs/{run_id}/reject": {
+                "post": decision(
+                    {"call_id": call_id, "message": {"type": "string"}}, API_ROUTES[3][2]
+                )
+            },
+            "/api/runs/{run_id}/cancel": {"post": {"summary": API_ROUTES[4][2], **steer_op}},
+            "/api/runs/{run_id}/retry": {"post": {"summary": API_ROUTES[5][2], **steer_op}},
+            "/api/runs/{run_id}/steps": {
+                "get": {
+                    "summary": API_ROUTES[7][2],
+                    "parameters": [
+                        run_id,
+                        {"name": "all", "in": "query", "schema": {"type": "boolean"}},
+                    ],
+                    "responses": {
+                        "200": answer(
+                            "steps (segment, step, kind, name, started_at, duration_s, status, "
+                            "error)",
+                            {"type": "object", "properties": {"steps": {"type": "array"}}},
+                        ),
+                        **errors,
+                    },
+                }
+            },
+            "/api/runs/{run_id}/events": {
+                "get": {
+                    "summary": API_ROUTES[6][2],
+                    "description": "Each event's `id` is its stream offset; a reconnect with "
+                    "`Last-Event-ID` (or `?offset=N`) resumes after it with no duplicate and no "
+                    "gap. The stream ends with a `timestep.run_ended` event when the run finishes "
+                    "or parks.",
+                    "parameters": [
+                        run_id,
+                        {"name": "offset", "in": "query", "schema": {"type": "integer"}},
+                        {"name": "Last-Event-ID", "in": "header", "schema": {"type": "string"}},
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "Server-Sent Events",
+                            "content": {"text/event-stream": {}},
+                        },
+                        **errors,
+                    },
+                }
+            },
+        },
+    }
+
+
+def _page() -> str:
+    return resources.files(__package__).joinpath("static/index.html").read_text(encoding="utf-8")
+
+
+def app(token: str | None = None) -> Starlette:
+    """The inbox as an ASGI app: the JSON API under /api (bearer `token`, else the
+    `TIMESTEP_TOKEN` environment variable; one of them is required), its OpenAPI description
+    at /openapi.json and the web page at /. It uses the database Timestep is configured with."""
+    chosen = resolve_token(token)
+    if chosen is None:
+        raise ConfigurationError(
+            f"the approval inbox needs a bearer token: app(token=...) or {TOKEN_ENV}"
+        )
+    page = _page()
+    schema = openapi_schema()
+
+    async def index(request: Request) -> Response:
+        return HTMLResponse(
+            page,
+            headers={
+                "Cache-Control": "no-store",
+                "Content-Security-Policy": "default-src 'self'; script-src 'unsafe-inline'; "
+                "style-src 'unsafe-inline'; connect-src 'self'; frame-ancestors 'none'",
+                "Referrer-Policy": "no-referrer",
+            },
+        )
+
+    async def openapi(request: Request) -> Response:
+        return JSONResponse(schema)
+
+    def guarded(handler: Handler) -> Handler:
+        return _guarded(chosen, handler)
+
+    routes = [
+        Route("/", index, methods=["GET"]),
+        Route("/openapi.json", openapi, methods=["GET"]),
+        Route("/api/runs", guarded(list_runs_endpoint), methods=["GET"]),
+        Route("/api/runs/{run_id}", guarded(show_run), methods=["GET"]),
+        Route("/api/runs/{run_id}/events", guarded(events), methods=["GET"]),
+        Route("/api/runs/{run_id}/steps", guarded(steps), methods=["GET"]),
+        *[
+            Route(
+                f"/api/runs/{{run_id}}/{name}",
+                guarded(_with(decide, decision=name)),
+                methods=["POST"],
+            )
+            for name in ("approve", "reject")
+        ],
+        *[
+            Route(
+                f"/api/runs/{{run_id}}/{name}", guarded(_with(steer, action=name)), methods=["POST"]
+            )
+            for name in ("cancel", "retry")
+        ],
+    ]
+    return Starlette(routes=routes)
+
+
+def _with(handler: Handler, **params: str) -> Handler:
+    """The handler with fixed path parameters added (one route per action)."""
+
+    async def endpoint(request: Request) -> Response:
+        request.path_params.update(params)
+        return await handler(request)
+
+    return endpoint
