@@ -10,9 +10,16 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
+from typing import Any
 
 from ._engine import liveness, storage
-from ._engine.naming import PROCESS_QUEUE_PREFIX, queue_name, segment_workflow_id
+from ._engine.naming import (
+    MODEL_STEP_NAME,
+    PROCESS_QUEUE_PREFIX,
+    TOOL_STEP_NAME,
+    queue_name,
+    segment_workflow_id,
+)
 from .errors import InvalidArgumentError
 from .state import owners, records
 from .state.records import STATUSES, RunOwner, RunRecord
@@ -117,3 +124,51 @@ def _queued_note(record: RunRecord, queue: str | None, live_agents: set[str]) ->
             "it: start a worker (`python -m workflows --app MODULE`)"
         )
     return f"queued on {queue}"
+
+
+def _step(segment: int, info: Any) -> dict[str, Any]:
+    name = str(info["function_name"])
+    output = info.get("output")
+    if name == MODEL_STEP_NAME:
+        kind, label = "model", "model call"
+        items = output.get("output") if isinstance(output, dict) else None
+        if isinstance(items, list):
+            calls = [str(i["name"]) for i in items if isinstance(i, dict) and i.get("name")]
+            label = "-> " + ", ".join(calls) if calls else "-> message"
+    elif name == TOOL_STEP_NAME:
+        kind = "tool"
+        label = str(output.get("tool")) if isinstance(output, dict) else "tool call"
+    else:
+        kind, label = "dbos", name
+    started, completed = info.get("started_at_epoch_ms"), info.get("completed_at_epoch_ms")
+    error = info.get("error")
+    return {
+        "segment": segment,
+        "step": info["function_id"],
+        "kind": kind,
+        "name": label,
+        "function_name": name,
+        "started_at": None if started is None else started / 1000,
+        "duration_s": None
+        if started is None or completed is None
+        else (completed - started) / 1000,
+        "status": "error" if error is not None else ("done" if completed else "running"),
+        "error": None if error is None else f"{type(error).__name__}: {error}",
+    }
+
+
+async def recorded_steps(run_id: str, include_dbos: bool = False) -> list[dict[str, Any]]:
+    """The model and tool calls run `run_id` recorded, across its segments, in order (also
+    DBOS's own steps with `include_dbos`). Raises `RunNotFoundError` for an unknown run."""
+    from ._engine import queues  # DBOS's client
+
+    record = await get_run(run_id)
+    client = queues.client()
+    steps: list[dict[str, Any]] = []
+    for segment in range(1, record.segment + 1):
+        workflow_id = segment_workflow_id(record.run_id, segment)
+        infos = await client.list_workflow_steps_async(workflow_id, load_output=True)
+        steps.extend(_step(segment, info) for info in infos)
+    if not include_dbos:
+        steps = [s for s in steps if s["kind"] != "dbos"]
+    return steps

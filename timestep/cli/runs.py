@@ -48,60 +48,8 @@ async def runs_show(args: argparse.Namespace, out: Output) -> int:
     return 0
 
 
-def _step(segment: int, info: Any) -> dict[str, Any]:
-    from .._engine.naming import MODEL_STEP_NAME, TOOL_STEP_NAME
-
-    name = str(info["function_name"])
-    output = info.get("output")
-    if name == MODEL_STEP_NAME:
-        kind, label = "model", "model call"
-        items = output.get("output") if isinstance(output, dict) else None
-        if isinstance(items, list):
-            calls = [str(i["name"]) for i in items if isinstance(i, dict) and i.get("name")]
-            label = "-> " + ", ".join(calls) if calls else "-> message"
-    elif name == TOOL_STEP_NAME:
-        kind = "tool"
-        label = str(output.get("tool")) if isinstance(output, dict) else "tool call"
-    else:
-        kind, label = "dbos", name
-    started, completed = info.get("started_at_epoch_ms"), info.get("completed_at_epoch_ms")
-    error = info.get("error")
-    return {
-        "segment": segment,
-        "step": info["function_id"],
-        "kind": kind,
-        "name": label,
-        "function_name": name,
-        "started_at": None if started is None else started / 1000,
-        "duration_s": None
-        if started is None or completed is None
-        else (completed - started) / 1000,
-        "status": "error" if error is not None else ("done" if completed else "running"),
-        "error": None if error is None else f"{type(error).__name__}: {error}",
-    }
-
-
-async def recorded_steps(run_id: str, include_dbos: bool = False) -> list[dict[str, Any]]:
-    """The model and tool calls run `run_id` recorded, across its segments, in order (also
-    DBOS's own steps with `include_dbos`). Raises `RunNotFoundError` for an unknown run."""
-    from .._engine import queues
-    from .._engine.naming import segment_workflow_id
-    from ..runs import get_run
-
-    record = await get_run(run_id)
-    client = queues.client()
-    steps: list[dict[str, Any]] = []
-    for segment in range(1, record.segment + 1):
-        workflow_id = segment_workflow_id(record.run_id, segment)
-        infos = await client.list_workflow_steps_async(workflow_id, load_output=True)
-        steps.extend(_step(segment, info) for info in infos)
-    if not include_dbos:
-        steps = [s for s in steps if s["kind"] != "dbos"]
-    return steps
-
-
 async def runs_steps(args: argparse.Namespace, out: Output) -> int:
-    from ..runs import get_run
+    from ..runs import get_run, recorded_steps
 
     record = await get_run(args.run_id)
     steps = await recorded_steps(record.run_id, include_dbos=args.all)

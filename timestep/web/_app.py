@@ -160,7 +160,7 @@ async def show_run(request: Request) -> Response:
 
 
 async def steps(request: Request) -> Response:
-    from ..cli.runs import recorded_steps
+    from ..runs import recorded_steps
 
     include_dbos = request.query_params.get("all", "false").lower()
     if include_dbos not in ("true", "false", "1", "0"):
