@@ -69,6 +69,11 @@ async def test_list_show_approve_and_conflict(timestep_db: str, tmp_path: Path) 
         shown = await http.get("/api/runs/web-1")
         assert shown.status_code == 200
         assert shown.json()["status"] == "awaiting_approval"
+        talk = (await http.get("/api/runs/web-1/conversation")).json()["conversation"]
+        assert talk[0] == {"kind": "message", "role": "user", "text": "mail bob@example.com"}
+        assert [e["kind"] for e in talk[1:]] == ["tool_call", "approval_request"]
+        assert talk[-1]["tool"] == "send_email" and talk[-1]["call_id"] == call_id
+        assert (await http.get("/api/runs/nope/conversation")).status_code == 404
 
         approved = await http.post("/api/runs/web-1/approve", json={"call_id": call_id})
         assert approved.status_code == 200, approved.text
@@ -85,6 +90,9 @@ async def test_list_show_approve_and_conflict(timestep_db: str, tmp_path: Path) 
     async with client() as http:
         done = (await http.get("/api/runs/web-1")).json()
         assert done["status"] == "completed" and done["final_output"] == "done"
+        talk = (await http.get("/api/runs/web-1/conversation")).json()["conversation"]
+        assert [e["kind"] for e in talk] == ["message", "tool_call", "tool_output", "message"]
+        assert talk[-1] == {"kind": "message", "role": "assistant", "text": "done"}
         steps = (await http.get("/api/runs/web-1/steps")).json()["steps"]
         assert [(s["segment"], s["kind"], s["name"]) for s in steps] == [
             (1, "model", "-> send_email"),

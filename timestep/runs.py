@@ -172,3 +172,68 @@ async def recorded_steps(run_id: str, include_dbos: bool = False) -> list[dict[s
     if not include_dbos:
         steps = [s for s in steps if s["kind"] != "dbos"]
     return steps
+
+
+async def conversation(run_id: str) -> list[dict[str, Any]]:
+    """The run's conversation as of its last stored state (when it last stopped for approval
+    or finished; a first segment still running has none yet), oldest first.
+
+    Entries are JSON dicts with a `kind`: `message` (`role`, `text`), `tool_call` (`tool`,
+    `arguments`, `call_id`), `tool_output` (`call_id`, `output`), `approval_request` (`tool`,
+    `arguments`, `call_id`), `handoff` (`detail`), or the SDK's item type for anything else.
+    The run's context is never part of it. Raises `RunNotFoundError` for an unknown run.
+    """
+    engine = storage.storage_engine()
+    await asyncio.to_thread(records.get, engine, run_id)  # RunNotFoundError
+    state = await asyncio.to_thread(records.load_state, engine, run_id)
+    if not state:
+        return []
+    original = state.get("original_input")
+    entries: list[dict[str, Any]] = []
+    if isinstance(original, str):
+        entries.append({"kind": "message", "role": "user", "text": original})
+    elif isinstance(original, list):
+        entries.extend(_entry(item) for item in original if isinstance(item, dict))
+    for item in state.get("generated_items") or []:
+        if isinstance(item, dict):
+            raw = item.get("raw_item")
+            entries.append(_entry(raw if isinstance(raw, dict) else {}, item.get("type")))
+    return entries
+
+
+def _text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(
+            str(part.get("text") or part.get("refusal") or "")
+            for part in content
+            if isinstance(part, dict)
+        )
+    return ""
+
+
+def _entry(raw: dict[str, Any], item_type: str | None = None) -> dict[str, Any]:
+    """One conversation entry from an SDK item (a run item's raw item, or an input item)."""
+    raw_type = raw.get("type")
+    if item_type == "tool_approval_item":
+        return {
+            "kind": "approval_request",
+            "tool": raw.get("name"),
+            "arguments": raw.get("arguments"),
+            "call_id": raw.get("call_id"),
+        }
+    if raw_type == "function_call":
+        return {
+            "kind": "tool_call",
+            "tool": raw.get("name"),
+            "arguments": raw.get("arguments"),
+            "call_id": raw.get("call_id"),
+        }
+    if raw_type == "function_call_output":
+        return {"kind": "tool_output", "call_id": raw.get("call_id"), "output": raw.get("output")}
+    if item_type in ("handoff_call_item", "handoff_output_item"):
+        return {"kind": "handoff", "detail": raw.get("name") or raw.get("output")}
+    if "role" in raw:
+        return {"kind": "message", "role": raw.get("role"), "text": _text(raw.get("content"))}
+    return {"kind": item_type or str(raw_type)}

@@ -171,6 +171,13 @@ async def steps(request: Request) -> Response:
     return JSONResponse({"steps": found})
 
 
+async def conversation(request: Request) -> Response:
+    from ..runs import conversation as recorded_conversation
+
+    entries = await recorded_conversation(request.path_params["run_id"])
+    return JSONResponse({"conversation": entries})
+
+
 async def decide(request: Request) -> Response:
     from ..approvals import approve, reject
     from ..runs import get_run
@@ -241,6 +248,7 @@ API_ROUTES: list[tuple[str, str, str]] = [
     ("POST", "/api/runs/{run_id}/retry", "Retry a failed or cancelled run."),
     ("GET", "/api/runs/{run_id}/events", "The run's durable events as Server-Sent Events."),
     ("GET", "/api/runs/{run_id}/steps", "The run's recorded model and tool calls, in order."),
+    ("GET", "/api/runs/{run_id}/conversation", "The run's conversation as of its last stop."),
 ]
 
 
@@ -378,6 +386,20 @@ def openapi_schema() -> dict[str, Any]:
                     },
                 }
             },
+            "/api/runs/{run_id}/conversation": {
+                "get": {
+                    "summary": API_ROUTES[8][2],
+                    "parameters": [run_id],
+                    "responses": {
+                        "200": answer(
+                            "entries (kind: message with role and text, tool_call, tool_output, "
+                            "approval_request, handoff)",
+                            {"type": "object", "properties": {"conversation": {"type": "array"}}},
+                        ),
+                        **errors,
+                    },
+                }
+            },
             "/api/runs/{run_id}/events": {
                 "get": {
                     "summary": API_ROUTES[6][2],
@@ -443,6 +465,7 @@ def app(token: str | None = None) -> Starlette:
         Route("/api/runs/{run_id}", guarded(show_run), methods=["GET"]),
         Route("/api/runs/{run_id}/events", guarded(events), methods=["GET"]),
         Route("/api/runs/{run_id}/steps", guarded(steps), methods=["GET"]),
+        Route("/api/runs/{run_id}/conversation", guarded(conversation), methods=["GET"]),
         *[
             Route(
                 f"/api/runs/{{run_id}}/{name}",
