@@ -130,6 +130,9 @@ def test_page_approves_a_pending_call_and_the_worker_finishes(browser: Any, tmp_
         assert "send_email" in call.text
         arguments = call.find_element(By.CSS_SELECTOR, "pre.arguments").text
         assert arguments == '{"to":"bob@example.com","body":"hi"}'
+        awaiting = wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "#conversation .entry"))
+        assert awaiting.text.startswith("user: ")
+        assert "awaits approval" in browser.find_element(By.ID, "conversation").text
         # The run was not started with stream=True: the events view says so.
         wait.until(lambda d: "stream=True" in d.find_element(By.ID, "events").text)
         call.find_element(By.CSS_SELECTOR, "button.approve").click()
@@ -147,6 +150,7 @@ def test_page_approves_a_pending_call_and_the_worker_finishes(browser: Any, tmp_
         assert browser.find_element(By.CSS_SELECTOR, ".final-output").text == "mail handled"
         wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#steps tr.step")) == 4)
         assert "send_email" in browser.find_element(By.ID, "steps").text
+        wait.until(lambda d: "← " in d.find_element(By.ID, "conversation").text)
 
         # The other run: reject its call with a message; the model is told the message.
         browser.find_element(By.CSS_SELECTOR, "tr[data-run-id='page-2']").click()
