@@ -397,4 +397,15 @@ async def test_paging(timestep_db: str, tmp_path: Path) -> None:
         assert [r["run_id"] for r in by_agent.json()["runs"]] == ["page-1", "page-0"]
         assert by_agent.json()["next_offset"] is None
         bad = await http.get("/api/runs", params={"offset": -1})
-        assert bad.status_code == 422 and "offset must be between" in error_of(bad)["message"]
+        assert bad.status_code == 422 and "offset must be at least 0" in error_of(bad)["message"]
+    # The agent filter is the database's: another agent's newer run is neither listed nor
+    # counted against the page.
+    await timestep.run_agent(streamer(ExecutionLog(tmp_path / "s.jsonl")), "go", run_id="other")
+    async with client() as http:
+        mailer = await http.get("/api/runs", params={"agent": "Mailer", "limit": 5})
+        assert [r["run_id"] for r in mailer.json()["runs"]] == [
+            f"page-{i}" for i in reversed(range(5))
+        ]
+        assert mailer.json()["next_offset"] is None
+        streamed = await http.get("/api/runs", params={"agent": "Streamer"})
+        assert [r["run_id"] for r in streamed.json()["runs"]] == ["other"]

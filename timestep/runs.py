@@ -31,15 +31,24 @@ async def get_run(run_id: str) -> RunRecord:
     return (await asyncio.to_thread(_described, [record]))[0]
 
 
-async def list_runs(status: str | None = None, limit: int = 50) -> list[RunRecord]:
-    """The most recent runs first, optionally only those with `status`."""
+async def list_runs(
+    status: str | None = None, limit: int = 50, *, agent: str | None = None, offset: int = 0
+) -> list[RunRecord]:
+    """The most recently updated runs first, optionally only those with `status` or starting
+    agent `agent`; `offset` skips that many (paging)."""
     if status is not None and status not in STATUSES:
         raise InvalidArgumentError(
             f"unknown run status {status!r}; use one of {', '.join(STATUSES)}"
         )
     if limit < 1:
         raise InvalidArgumentError(f"limit must be at least 1, got {limit}")
-    found = await asyncio.to_thread(records.list_records, storage.storage_engine(), status, limit)
+    if offset < 0:
+        raise InvalidArgumentError(f"offset must be at least 0, got {offset}")
+    found = await asyncio.to_thread(
+        lambda: records.list_records(
+            storage.storage_engine(), status, limit, agent=agent, offset=offset
+        )
+    )
     return await asyncio.to_thread(_described, found)
 
 

@@ -236,10 +236,24 @@ def find(engine: sa.Engine, run_id: str) -> RunRecord | None:
         return None
 
 
-def list_records(engine: sa.Engine, status: str | None, limit: int) -> list[RunRecord]:
-    query = sa.select(runs).order_by(runs.c.updated_at.desc()).limit(limit)
+def list_records(
+    engine: sa.Engine,
+    status: str | None,
+    limit: int,
+    *,
+    agent: str | None = None,
+    offset: int = 0,
+) -> list[RunRecord]:
+    query = (
+        sa.select(runs)
+        .order_by(runs.c.updated_at.desc(), runs.c.run_id)
+        .limit(limit)
+        .offset(offset)
+    )
     if status is not None:
         query = query.where(runs.c.status == status)
+    if agent is not None:
+        query = query.where(runs.c.agent_name == agent)
     with engine.connect() as connection:
         return [_record(row) for row in connection.execute(query)]
 

@@ -28,11 +28,7 @@ from ..errors import (
 logger = logging.getLogger("timestep.web")
 
 TOKEN_ENV = "TIMESTEP_TOKEN"
-AGENT_FILTER_SCAN = 1000
-"""With `?agent=`, how many of the most recent runs (of the status asked for) are searched."""
 MAX_LIMIT = 1000
-MAX_SCAN = 10_000
-"""Paging reads the `offset + limit` most recent runs: offsets stop there."""
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -92,7 +88,7 @@ def _guarded(token: str, handler: Handler) -> Handler:
     return endpoint
 
 
-def _int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
+def _int_param(request: Request, name: str, default: int, low: int, high: int | None) -> int:
     raw = request.query_params.get(name)
     if raw is None:
         return default
@@ -100,8 +96,9 @@ def _int_param(request: Request, name: str, default: int, low: int, high: int) -
         value = int(raw)
     except ValueError:
         raise _BadRequest(f"{name} must be an integer, got {raw!r}") from None
-    if not low <= value <= high:
-        raise _BadRequest(f"{name} must be between {low} and {high}, got {value}")
+    if value < low or (high is not None and value > high):
+        limits = f"between {low} and {high}" if high is not None else f"at least {low}"
+        raise _BadRequest(f"{name} must be {limits}, got {value}")
     return value
 
 
@@ -134,21 +131,13 @@ async def list_runs_endpoint(request: Request) -> Response:
     status = request.query_params.get("status") or None
     agent = request.query_params.get("agent") or None
     limit = _int_param(request, "limit", 50, 1, MAX_LIMIT)
-    offset = _int_param(request, "offset", 0, 0, MAX_SCAN - limit)
-    wanted = offset + limit
-    scan = max(wanted, AGENT_FILTER_SCAN) if agent else wanted
-    found = await list_runs(status, limit=scan + 1)
-    more = len(found) > scan
-    if agent:
-        found = [record for record in found[:scan] if record.agent_name == agent]
-        more = more or len(found) > wanted
-    else:
-        more = len(found) > wanted
-    page = found[offset:wanted]
+    offset = _int_param(request, "offset", 0, 0, None)
+    found = await list_runs(status, limit=limit + 1, agent=agent, offset=offset)
+    page, more = found[:limit], len(found) > limit
     return JSONResponse(
         {
             "runs": [record.as_dict() for record in page],
-            "next_offset": wanted if more else None,
+            "next_offset": offset + limit if more else None,
         }
     )
 
