@@ -36,7 +36,6 @@ import json
 import os
 import secrets
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -75,13 +74,6 @@ def park(database_url: str, count: int) -> None:
         await asyncio.gather(*(one(i) for i in range(count)))
 
     asyncio.run(main())
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 async def wait_serving(url: str, server: subprocess.Popen[bytes]) -> None:
@@ -123,6 +115,8 @@ async def measure(
     ids = [f"bench-{i:06d}" for i in range(2 * n + 2 * k)]
     library_ids, http_ids = ids[:n], ids[n : 2 * n]
     latency_ids = ids[2 * n :]
+
+    from tests.pgcluster import free_port
 
     token = secrets.token_urlsafe(24)
     port = free_port()

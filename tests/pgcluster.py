@@ -141,7 +141,8 @@ def find_pg_binaries() -> PgBinaries:
     )
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A loopback TCP port nothing listens on now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -494,7 +495,7 @@ class PostgresCluster:
     def _start_server(self, binaries: PgBinaries) -> None:
         last_error = ""
         for _attempt in range(5):
-            port = _free_port()
+            port = free_port()
             self.port = port
             self._write_settings(port)
             proc = self._pg_ctl_start(binaries)

@@ -12,10 +12,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import sqlalchemy as sa
 
 from timestep.state import records
 from timestep.state.database import create_engine, parse_database_url
+
+from .pgcluster import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -124,3 +127,32 @@ def submit_runs(database_url: str, runs: dict[str, Any]) -> None:
         asyncio.run(submit_all())
     finally:
         launch.reset_for_tests()
+
+
+def start_serve(
+    env: dict[str, str], *serve_args: str, verbose: bool = False, capture: bool = False
+) -> tuple[subprocess.Popen[str], str]:
+    """`timestep serve` on a free loopback port with `serve_args`, once it answers; returns the
+    process and its base URL. With `capture`, stdout and stderr go to `process.stdout`."""
+    url = f"http://127.0.0.1:{(port := free_port())}/"
+    output = subprocess.PIPE if capture else subprocess.DEVNULL
+    server = subprocess.Popen(
+        [sys.executable, "-m", "timestep.cli", *(["-v"] if verbose else []), "serve"]
+        + ["--port", str(port), *serve_args],
+        cwd=ROOT,
+        env=env,
+        stdout=output,
+        stderr=subprocess.STDOUT if capture else subprocess.DEVNULL,
+        text=True,
+    )
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        if server.poll() is not None:
+            raise AssertionError(f"timestep serve exited: {server.communicate()}")
+        try:
+            if httpx.get(url + "openapi.json", timeout=2).status_code == 200:
+                return server, url
+        except httpx.TransportError:
+            time.sleep(0.1)
+    server.kill()
+    raise AssertionError(f"timestep serve did not answer at {url}: {server.communicate()}")

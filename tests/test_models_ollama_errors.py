@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from typing import Any
 
 import pytest
@@ -18,6 +17,7 @@ from tests.fake_ollama import (
     tool_call,
     tool_reply,
 )
+from tests.pgcluster import free_port
 from timestep.errors import (
     ModelAuthenticationError,
     ModelError,
@@ -42,12 +42,6 @@ async def run(agent: Agent[Any], stream: bool, provider: Any | None = None) -> A
     async for _ in result.stream_events():
         pass
     return result.final_output
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.mark.parametrize("stream", [False, True])

@@ -177,7 +177,7 @@ def test_needs_postgres(postgres_url):
 def test_unavailable_postgres_fails_under_ci_skips_otherwise(tmp_path: Path, ci: str) -> None:
     """An unreachable TIMESTEP_TEST_DB_URL is a failure under CI=true and a skip otherwise."""
     (tmp_path / "test_probe.py").write_text(textwrap.dedent(_PROBE_TEST))
-    closed_port = pgcluster._free_port()  # nothing listens there
+    closed_port = pgcluster.free_port()  # nothing listens there
     env = {k: v for k, v in os.environ.items() if k not in {"CI", "PYTEST_ADDOPTS"}}
     env.update(
         CI=ci,

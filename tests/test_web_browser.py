@@ -6,10 +6,8 @@ Under CI a missing chromium/chromedriver (or selenium) is a failure, not a skip.
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +17,7 @@ import pytest
 
 from .components import unavailable
 from .helpers import ExecutionLog
-from .processes import ROOT, cli, env_for, start_worker, stop, wait_for_status
+from .processes import ROOT, cli, env_for, start_serve, start_worker, stop, wait_for_status
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -34,25 +32,6 @@ FLAGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def wait_until_serving(server: subprocess.Popen[str], url: str, timeout: float = 60) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        assert server.poll() is None, server.communicate()
-        try:
-            if httpx.get(url + "openapi.json", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            time.sleep(0.1)
-    raise AssertionError(f"timestep serve did not answer at {url}")
 
 
 @pytest.fixture
@@ -90,30 +69,9 @@ def test_page_approves_a_pending_call_and_the_worker_finishes(browser: Any, tmp_
         parked = cli(env, "run", "tests.apps.mail_app:mailer", "mail bob", "--run-id", run_id)
         assert parked.returncode == 3, parked.stderr
 
-    port = free_port()
-    url = f"http://127.0.0.1:{port}/"
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "timestep.cli",
-            "-v",
-            "serve",
-            "--port",
-            str(port),
-            "--token",
-            TOKEN,
-            "--access-log",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    server, url = start_serve(env, "--token", TOKEN, "--access-log", verbose=True, capture=True)
     worker = None
     try:
-        wait_until_serving(server, url)
         worker = start_worker(env, "tests.apps.mail_app")
         wait = WebDriverWait(browser, 60)
 
@@ -187,23 +145,13 @@ def test_page_approves_a_pending_call_and_the_worker_finishes(browser: Any, tmp_
 def test_serve_generates_a_token_prints_it_once_and_logs_no_header(tmp_path: Path) -> None:
     env = env_for(f"sqlite:///{tmp_path}/timestep.sqlite", tmp_path / "log.jsonl")
     env.pop("TIMESTEP_TOKEN", None)
-    port = free_port()
-    url = f"http://127.0.0.1:{port}/"
-    server = subprocess.Popen(
-        [sys.executable, "-m", "timestep.cli", "serve", "--port", str(port), "--access-log"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    server, url = start_serve(env, "--access-log", capture=True)
     try:
         assert server.stdout is not None
         first = server.stdout.readline()
         assert first.startswith("generated token (shown once): "), first
         token = first.split(": ", 1)[1].strip()
         assert len(token) >= 40
-        wait_until_serving(server, url)
         assert httpx.get(url + "api/runs").status_code == 401
         answer = httpx.get(url + "api/runs", headers={"Authorization": f"Bearer {token}"})
         assert answer.status_code == 200 and answer.json() == {"runs": [], "next_offset": None}
@@ -226,18 +174,9 @@ def test_page_shows_a_streaming_run_live(browser: Any, tmp_path: Path) -> None:
     gate = tmp_path / "gate"
     env = env_for(database_url, log_path, TIMESTEP_TEST_GATE=str(gate))
     env.pop("TIMESTEP_TOKEN", None)
-    port = free_port()
-    url = f"http://127.0.0.1:{port}/"
-    server = subprocess.Popen(
-        [sys.executable, "-m", "timestep.cli", "serve", "--port", str(port), "--token", TOKEN],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    server, url = start_serve(env, "--token", TOKEN)
     runner = None
     try:
-        wait_until_serving(server, url)
         runner = subprocess.Popen(
             [
                 sys.executable,

@@ -14,8 +14,7 @@ from typing import Any
 import httpx
 
 from .helpers import ExecutionLog
-from .processes import ROOT, env_for, wait_for_status
-from .test_web_browser import free_port, wait_until_serving
+from .processes import ROOT, env_for, start_serve, wait_for_status
 
 TOKEN = "live-token-8d1e77"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -46,19 +45,9 @@ def test_reconnect_mid_run_with_last_event_id(database_url: str, tmp_path: Path)
     log_path = tmp_path / "log.jsonl"
     gate = tmp_path / "gate"
     env = env_for(database_url, log_path, TIMESTEP_TEST_GATE=str(gate))
-    port = free_port()
-    url = f"http://127.0.0.1:{port}/"
-    server = subprocess.Popen(
-        [sys.executable, "-m", "timestep.cli", "serve", "--port", str(port), "--token", TOKEN],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    server, url = start_serve(env, "--token", TOKEN, capture=True)
     runner = None
     try:
-        wait_until_serving(server, url)
         runner = subprocess.Popen(
             [
                 sys.executable,
