@@ -122,27 +122,17 @@ class StreamingTurnModel(TurnModel):
     ) -> Any:
         import asyncio
 
-        from openai.types.responses import ResponseTextDeltaEvent
-
-        from timestep.models._responses import completed_event
+        from timestep.models._responses import completed_event, word_delta
 
         response = await self.get_response(system_instructions, input, *args, **kwargs)
         turn = self._turn(input)
         if turn >= len(self.script):
             words = self.final.split(" ")
-            for index, word in enumerate(words):
+            for index in range(len(words)):
                 if self.on_delta:
                     self.on_delta(turn, index)
                 await asyncio.sleep(self.delay)
-                yield ResponseTextDeltaEvent(
-                    type="response.output_text.delta",
-                    delta=word if index == 0 else " " + word,
-                    item_id="scripted-message",
-                    output_index=0,
-                    content_index=0,
-                    sequence_number=index,
-                    logprobs=[],
-                )
+                yield word_delta(words, index, "scripted-message")
         yield completed_event(response)
 
 

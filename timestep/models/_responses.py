@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from agents.items import ModelResponse
-from openai.types.responses import Response, ResponseCompletedEvent
+from openai.types.responses import Response, ResponseCompletedEvent, ResponseTextDeltaEvent
 from openai.types.responses.response_usage import (
     InputTokensDetails,
     OutputTokensDetails,
@@ -41,4 +41,17 @@ def completed_event(response: ModelResponse) -> ResponseCompletedEvent:
     )
     return ResponseCompletedEvent(
         type="response.completed", response=sdk_response, sequence_number=0
+    )
+
+
+def word_delta(words: list[str], index: int, item_id: str) -> ResponseTextDeltaEvent:
+    """The delta event of word `index` of an answer streamed one word at a time."""
+    return ResponseTextDeltaEvent(
+        type="response.output_text.delta",
+        delta=words[index] if index == 0 else " " + words[index],
+        item_id=item_id,
+        output_index=0,
+        content_index=0,
+        sequence_number=index,
+        logprobs=[],
     )

@@ -28,7 +28,6 @@ from openai.types.responses import (
     ResponseFunctionToolCall,
     ResponseOutputMessage,
     ResponseOutputText,
-    ResponseTextDeltaEvent,
 )
 
 LABEL = "[demo model]"
@@ -182,24 +181,17 @@ class DemoModel(Model):
         conversation_id: str | None = None,
         prompt: Any = None,
     ) -> AsyncIterator[Any]:
-        from ._responses import completed_event
+        from ._responses import completed_event, word_delta
 
         response = await self.get_response(
             system_instructions, input, model_settings, tools, output_schema, handoffs, tracing
         )
         _output, final = self._reply(input, tools)
         if final is not None:
-            for index, word in enumerate(final.split(" ")):
+            words = final.split(" ")
+            for index in range(len(words)):
                 await asyncio.sleep(self._delay() / 10)
-                yield ResponseTextDeltaEvent(
-                    type="response.output_text.delta",
-                    delta=word if index == 0 else " " + word,
-                    item_id="demo-message",
-                    output_index=0,
-                    content_index=0,
-                    sequence_number=index,
-                    logprobs=[],
-                )
+                yield word_delta(words, index, "demo-message")
         yield completed_event(response)
 
 
