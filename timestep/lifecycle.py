@@ -198,10 +198,7 @@ async def _model_calls(run_id: str, segments: int) -> list[tuple[int, int]]:
     calls: list[tuple[int, int]] = []
     client = queues.client()
     for segment in range(1, segments + 1):
-        workflow_id = segment_workflow_id(run_id, segment)
-        if not await _exists(workflow_id):
-            break
-        steps = await client.list_workflow_steps_async(workflow_id)
+        steps = await client.list_workflow_steps_async(segment_workflow_id(run_id, segment))
         calls.extend(
             (segment, step["function_id"])
             for step in sorted(steps, key=lambda s: s["function_id"])

@@ -331,14 +331,12 @@ def create_fork(
     `from_segment`; False if it exists. The usage of the original's earlier segments is kept
     as the fork's (their turns are part of its conversation)."""
     with engine.begin() as connection:
-        row = connection.execute(
-            sa.select(runs.c.fingerprint, runs.c.model_usage).where(
-                runs.c.run_id == original.run_id
-            )
-        ).one()
+        model_usage = connection.execute(
+            sa.select(runs.c.model_usage).where(runs.c.run_id == original.run_id)
+        ).scalar_one()
         inherited = {
             f"{original.run_id}:{segment}": usage
-            for segment, usage in _loads(row.model_usage, {}).items()
+            for segment, usage in _loads(model_usage, {}).items()
             # Keys that are not numbers were inherited by the original from a run it forked.
             if not segment.isdigit() or int(segment) < from_segment
         }
@@ -349,7 +347,7 @@ def create_fork(
                     run_id,
                     original.agent_name,
                     original.graph,
-                    row.fingerprint,
+                    original.fingerprint,
                     "running",
                     time.time(),
                 ),
