@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from agents import Agent, RunConfig, RunContextWrapper, function_tool
+from agents import Agent, RunConfig, RunContextWrapper, RunResult, function_tool
 from agents.models.multi_provider import MultiProvider
 
 import timestep
@@ -63,6 +63,7 @@ async def test_run_records_every_step_as_json_and_replays_nothing(
 
     result = await timestep.run_agent(agent, "add these", run_id="run-1")
     assert result.final_output == "sum"
+    assert isinstance(result, timestep.DurableRunResult) and isinstance(result, RunResult)
     assert result.run_id == "run-1"
     rows = step_rows("run-1")
     names = [row.function_name for row in rows]
@@ -74,6 +75,7 @@ async def test_run_records_every_step_as_json_and_replays_nothing(
 
     again = await timestep.run_agent(agent, "add these", run_id="run-1")
     assert again.final_output == "sum"
+    assert isinstance(again, timestep.DurableRunResult)
     assert again.run_id == "run-1"
     assert len(log.entries("model")) == 2
     assert len(log.entries("tool")) == 3

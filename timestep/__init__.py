@@ -52,6 +52,8 @@ _LAZY: dict[str, str] = {
     "MultiModelProviderMap": ".models",
     "OllamaModel": ".models",
     "OllamaModelProvider": ".models",
+    "DurableRunResult": ".result",
+    "DurableRunResultStreaming": ".result",
     "consume_result": ".run",
     "launch": ".run",
     "run_agent": ".run",
@@ -80,6 +82,7 @@ if TYPE_CHECKING:
     from .context import ContextStorage
     from .lifecycle import cancel, fork, retry
     from .models import MultiModelProvider, MultiModelProviderMap, OllamaModel, OllamaModelProvider
+    from .result import DurableRunResult, DurableRunResultStreaming
     from .run import consume_result, launch, run_agent, submit
     from .runs import get_run, list_runs
     from .state.records import ModelUsage, RunOverrides, RunOwner, RunRecord
@@ -117,6 +120,8 @@ __all__ = [
     "ContextStorageError",
     "DatabaseUnavailableError",
     "DecisionError",
+    "DurableRunResult",
+    "DurableRunResultStreaming",
     "InterruptionException",
     "InvalidArgumentError",
     "InvalidRunIdError",

@@ -21,7 +21,7 @@ from .state import records
 from .state.records import Decision, DecisionKind, RunRecord
 
 if TYPE_CHECKING:  # the Agents SDK is imported by `resume` only: deciders do not need it
-    from agents import RunResult, RunResultStreaming
+    from .result import DurableRunResult
 
 
 def _check_same(run_id: str, recorded: Decision, wanted: Decision) -> None:
@@ -122,7 +122,7 @@ async def reject(run_id: str, call_id: str | None = None, *, message: str | None
         await continue_if_decided(record)
 
 
-async def resume(run_id: str) -> RunResult | RunResultStreaming:
+async def resume(run_id: str) -> DurableRunResult:
     """Wait for the continuation of a decided run (running it here when this process is a
     worker for its agent) and return its result.
 

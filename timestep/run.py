@@ -7,15 +7,15 @@ import concurrent.futures
 import hashlib
 import json
 import logging
-from collections.abc import AsyncIterator
-from typing import Any, Literal, overload
+from typing import Any, Literal, TypeVar, overload
 
 from agents import Agent, RunConfig, RunHooks, RunResult, RunResultStreaming, RunState
 from agents.memory import Session
-from agents.stream_events import StreamEvent
+from agents.result import RunResultBase
 from dbos import DBOS, SetWorkflowID, WorkflowHandleAsync
 from pydantic_core import PydanticSerializationError, to_jsonable_python
 
+from . import result as results
 from ._compat import dbos as dbos_compat
 from ._compat.agents import application_context
 from ._engine import launch as _launch
@@ -45,7 +45,7 @@ from .errors import (
     RunExistsError,
     TimestepError,
 )
-from .result import rebuild_result, with_run_id
+from .result import DurableRunResult, DurableRunResultStreaming, rebuild_result
 from .state import records
 from .state.records import RunOverrides
 
@@ -202,7 +202,7 @@ async def run_agent(
     approval_timeout: float | None = None,
     on_existing: OnExisting = "return",
     context_storage: ContextStorage | None = None,
-) -> RunResult: ...
+) -> DurableRunResult: ...
 
 
 @overload
@@ -221,7 +221,7 @@ async def run_agent(
     approval_timeout: float | None = None,
     on_existing: OnExisting = "return",
     context_storage: ContextStorage | None = None,
-) -> RunResult | RunResultStreaming: ...
+) -> DurableRunResultStreaming: ...
 
 
 @overload
@@ -240,7 +240,26 @@ async def run_agent(
     approval_timeout: float | None = None,
     on_existing: OnExisting = "return",
     context_storage: ContextStorage | None = None,
-) -> RunResult | RunResultStreaming: ...
+) -> DurableRunResultStreaming: ...
+
+
+@overload
+async def run_agent(
+    agent: Agent[Any],
+    run_input: str | list[Any] | RunState[Any],
+    session: Session | None = None,
+    stream: bool = False,
+    *,
+    run_id: str | None = None,
+    run_config: RunConfig | None = None,
+    context: Any = None,
+    max_turns: int | None = None,
+    hooks: RunHooks[Any] | None = None,
+    raise_on_interruption: bool = False,
+    approval_timeout: float | None = None,
+    on_existing: OnExisting = "return",
+    context_storage: ContextStorage | None = None,
+) -> DurableRunResult | DurableRunResultStreaming: ...
 
 
 async def run_agent(
@@ -258,19 +277,20 @@ async def run_agent(
     approval_timeout: float | None = None,
     on_existing: OnExisting = "return",
     context_storage: ContextStorage | None = None,
-) -> RunResult | RunResultStreaming:
-    """Run `agent` durably and return the SDK result, with `result.run_id` set.
+) -> DurableRunResult | DurableRunResultStreaming:
+    """Run `agent` durably and return its result: the SDK's result with `run_id`.
 
     Every model call, function-tool call and session read or write is a recorded step. If the
     process dies, calling `run_agent` again with the same `run_id` (or restarting a process that
     registers the same agents) finishes the run from its records: recorded steps are never
     executed again; a step that was in flight when the process died runs again.
 
-    With `stream=True` the result is the SDK's `RunResultStreaming`, whose `stream_events()`
-    yields events as they happen; every event also goes to the run's durable stream, which any
-    process can read with `timestep.stream_events(run_id)`. When the run finished earlier or a
-    live process runs it, that outcome is waited for and the stored (non-streaming) result is
-    returned instead.
+    The result is a `DurableRunResult` (a `RunResult`), or with `stream=True` a
+    `DurableRunResultStreaming` (a `RunResultStreaming`), whose `stream_events()` yields events
+    as they happen; every event also goes to the run's durable stream, which any process can
+    read with `timestep.stream_events(run_id)`. When the run finished earlier or another live
+    process runs it, that outcome is waited for and the streaming result is rebuilt from the
+    stored state, complete: its `stream_events()` yields nothing.
 
     A run id that another live process is running is never executed here: the call waits for
     its outcome. When that process dies, this call takes the run over (once its lease runs
@@ -363,8 +383,8 @@ async def run_agent(
         if stream:
             live = await _live_stream(workflow_id, handle)
             if live is not None:
-                return with_run_id(_until_recorded(live, workflow_id, handle), run_id)
-        result = await collect_result(agent, run_id, workflow_id, handle)
+                return _until_recorded(live, run_id, workflow_id, handle)
+        result = await collect_result(agent, run_id, workflow_id, handle, streamed=stream)
     finally:
         if watcher is not None:
             watcher.cancel()
@@ -464,30 +484,16 @@ async def _live_stream(workflow_id: str, handle: WorkflowHandleAsync[Any]) -> Li
 
 
 def _until_recorded(
-    live: LiveStream, workflow_id: str, handle: WorkflowHandleAsync[Any]
-) -> RunResultStreaming:
-    """Make the live result's `stream_events()` end only once the segment is recorded.
+    live: LiveStream, run_id: str, workflow_id: str, handle: WorkflowHandleAsync[Any]
+) -> DurableRunResultStreaming:
+    """The live streaming result, whose `stream_events()` ends only once the segment is recorded.
 
     The SDK's stream ends with the run loop; the segment still flushes the durable stream and
     records the outcome after that. A caller that returns right after the last event (and so
-    ends its event loop) must not cancel that work. A segment running on another event loop
-    (DBOS's, after a takeover) is read on its own loop, one event at a time.
+    ends its event loop) must not cancel that work.
     """
-    events = live.result.stream_events
-    here = asyncio.get_running_loop()
 
-    async def from_its_loop() -> AsyncIterator[StreamEvent]:
-        iterator = events().__aiter__()
-        while True:
-            step = asyncio.run_coroutine_threadsafe(_next_or_none(iterator), live.loop)
-            event = await asyncio.wrap_future(step)
-            if event is None:
-                return
-            yield event
-
-    async def stream_events() -> AsyncIterator[StreamEvent]:
-        async for event in events() if live.loop is here else from_its_loop():
-            yield event
+    async def recorded() -> None:
         try:
             await handle.get_result()
         except Exception:
@@ -496,21 +502,38 @@ def _until_recorded(
                 raise original from None
             raise
 
-    live.result.stream_events = stream_events  # type: ignore[method-assign]
-    return live.result
+    return results.streaming(live.result, run_id, recorded, live.loop)
 
 
-async def _next_or_none(iterator: AsyncIterator[StreamEvent]) -> StreamEvent | None:
-    try:
-        return await iterator.__anext__()
-    except StopAsyncIteration:
-        return None
+@overload
+async def collect_result(
+    agent: Agent[Any],
+    run_id: str,
+    workflow_id: str,
+    handle: WorkflowHandleAsync[Any],
+    streamed: Literal[False] = False,
+) -> DurableRunResult: ...
+
+
+@overload
+async def collect_result(
+    agent: Agent[Any],
+    run_id: str,
+    workflow_id: str,
+    handle: WorkflowHandleAsync[Any],
+    streamed: bool,
+) -> DurableRunResult | DurableRunResultStreaming: ...
 
 
 async def collect_result(
-    agent: Agent[Any], run_id: str, workflow_id: str, handle: WorkflowHandleAsync[Any]
-) -> RunResult | RunResultStreaming:
-    """Wait for a segment and return the run's result: live when it ran here, else rebuilt."""
+    agent: Agent[Any],
+    run_id: str,
+    workflow_id: str,
+    handle: WorkflowHandleAsync[Any],
+    streamed: bool = False,
+) -> DurableRunResult | DurableRunResultStreaming:
+    """Wait for a segment and return the run's result: live when it ran here, else rebuilt
+    (a finished streaming result when `streamed`)."""
     engine = storage_engine()
     try:
         await handle.get_result()
@@ -523,14 +546,17 @@ async def collect_result(
             raise original from None
         raise TimestepError(f"run {run_id!r} failed: {record.error or exc}") from exc
     live = take_live_result(workflow_id)
-    if live is not None:
-        return with_run_id(live, run_id)
+    if isinstance(live, RunResult) and not streamed:
+        return results.finished(live, run_id)
     record = await asyncio.to_thread(records.get, engine, run_id)
     state = await asyncio.to_thread(records.load_state, engine, run_id)
-    return with_run_id(await rebuild_result(agent, state, record.final_output), run_id)
+    return await rebuild_result(agent, run_id, state, record.final_output, streamed)
 
 
-async def consume_result(result: RunResult | RunResultStreaming) -> RunResult | RunResultStreaming:
+ResultT = TypeVar("ResultT", bound=RunResultBase)
+
+
+async def consume_result(result: ResultT) -> ResultT:
     """Drain a streaming result's events (a no-op for a finished result) and return it."""
     if isinstance(result, RunResultStreaming):
         async for _event in result.stream_events():

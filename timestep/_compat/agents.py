@@ -1,7 +1,9 @@
 """Hooks into openai-agents 0.24 (the pinned series) that have no public route.
 
-- Rebuilding a `RunResult` from a `RunState` loaded from the database: the SDK builds results
+- Rebuilding a result from a `RunState` loaded from the database: the SDK builds results
   only inside `Runner`, and a state keeps what a result needs in private fields.
+- Seeing a live result as an instance of a subclass that adds fields (the run id): the SDK's
+  result classes are plain dataclasses, and a streamed one keeps being written by its run loop.
 - A state's run context (approvals recorded on it, usage), which `RunState` does not expose.
 - Teeing a streamed run's events: `RunResultStreaming` has no hook for its event queue, and
   keeps the run loop's exception privately until its events are consumed.
@@ -22,10 +24,11 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, TypeVar
 
 from agents import Agent, ModelProvider, RunContextWrapper, RunResult, RunResultStreaming, RunState
 from agents.models.multi_provider import MultiProvider
+from agents.result import RunResultBase
 from agents.tracing import TracingProcessor
 from agents.tracing.provider import DefaultTraceProvider
 from agents.usage import Usage, _response_usage_to_usage
@@ -45,30 +48,82 @@ def application_context(state: RunState[Any, Any]) -> Any:
     return None if wrapper is None else wrapper.context
 
 
-def result_from_state(state: RunState[Any, Any], agent: Agent[Any], final_output: Any) -> RunResult:
-    """A `RunResult` with the items, responses, guardrail results and context of `state`, as
-    `Runner.run` would have returned it; `agent` is the last agent when the state names none."""
+ResultT = TypeVar("ResultT", bound=RunResultBase)
+StreamedT = TypeVar("StreamedT", bound=RunResultStreaming)
+FinishedT = TypeVar("FinishedT", bound=RunResult)
+
+
+def _from_state(state: RunState[Any, Any]) -> dict[str, Any]:
+    """The constructor arguments both result classes take, from `state`."""
     context = state_context(state)
     if context is None:
         raise ValueError("the state has no run context")
-    result = RunResult(
-        input=state._original_input,
-        new_items=list(state._generated_items),
-        raw_responses=list(state._model_responses),
+    return {
+        "input": state._original_input,
+        "new_items": list(state._generated_items),
+        "raw_responses": list(state._model_responses),
+        "input_guardrail_results": list(state._input_guardrail_results),
+        "output_guardrail_results": list(state._output_guardrail_results),
+        "tool_input_guardrail_results": list(state._tool_input_guardrail_results),
+        "tool_output_guardrail_results": list(state._tool_output_guardrail_results),
+        "context_wrapper": context,
+        "interruptions": state.get_interruptions(),
+    }
+
+
+def _resume_point(result: RunResultBase, state: RunState[Any, Any]) -> None:
+    """What `to_state()` of a result reads, so that it resumes where `state` stood."""
+    result._last_processed_response = state._last_processed_response  # type: ignore[attr-defined]
+    result._original_input = state._original_input  # type: ignore[attr-defined]
+
+
+def result_from_state(
+    state: RunState[Any, Any], agent: Agent[Any], final_output: Any, cls: type[FinishedT]
+) -> FinishedT:
+    """A `cls` (a `RunResult` class) with the items, responses, guardrail results and context of
+    `state`, as `Runner.run` would have returned it; `agent` is the last agent when the state
+    names none."""
+    result = cls(
+        **_from_state(state),
         final_output=final_output,
-        input_guardrail_results=list(state._input_guardrail_results),
-        output_guardrail_results=list(state._output_guardrail_results),
-        tool_input_guardrail_results=list(state._tool_input_guardrail_results),
-        tool_output_guardrail_results=list(state._tool_output_guardrail_results),
-        context_wrapper=context,
         _last_agent=state_last_agent(state) or agent,
-        interruptions=state.get_interruptions(),
     )
-    # What `to_state()` of the result reads, so that it resumes where the state stood.
-    result._last_processed_response = state._last_processed_response
+    _resume_point(result, state)
     result._current_turn = state._current_turn
-    result._original_input = state._original_input
     return result
+
+
+def streamed_result_from_state(
+    state: RunState[Any, Any], agent: Agent[Any], final_output: Any, cls: type[StreamedT]
+) -> StreamedT:
+    """A finished `cls` (a `RunResultStreaming` class) of `state`: its `stream_events()` ends at
+    once, its other attributes are those of `result_from_state`."""
+    result = cls(
+        **_from_state(state),
+        final_output=final_output,
+        current_agent=state_last_agent(state) or agent,
+        current_turn=state._current_turn,
+        max_turns=state._max_turns,
+        _current_agent_output_schema=None,
+        trace=None,
+        is_complete=True,
+    )
+    _resume_point(result, state)
+    return result
+
+
+def adopt_result(result: RunResultBase, cls: type[ResultT]) -> ResultT:
+    """`result` as an instance of `cls`, a subclass of its class that only adds fields.
+
+    The two objects share one attribute dictionary: the SDK's run loop keeps writing to the
+    result it created (a streamed run's items, `is_complete`, its stored exception), and the
+    adopted object sees every write. Relies on the result classes having no `__slots__`.
+    """
+    if not isinstance(result, cls.__mro__[1]):
+        raise TypeError(f"{cls.__name__} adopts a {cls.__mro__[1].__name__}, not {result!r}")
+    adopted = cls.__new__(cls)
+    adopted.__dict__ = result.__dict__
+    return adopted
 
 
 def state_last_agent(state: RunState[Any, Any]) -> Agent[Any] | None:

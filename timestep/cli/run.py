@@ -67,7 +67,7 @@ async def run(args: argparse.Namespace, out: Output) -> int:
         printer.waiting()
     try:
         result = await run_agent(agent, args.input, run_id=run_id, stream=args.stream)
-        if args.stream and hasattr(result, "stream_events"):
+        if args.stream:  # a streaming result; one rebuilt for a finished run has no events
             async for event in result.stream_events():
                 encoded = encode_event(event)
                 if printer is not None:
