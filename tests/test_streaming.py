@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from agents import Agent, Runner, function_tool
+from agents import Agent, function_tool
 
 import timestep
 
@@ -104,24 +104,6 @@ async def test_streaming_result_of_a_finished_run_is_rebuilt_complete(
     assert again.to_state().to_json()["current_turn"] == first.to_state().to_json()["current_turn"]
     assert len(log.entries("tool")) == 1
     assert deltas(await read_all("twice")) == "one two three four five"
-
-
-async def test_adopted_result_shares_the_live_results_attributes() -> None:
-    """Pins what `_compat.agents.adopt_result` relies on: the SDK's result classes keep their
-    attributes in an instance dict, so the adopted view sees the run loop's later writes."""
-    from timestep._compat.agents import adopt_result
-    from timestep.result import DurableRunResult, DurableRunResultStreaming
-
-    live = Runner.run_streamed(Agent(name="A", model=StreamingTurnModel([], final="x y")), "go")
-    adopted = adopt_result(live, DurableRunResultStreaming)
-    adopted.run_id = "r"
-    assert not adopted.is_complete and adopted.final_output is None
-    async for _event in live.stream_events():  # the SDK's run loop writes to `live` only
-        pass
-    assert adopted.is_complete and adopted.final_output == "x y" == live.final_output
-    assert adopted.new_items == live.new_items and adopted.run_id == "r"
-    with pytest.raises(TypeError, match="adopts a RunResult"):
-        adopt_result(live, DurableRunResult)
 
 
 async def test_approval_ends_the_stream_cleanly(timestep_db: str, tmp_path: Path) -> None:

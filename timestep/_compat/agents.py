@@ -72,9 +72,17 @@ def _from_state(state: RunState[Any, Any]) -> dict[str, Any]:
 
 
 def _resume_point(result: RunResultBase, state: RunState[Any, Any]) -> None:
-    """What `to_state()` of a result reads, so that it resumes where `state` stood."""
-    result._last_processed_response = state._last_processed_response  # type: ignore[attr-defined]
-    result._original_input = state._original_input  # type: ignore[attr-defined]
+    """What `to_state()` of a result reads, so that it resumes where `state` stood: without
+    `_model_input_items` it would hold no generated items at all."""
+    resumable: Any = result
+    resumable._last_processed_response = state._last_processed_response
+    resumable._original_input = state._original_input
+    resumable._model_input_items = list(state._generated_items)
+    resumable._tool_use_tracker_snapshot = state.get_tool_use_tracker_snapshot()
+    resumable._current_turn_persisted_item_count = state._current_turn_persisted_item_count
+    resumable._conversation_id = state._conversation_id
+    resumable._previous_response_id = state._previous_response_id
+    resumable._auto_previous_response_id = state._auto_previous_response_id
 
 
 def result_from_state(
