@@ -322,7 +322,7 @@ async def run_agent(
     storage = declared_for(agent.name)
     live_context = context
     if live_context is None and isinstance(run_input, RunState):
-        live_context = application_context(run_input)  # the seed's resume form carries it
+        live_context = application_context(run_input)  # timestep 2026.0.x's resume form carries it
     if storage is not None and live_context is not None:
         storage.check_secrets(live_context, f"run {run_id!r}")
     given = _input_request(run_input, storage)

@@ -1,4 +1,4 @@
-"""`RunStateStore`: the seed's explicit store for a paused run's `RunState`.
+"""`RunStateStore`: timestep 2026.0.x's explicit store for a paused run's `RunState`.
 
 A state is kept as the JSON that the Python Agents SDK writes (`RunState.to_json()`, schema 1.21)
 in the `timestep_states` table, one row per key; nothing is pickled. From that row either form can
@@ -101,8 +101,8 @@ def _delete(engine: sa.Engine, key: str) -> None:
 class RunStateStore:
     """Saves and loads one agent's paused `RunState` under a run id or a session id.
 
-    The seed's explicit flow: `state = result.to_state()`, `await store.save(state)`; later, in
-    any process, `state = await store.load()`, `state.approve(...)`,
+    Timestep 2026.0.x's explicit flow: `state = result.to_state()`, `await store.save(state)`;
+    later, in any process, `state = await store.load()`, `state.approve(...)`,
     `await timestep.run_agent(agent, state)`.
 
     The arguments keep timestep 2026.0.x's order, `(agent, run_id, session_id,

