@@ -1,4 +1,4 @@
-"""Inspecting runs: `get_run` and `list_runs`.
+"""Inspecting runs: `get_run`, `list_runs`, `recorded_steps` and `conversation`.
 
 These read the database only: they neither launch DBOS nor take part in recovery, so any
 process (a CLI, an HTTP handler) can call them without the agents' code. For a running run they
@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-from typing import Any
+from typing import Any, Literal, Required, TypedDict
 
 from ._engine import liveness, storage
 from ._engine.naming import (
@@ -135,9 +135,54 @@ def _queued_note(record: RunRecord, queue: str | None, live_agents: set[str]) ->
     return f"queued on {queue}"
 
 
-def _step(segment: int, info: Any) -> dict[str, Any]:
+class RecordedStep(TypedDict):
+    """One recorded step of a run (JSON)."""
+
+    segment: int
+    """The segment (1 for the run's start, one more after each stop for approval)."""
+    step: int
+    """DBOS's step id within the segment's workflow."""
+    kind: Literal["model", "tool", "dbos"]
+    """A model call, a tool call, or one of DBOS's own operations."""
+    name: str
+    """What the step did: the tools a model call asked for (`-> a, b`), the tool's name, or
+    DBOS's operation name."""
+    function_name: str
+    """The step's recorded function name."""
+    started_at: float | None
+    """Unix time the step started."""
+    duration_s: float | None
+    """Seconds it took; None while it runs."""
+    status: Literal["done", "running", "error"]
+    error: str | None
+    """`Type: message` of the error it recorded."""
+
+
+class ConversationEntry(TypedDict, total=False):
+    """One entry of a run's conversation (JSON); which keys it has depends on `kind`."""
+
+    kind: Required[str]
+    """`message`, `tool_call`, `tool_output`, `approval_request`, `handoff`, or the SDK's item
+    type for anything else."""
+    role: str
+    """A message's role (`user`, `assistant`, `system`)."""
+    text: str
+    """A message's text."""
+    tool: str | None
+    """The tool a call or an approval request is for."""
+    arguments: str | None
+    """The call's arguments, as the model wrote them (JSON text)."""
+    call_id: str | None
+    output: Any
+    """A tool's output."""
+    detail: Any
+    """A handoff's tool name or output."""
+
+
+def _step(segment: int, info: Any) -> RecordedStep:
     name = str(info["function_name"])
     output = info.get("output")
+    kind: Literal["model", "tool", "dbos"]
     if name == MODEL_STEP_NAME:
         kind, label = "model", "model call"
         items = output.get("output") if isinstance(output, dict) else None
@@ -166,14 +211,14 @@ def _step(segment: int, info: Any) -> dict[str, Any]:
     }
 
 
-async def recorded_steps(run_id: str, include_dbos: bool = False) -> list[dict[str, Any]]:
+async def recorded_steps(run_id: str, include_dbos: bool = False) -> list[RecordedStep]:
     """The model and tool calls run `run_id` recorded, across its segments, in order (also
     DBOS's own steps with `include_dbos`). Raises `RunNotFoundError` for an unknown run."""
     from ._engine import queues  # DBOS's client
 
     record = await get_run(run_id)
     client = queues.client()
-    steps: list[dict[str, Any]] = []
+    steps: list[RecordedStep] = []
     for segment in range(1, record.segment + 1):
         workflow_id = segment_workflow_id(record.run_id, segment)
         infos = await client.list_workflow_steps_async(workflow_id, load_output=True)
@@ -183,13 +228,14 @@ async def recorded_steps(run_id: str, include_dbos: bool = False) -> list[dict[s
     return steps
 
 
-async def conversation(run_id: str) -> list[dict[str, Any]]:
+async def conversation(run_id: str) -> list[ConversationEntry]:
     """The run's conversation as of its last stored state (when it last stopped for approval
     or finished; a first segment still running has none yet), oldest first.
 
-    Entries are JSON dicts with a `kind`: `message` (`role`, `text`), `tool_call` (`tool`,
-    `arguments`, `call_id`), `tool_output` (`call_id`, `output`), `approval_request` (`tool`,
-    `arguments`, `call_id`), `handoff` (`detail`), or the SDK's item type for anything else.
+    Entries (`ConversationEntry`) have a `kind`: `message` (`role`, `text`), `tool_call`
+    (`tool`, `arguments`, `call_id`), `tool_output` (`call_id`, `output`), `approval_request`
+    (`tool`, `arguments`, `call_id`), `handoff` (`detail`), or the SDK's item type for anything
+    else.
     The run's context is never part of it. Raises `RunNotFoundError` for an unknown run.
     """
     engine = storage.storage_engine()
@@ -198,7 +244,7 @@ async def conversation(run_id: str) -> list[dict[str, Any]]:
     if not state:
         return []
     original = state.get("original_input")
-    entries: list[dict[str, Any]] = []
+    entries: list[ConversationEntry] = []
     if isinstance(original, str):
         entries.append({"kind": "message", "role": "user", "text": original})
     elif isinstance(original, list):
@@ -222,7 +268,7 @@ def _text(content: Any) -> str:
     return ""
 
 
-def _entry(raw: dict[str, Any], item_type: str | None = None) -> dict[str, Any]:
+def _entry(raw: dict[str, Any], item_type: str | None = None) -> ConversationEntry:
     """One conversation entry from an SDK item (a run item's raw item, or an input item)."""
     raw_type = raw.get("type")
     if item_type == "tool_approval_item":
@@ -244,5 +290,5 @@ def _entry(raw: dict[str, Any], item_type: str | None = None) -> dict[str, Any]:
     if item_type in ("handoff_call_item", "handoff_output_item"):
         return {"kind": "handoff", "detail": raw.get("name") or raw.get("output")}
     if "role" in raw:
-        return {"kind": "message", "role": raw.get("role"), "text": _text(raw.get("content"))}
+        return {"kind": "message", "role": str(raw["role"]), "text": _text(raw.get("content"))}
     return {"kind": item_type or str(raw_type)}

@@ -9,6 +9,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -167,7 +168,7 @@ def record_detail(record: RunRecord) -> None:
     show(table)
 
 
-def steps_table(steps: list[dict[str, Any]]) -> None:
+def steps_table(steps: Sequence[Mapping[str, Any]]) -> None:
     from rich import box
     from rich.table import Table
 
