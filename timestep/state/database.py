@@ -210,3 +210,10 @@ def json_text_with_key(engine: sa.Engine, column: Any, key: str, value_json: str
     # SQLite's JSON1 (built in since 3.38): the path quotes the key, which may hold any text.
     path = "$." + json.dumps(key)
     return sa.func.json_set(sa.func.coalesce(column, "{}"), path, sa.func.json(value_json))
+
+
+def autocommit(engine: sa.Engine) -> sa.Connection:
+    """A connection whose every statement commits by itself, for writes of one statement:
+    on PostgreSQL no BEGIN and COMMIT round trips around it (on SQLite the same single
+    statement transaction)."""
+    return engine.connect().execution_options(isolation_level="AUTOCOMMIT")

@@ -11,7 +11,7 @@ from typing import Any, Literal, NotRequired, TypedDict, get_args
 import sqlalchemy as sa
 
 from ..errors import RunNotFoundError
-from .database import dialect_insert, json_text_with_key
+from .database import autocommit, dialect_insert, json_text_with_key
 from .schema import decisions, runs
 
 RunStatus = Literal["running", "awaiting_approval", "completed", "failed", "cancelled"]
@@ -296,7 +296,8 @@ def create_or_find(
         models=None if overrides is None else json.dumps(overrides.as_dict()),
         input_hash=input_hash,
     )
-    with engine.begin() as connection:
+    # Each statement alone is atomic: the insert wins or finds the run, then the run is read.
+    with autocommit(engine) as connection:
         inserted = connection.execute(insert.on_conflict_do_nothing().returning(runs.c.run_id))
         created = inserted.first() is not None
         if created:
@@ -396,7 +397,7 @@ def update(
             str(segment),
             json.dumps({name: u.as_dict() for name, u in segment_usage.items()}),
         )
-    with engine.begin() as connection:
+    with autocommit(engine) as connection:
         connection.execute(runs.update().where(*current).values(**values))
 
 
