@@ -376,15 +376,9 @@ def update(
     calls). The segment guard makes a replayed segment's write a no-op once the run has moved
     on; a cancelled run is left as it is (`note_stopped` records that its segment stopped).
     """
-    for column in ("usage", "final_output", "pending"):
+    for column in ("usage", "final_output", "state", "pending"):
         if column in values and values[column] is not None:
             values[column] = json.dumps(values[column])
-    if values.get("state") is not None:
-        # The largest value written (the whole RunState): pydantic's encoder is a few times
-        # faster than json's on it. Imported here: inspecting processes never write.
-        from pydantic_core import to_json
-
-        values["state"] = to_json(values["state"]).decode()
     values["updated_at"] = time.time()
     current = (runs.c.run_id == run_id, runs.c.segment == segment, runs.c.status != "cancelled")
     if segment_usage is not None:
