@@ -329,7 +329,8 @@ async def run_agent(
     context_json, context_is_json = (
         (storage.dump(context), True) if storage is not None else _json_or_none(context)
     )
-    await asyncio.to_thread(_launch.ensure_dbos)
+    if not _launch.dbos_ready():
+        await asyncio.to_thread(_launch.ensure_dbos)
     await queues.listen_for_registered_agents_async()
     engine = storage_engine()
     models, input_hash = _run_overrides(agent, run_config), _input_hash(given)

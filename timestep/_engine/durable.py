@@ -92,7 +92,17 @@ def _durable_tool(tool: FunctionTool) -> FunctionTool:
         fire_hooks("tool", call_id)
         return output
 
+    # The SDK reads the wrapper's type hints on every call (to choose the context it passes);
+    # evaluated objects spare it compiling this module's string annotations each time.
+    invoke.__annotations__ = dict(_INVOKE_ANNOTATIONS)
     return dataclasses.replace(tool, on_invoke_tool=invoke)
+
+
+_INVOKE_ANNOTATIONS: dict[str, Any] = {
+    "context": ToolContext[Any],
+    "arguments": str,
+    "return": Any,
+}
 
 
 # --- agents ------------------------------------------------------------------------------

@@ -43,6 +43,11 @@ def new_executor_id() -> str:
     return f"{liveness.host_name()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
 
 
+def dbos_ready() -> bool:
+    """Whether `ensure_dbos` has done its work in this process (no thread needed to ask)."""
+    return _process.dbos_ready
+
+
 def fleet() -> Fleet | None:
     """This process as an owner, once DBOS is launched."""
     return _process.fleet

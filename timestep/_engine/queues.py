@@ -52,6 +52,8 @@ def listen_for_registered_agents() -> None:
 
 
 async def listen_for_registered_agents_async() -> None:
+    if all(queue_name(name) in _registered for name in registry.registered_names()):
+        return  # the common case, a run of a known agent: no thread hop
     # DBOS's synchronous calls refuse to run on a thread with a running event loop.
     await asyncio.to_thread(listen_for_registered_agents)
 

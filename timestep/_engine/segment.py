@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from agents.usage import Usage
 from dbos import DBOS, StepReservation
 
+from ..state.records import ModelUsage
+
 
 @dataclass
 class Segment:
@@ -24,11 +26,19 @@ class Segment:
     tool_slots: dict[str, StepReservation] = field(default_factory=dict)
     """DBOS step ids reserved for function calls that have not run yet, by call id."""
 
-    usage_by_model: dict[str, Usage] = field(default_factory=dict)
-    """Usage of the segment's model calls (recorded ones replayed included), by model name."""
+    usage_by_model: dict[str, ModelUsage] = field(default_factory=dict)
+    """Usage of the segment's model calls (recorded ones replayed included), by model name:
+    the four counts that are stored (summing the SDK's `Usage` objects costs far more)."""
 
     def count_usage(self, model_name: str, usage: Usage) -> None:
-        self.usage_by_model.setdefault(model_name, Usage()).add(usage)
+        counted = ModelUsage(
+            usage.requests or 0,
+            usage.input_tokens or 0,
+            usage.output_tokens or 0,
+            usage.total_tokens or 0,
+        )
+        before = self.usage_by_model.get(model_name)
+        self.usage_by_model[model_name] = counted if before is None else before + counted
 
     def reserve_tool_slots(self, call_ids: list[str]) -> None:
         if DBOS.workflow_id is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -191,3 +192,28 @@ def dialect_insert(engine: sa.Engine, table: sa.Table) -> Any:
     if engine.dialect.name == "postgresql":
         return postgresql.insert(table)
     return sqlite.insert(table)
+
+
+def json_text_with_key(engine: sa.Engine, column: Any, key: str, value_json: str) -> Any:
+    """SQL for the JSON object text in `column` (NULL counts as `{}`) with `key` set to the
+    JSON `value_json`: a read-modify-write done by the database in the UPDATE itself, under
+    the row's lock (PostgreSQL re-reads a row changed meanwhile before it updates it)."""
+    if engine.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import JSONB
+
+        merged = sa.cast(sa.func.coalesce(column, "{}"), JSONB).op("||")(
+            sa.func.jsonb_build_object(
+                sa.cast(sa.literal(key), sa.Text), sa.cast(sa.literal(value_json), JSONB)
+            )
+        )
+        return sa.cast(merged, sa.Text)
+    # SQLite's JSON1 (built in since 3.38): the path quotes the key, which may hold any text.
+    path = "$." + json.dumps(key)
+    return sa.func.json_set(sa.func.coalesce(column, "{}"), path, sa.func.json(value_json))
+
+
+def autocommit(engine: sa.Engine) -> sa.Connection:
+    """A connection whose every statement commits by itself, for writes of one statement:
+    on PostgreSQL no BEGIN and COMMIT round trips around it (on SQLite the same single
+    statement transaction)."""
+    return engine.connect().execution_options(isolation_level="AUTOCOMMIT")

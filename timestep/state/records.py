@@ -11,7 +11,7 @@ from typing import Any, Literal, NotRequired, TypedDict, get_args
 import sqlalchemy as sa
 
 from ..errors import RunNotFoundError
-from .database import dialect_insert
+from .database import autocommit, dialect_insert, json_text_with_key
 from .schema import decisions, runs
 
 RunStatus = Literal["running", "awaiting_approval", "completed", "failed", "cancelled"]
@@ -296,7 +296,8 @@ def create_or_find(
         models=None if overrides is None else json.dumps(overrides.as_dict()),
         input_hash=input_hash,
     )
-    with engine.begin() as connection:
+    # Each statement alone is atomic: the insert wins or finds the run, then the run is read.
+    with autocommit(engine) as connection:
         inserted = connection.execute(insert.on_conflict_do_nothing().returning(runs.c.run_id))
         created = inserted.first() is not None
         if created:
@@ -380,19 +381,17 @@ def update(
             values[column] = json.dumps(values[column])
     values["updated_at"] = time.time()
     current = (runs.c.run_id == run_id, runs.c.segment == segment, runs.c.status != "cancelled")
-    with engine.begin() as connection:
-        if segment_usage is not None:
-            # Read and write in one transaction under the row's lock: segments of one run
-            # never write at once, but a stale replay may race the live one.
-            query = sa.select(runs.c.model_usage).where(*current)
-            if engine.dialect.name == "postgresql":
-                query = query.with_for_update()
-            row = connection.execute(query).first()
-            if row is None:
-                return
-            stored = _loads(row.model_usage, {})
-            stored[str(segment)] = {name: u.as_dict() for name, u in segment_usage.items()}
-            values["model_usage"] = json.dumps(stored)
+    if segment_usage is not None:
+        # Merged into the stored JSON by the UPDATE itself (one statement, under the row's
+        # lock): segments of one run never write at once, but a stale replay may race the
+        # live one.
+        values["model_usage"] = json_text_with_key(
+            engine,
+            runs.c.model_usage,
+            str(segment),
+            json.dumps({name: u.as_dict() for name, u in segment_usage.items()}),
+        )
+    with autocommit(engine) as connection:
         connection.execute(runs.update().where(*current).values(**values))
 
 

@@ -1,0 +1,68 @@
+"""The run record's per-segment model usage, merged into the stored JSON by the outcome's
+UPDATE itself (no read first). SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+
+import sqlalchemy as sa
+
+from timestep._engine.storage import storage_engine
+from timestep.state import records
+from timestep.state.schema import runs
+
+
+def _stored_usage(engine: sa.Engine, run_id: str) -> dict[str, object]:
+    with engine.connect() as connection:
+        text = connection.execute(
+            sa.select(runs.c.model_usage).where(runs.c.run_id == run_id)
+        ).scalar_one()
+    return json.loads(text) if text else {}
+
+
+def test_segment_usage_is_merged_per_segment_and_guarded_by_the_segment(
+    timestep_db: str,
+) -> None:
+    engine = storage_engine()
+    records.create_or_find(engine, "usage-1", "Agent", {"start": "Agent"}, "f" * 64)
+    one = {"m-a": records.ModelUsage(2, 20, 10, 30)}
+    records.update(engine, "usage-1", 1, segment_usage=one, status="awaiting_approval")
+    assert _stored_usage(engine, "usage-1") == {"1": {"m-a": one["m-a"].as_dict()}}
+
+    # A replay of segment 1 recounts the same calls: the segment's entry is replaced.
+    records.update(engine, "usage-1", 1, segment_usage=one, status="awaiting_approval")
+    assert records.advance_segment(engine, "usage-1", 1)
+    two = {"m-a": records.ModelUsage(1, 5, 5, 10), 'm "b"': records.ModelUsage(1, 1, 1, 2)}
+    records.update(engine, "usage-1", 2, segment_usage=two, status="completed")
+    # A stale write for a segment the run has moved past changes nothing.
+    records.update(
+        engine, "usage-1", 1, segment_usage={"x": records.ModelUsage(9, 9, 9, 9)}, status="failed"
+    )
+
+    record = records.get(engine, "usage-1")
+    assert record.status == "completed"
+    assert _stored_usage(engine, "usage-1") == {
+        "1": {"m-a": one["m-a"].as_dict()},
+        "2": {name: usage.as_dict() for name, usage in two.items()},
+    }
+    assert record.usage_by_model == {
+        "m-a": records.ModelUsage(3, 25, 15, 40),
+        'm "b"': records.ModelUsage(1, 1, 1, 2),
+    }
+
+
+def test_a_forks_inherited_usage_is_kept_when_its_segment_records(timestep_db: str) -> None:
+    engine = storage_engine()
+    records.create_or_find(engine, "orig", "Agent", {"start": "Agent"}, "f" * 64)
+    records.update(
+        engine, "orig", 1, segment_usage={"m": records.ModelUsage(1, 1, 1, 2)}, status="completed"
+    )
+    original = records.get(engine, "orig")
+    assert records.create_fork(engine, original, "branch", None, from_segment=2)
+    records.update(
+        engine, "branch", 1, segment_usage={"n": records.ModelUsage(1, 2, 3, 5)}, status="completed"
+    )
+    assert records.get(engine, "branch").usage_by_model == {
+        "m": records.ModelUsage(1, 1, 1, 2),
+        "n": records.ModelUsage(1, 2, 3, 5),
+    }
