@@ -198,6 +198,10 @@ async def _stream_recorded(
             # its reader has seen that part (the run fails; `retry` starts the call afresh and
             # the stream marks the part discarded).
             final = await with_model_retries(attempt, retryable=lambda: not relayed)
+            if writer is not None:
+                # Before the step is recorded: a replay does not run it, so its events must
+                # be in the stream by then.
+                await writer.flush()
         finally:
             queue.put_nowait(_DONE)
         live.append(final)
