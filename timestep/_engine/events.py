@@ -79,6 +79,7 @@ def encode_event(event: StreamEvent | Any) -> dict[str, Any]:
 
 BATCH_KEY = "timestep.batch"
 WORKFLOW_COUNT_KEY = "workflow_events"
+ENDED_KEY = "model_calls_ended"
 FLUSH_WINDOW_SECONDS = 0.02
 """Longest an event waits in memory before its batch is written (when nothing ends it first)."""
 MAX_BATCH_EVENTS = 100
@@ -96,12 +97,22 @@ def entry_events(entry: Any) -> list[Any]:
 @dataclass
 class _Batch:
     events: list[tuple[dict[str, Any], int | None]]
-    """Each event with its workflow-event number (None for an event from inside a step)."""
+    """Each event with its workflow-event number (None for an event of a model call)."""
+    ended: list[int]
+    """Model calls (step ids) whose last event is in this batch."""
     function_id: int
     """The id of the latest operation the batch's events come from (stored with the entry)."""
     workflow_events: int
     """Workflow events produced up to the end of this batch."""
     written: asyncio.Future[None]
+
+
+@dataclass(frozen=True)
+class _Earlier:
+    """What an earlier execution of the segment left in its stream."""
+
+    workflow_events: int
+    ended_model_calls: frozenset[int]
 
 
 class StreamWriter:
@@ -114,10 +125,12 @@ class StreamWriter:
         self._workflow_id, _ = dbos_compat.stream_position()
         self._loop = asyncio.get_running_loop()
         self._pending: list[tuple[dict[str, Any], int | None]] = []
-        self._pending_function_id = 0
+        self._pending_ended: list[int] = []
+        self._function_id = 0
         self._produced = 0
         self._timer: asyncio.TimerHandle | None = None
         self._last: asyncio.Future[None] | None = None
+        self._earlier: asyncio.Future[_Earlier] | None = None
         self._queue: asyncio.Queue[_Batch | None] = asyncio.Queue()
         # Started here, in the workflow's context: the writes run in copies of it, which carry
         # the execution's ownership token.
@@ -134,12 +147,35 @@ class StreamWriter:
         _, function_id = dbos_compat.stream_position()
         self._add(event, None, function_id)
 
+    def end_model_call(self, step_id: int) -> None:
+        """Mark the model call `step_id` complete: its last event is queued. Called inside the
+        step, before DBOS records it."""
+        self._pending_ended.append(step_id)
+        self._function_id = max(self._function_id, step_id)
+        self._arm()
+
+    async def replay_model_call(self, step_id: int, events: list[dict[str, Any]]) -> None:
+        """A recorded model call that a replay does not run: when its end is not in the stream
+        (the process died after the step was recorded, before its last batch was written),
+        queue `events` (its recorded output) after a new marker, so that readers discard
+        whatever part of the call had reached the stream and then see all of it."""
+        earlier = await self._earlier_execution()
+        if step_id in earlier.ended_model_calls:
+            return
+        for event in [{"type": MODEL_CALL_MARKER, "step": step_id}, *events]:
+            self._add(event, None, step_id)
+        self.end_model_call(step_id)
+
     def _add(self, event: dict[str, Any], number: int | None, function_id: int) -> None:
         self._pending.append((event, number))
-        self._pending_function_id = max(self._pending_function_id, function_id)
+        self._function_id = max(self._function_id, function_id)
         if len(self._pending) >= MAX_BATCH_EVENTS:
             self._send()
-        elif self._timer is None:
+        else:
+            self._arm()
+
+    def _arm(self) -> None:
+        if self._timer is None:
             self._timer = self._loop.call_later(FLUSH_WINDOW_SECONDS, self._send)
 
     def _send(self) -> None:
@@ -147,13 +183,15 @@ class StreamWriter:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        if not self._pending:
+        if not self._pending and not self._pending_ended:
             return
         self._last = self._loop.create_future()
         self._queue.put_nowait(
-            _Batch(self._pending, self._pending_function_id, self._produced, self._last)
+            _Batch(
+                self._pending, self._pending_ended, self._function_id, self._produced, self._last
+            )
         )
-        self._pending = []
+        self._pending, self._pending_ended = [], []
 
     async def flush(self) -> None:
         """Write every event queued so far; returns once they are in the database."""
@@ -161,9 +199,21 @@ class StreamWriter:
         if self._last is not None:
             await asyncio.shield(self._last)
 
+    def _earlier_execution(self) -> asyncio.Future[_Earlier]:
+        # Read once, when first needed: before the first write, or by a replayed model call.
+        if self._earlier is None:
+            self._earlier = asyncio.ensure_future(asyncio.to_thread(self._read_earlier))
+        return self._earlier
+
+    def _read_earlier(self) -> _Earlier:
+        counts, ended = [0], set()
+        for entry in dbos_compat.stream_values(self._workflow_id, STREAM_KEY):
+            if isinstance(entry, dict) and BATCH_KEY in entry:
+                counts.append(entry.get(WORKFLOW_COUNT_KEY, 0))
+                ended.update(entry.get(ENDED_KEY, ()))
+        return _Earlier(max(counts), frozenset(ended))
+
     async def _drain(self) -> None:
-        # Workflow events of an earlier execution of this segment already in the stream.
-        already: int | None = None
         failure: BaseException | None = None
         while True:
             batch = await self._queue.get()
@@ -177,13 +227,17 @@ class StreamWriter:
                 batch.written.exception()  # raised by `flush`/`close`; no "never retrieved" log
                 continue
             try:
-                if already is None:
-                    already = await asyncio.to_thread(self._written_before)
+                already = (await self._earlier_execution()).workflow_events
                 events = [
                     event for event, number in batch.events if number is None or number >= already
                 ]
-                if events:
-                    entry = {BATCH_KEY: events, WORKFLOW_COUNT_KEY: batch.workflow_events}
+                if events or batch.ended:
+                    entry: dict[str, Any] = {
+                        BATCH_KEY: events,
+                        WORKFLOW_COUNT_KEY: batch.workflow_events,
+                    }
+                    if batch.ended:
+                        entry[ENDED_KEY] = batch.ended
                     await asyncio.to_thread(
                         dbos_compat.write_stream_entry,
                         self._workflow_id,
@@ -201,15 +255,6 @@ class StreamWriter:
                 continue
             batch.written.set_result(None)
 
-    def _written_before(self) -> int:
-        entries = dbos_compat.stream_values(self._workflow_id, STREAM_KEY)
-        counts = [
-            entry[WORKFLOW_COUNT_KEY]
-            for entry in entries
-            if isinstance(entry, dict) and WORKFLOW_COUNT_KEY in entry
-        ]
-        return max(counts, default=0)
-
     async def close(self) -> None:
         """Write everything queued, then mark the stream closed."""
         await self.flush()
@@ -223,6 +268,8 @@ class StreamWriter:
         if self._timer is not None:
             self._timer.cancel()
         self._task.cancel()
+        if self._earlier is not None:
+            self._earlier.cancel()
 
 
 _writer: ContextVar[StreamWriter | None] = ContextVar("timestep_stream_writer", default=None)

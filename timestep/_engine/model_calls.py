@@ -18,7 +18,7 @@ from agents import Model, ModelProvider
 from agents.items import ModelResponse, TResponseStreamEvent
 from agents.usage import Usage
 from dbos import DBOS, StepOptions
-from openai.types.responses import ResponseCompletedEvent
+from openai.types.responses import ResponseCompletedEvent, ResponseTextDeltaEvent
 
 from .. import config
 from .._compat import agents as agents_compat
@@ -163,6 +163,30 @@ def _response_from_event(event: ResponseCompletedEvent) -> ModelResponse:
     )
 
 
+def _replayed_events(response: ModelResponse) -> list[dict[str, Any]]:
+    """A recorded response as stream events: each output text as one delta, then the
+    completed response (what a reader needs to show the call and go on)."""
+    events: list[dict[str, Any]] = []
+    for index, item in enumerate(response.output):
+        if getattr(item, "type", None) != "message":
+            continue
+        for part_index, part in enumerate(getattr(item, "content", None) or []):
+            text = getattr(part, "text", None)
+            if getattr(part, "type", None) == "output_text" and text:
+                delta = ResponseTextDeltaEvent(
+                    type="response.output_text.delta",
+                    delta=text,
+                    item_id=getattr(item, "id", None) or "",
+                    output_index=index,
+                    content_index=part_index,
+                    sequence_number=len(events),
+                    logprobs=[],
+                )
+                events.append(encode_event(delta))
+    events.append(encode_event(completed_event(response)))
+    return events
+
+
 async def _stream_recorded(
     model: DurableModel, *args: Any, **kwargs: Any
 ) -> AsyncIterator[TResponseStreamEvent]:
@@ -199,9 +223,7 @@ async def _stream_recorded(
             # the stream marks the part discarded).
             final = await with_model_retries(attempt, retryable=lambda: not relayed)
             if writer is not None:
-                # Before the step is recorded: a replay does not run it, so its events must
-                # be in the stream by then.
-                await writer.flush()
+                writer.end_model_call(step_id)
         finally:
             queue.put_nowait(_DONE)
         live.append(final)
@@ -209,8 +231,10 @@ async def _stream_recorded(
 
     relayed: list[bool] = []
     # Reserving here, in the run's task, fixes the step id in run order.
+    reservation = DBOS.reserve_step()
+    step_id = reservation.step_id
     step = asyncio.ensure_future(
-        DBOS.reserve_step().run_async(MODEL_STEP, _run_model_call, model.name, call)
+        reservation.run_async(MODEL_STEP, _run_model_call, model.name, call)
     )
     relayed_completion = False
     while True:
@@ -229,6 +253,8 @@ async def _stream_recorded(
         yield event
     record = await step
     response = live[0] if live else decode_model_response(record)
+    if not live and writer is not None:
+        await writer.replay_model_call(step_id, _replayed_events(response))
     if not relayed_completion:
         yield completed_event(response)
     after_model_step(segment, record, response, model.name)
