@@ -28,8 +28,8 @@ the run itself.
 
 Usage (from the repository root)::
 
-    .venv/bin/python benchmarks/turn_overhead.py [--json] [--turns 20] [--repetitions 30]
-        [--warmup 3] [--backends sqlite,postgres]
+    .venv/bin/python benchmarks/turn_overhead.py [--json] [--turns 20] [--repetitions 20]
+        [--warmup 2] [--backends sqlite,postgres]
 
 Postgres: ``TIMESTEP_BENCH_PG_URL`` (a server URL whose user may CREATE DATABASE; the fresh
 database made on it is dropped afterwards) when set, else a throwaway cluster from
@@ -607,10 +607,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--json", action="store_true", help="print one JSON object as last line")
     parser.add_argument("--turns", type=int, default=20, help="tool turns per run (default 20)")
     parser.add_argument(
-        "--repetitions", type=int, default=30, help="measured runs per variant (default 30)"
+        "--repetitions", type=int, default=20, help="measured runs per variant (default 20)"
     )
     parser.add_argument(
-        "--warmup", type=int, default=3, help="unmeasured repetitions first (default 3)"
+        "--warmup", type=int, default=2, help="unmeasured repetitions first (default 2)"
     )
     parser.add_argument(
         "--backends", default="sqlite,postgres", help="comma-separated: sqlite,postgres"
