@@ -236,19 +236,12 @@ async def _stream_recorded(
     step = asyncio.ensure_future(
         reservation.run_async(MODEL_STEP, _run_model_call, model.name, call)
     )
+    # The step's end also ends the relay: a replayed step never runs `call`, which otherwise
+    # queues _DONE after its last event. (One wait per event, no task or future per event.)
+    step.add_done_callback(lambda _: queue.put_nowait(_DONE))
     relayed_completion = False
-    while True:
-        getter = asyncio.ensure_future(queue.get())
-        done, _ = await asyncio.wait({getter, step}, return_when=asyncio.FIRST_COMPLETED)
-        event: Any
-        if getter in done:
-            event = getter.result()
-        else:
-            getter.cancel()
-            # The step finished first: relay what it left in the queue (nothing on replay).
-            event = queue.get_nowait() if not queue.empty() else _DONE
-        if event is _DONE:
-            break
+    event: Any
+    while (event := await queue.get()) is not _DONE:
         relayed_completion |= isinstance(event, ResponseCompletedEvent)
         yield event
     record = await step
