@@ -16,6 +16,7 @@ import pytest
 from agents import Agent, function_tool
 
 import timestep
+from timestep._engine.events import FLUSH_WINDOW_SECONDS
 
 from .helpers import ExecutionLog, StreamingTurnModel
 
@@ -162,7 +163,10 @@ def test_crash_mid_stream_discards_the_partial_call(
     """The process dies inside a streaming model call; then either a worker-like process
     recovers the run, or the same `run_agent(..., stream=True, run_id=...)` is called again in
     a new process, which takes the dead owner's run over and streams it live."""
-    crashed = run(database_url, tmp_path, "run", "mid_stream")
+    # Deltas slower than the writer's batch window, so that part of the interrupted call has
+    # usually reached the stream when the process dies (what readers then see discarded).
+    slow = {"TIMESTEP_TEST_DELAY": str(4 * FLUSH_WINDOW_SECONDS)}
+    crashed = run(database_url, tmp_path, "run", "mid_stream", **slow)
     assert crashed.returncode == 3, crashed.stderr
     again = run(database_url, tmp_path, then)
     assert again.returncode == 0, again.stderr
@@ -183,8 +187,8 @@ def test_crash_mid_stream_discards_the_partial_call(
     events = [json.loads(line) for line in out.splitlines()]
     kinds = [e["type"] for e in events]
     # The dead process may die before even the interrupted call's marker reached the stream
-    # (writes are flushed by a background task); a call whose marker is there twice was
-    # restarted, and exactly those restarts are marked discarded.
+    # (events are written in batches by a background task); a call whose marker is there twice
+    # was restarted, and exactly those restarts are marked discarded.
     markers = Counter(e["step"] for e in events if e["type"] == "timestep.model_call")
     restarted = sum(n - 1 for n in markers.values())
     assert restarted <= 1

@@ -80,7 +80,7 @@ def encode_event(event: StreamEvent | Any) -> dict[str, Any]:
 BATCH_KEY = "timestep.batch"
 WORKFLOW_COUNT_KEY = "workflow_events"
 ENDED_KEY = "model_calls_ended"
-FLUSH_WINDOW_SECONDS = 0.02
+FLUSH_WINDOW_SECONDS = 0.05
 """Longest an event waits in memory before its batch is written (when nothing ends it first)."""
 MAX_BATCH_EVENTS = 100
 """A batch this large is written at once."""
