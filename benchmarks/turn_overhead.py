@@ -527,6 +527,8 @@ def run_benchmark(
     global _agents
     _agents = Agents(n_turns)
     report: dict[str, Any] = {"n_turns": n_turns, "repetitions": repetitions, "warmup": warmup}
+    # How busy the machine was: figures from a loaded machine move with its load.
+    report["load_1m_before"] = round(os.getloadavg()[0], 2)
     plain_samples: list[float] = []
     for backend in backends:
         print(f"{backend}: {warmup} warm-up + {repetitions} repetitions ...", file=log)
@@ -550,6 +552,7 @@ def run_benchmark(
         report[backend] = backend_report(samples)
     # Plain runs use no database: measured with every backend's repetitions, shown once too.
     report["plain_ms_per_turn"] = round(statistics.median(plain_samples), 3)
+    report["load_1m_after"] = round(os.getloadavg()[0], 2)
     return report
 
 
@@ -566,6 +569,8 @@ def format_table(report: dict[str, Any], backends: list[str]) -> str:
     header = f"{'ms per turn: median [q1-q3]':<36}" + "".join(f"{b:>{width}}" for b in backends)
     rows = [
         f"Turn overhead: {n} tool turns per run, {reps} repetitions, variants interleaved",
+        f"(1-minute load average {report['load_1m_before']} before, "
+        f"{report['load_1m_after']} after, on {os.cpu_count()} CPUs)",
         "",
         header,
         "-" * len(header),
