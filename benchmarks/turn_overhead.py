@@ -2,31 +2,34 @@
 """Per-turn overhead of a durable agent run: plain SDK, Timestep, DBOSRunner, and the DBOS floor.
 
 An instant, deterministic model drives an agent through N function-tool turns (one tool call
-per turn, then a final message). Every variant runs the same agent shape in this one process;
-each figure is the median over several repetitions (after a warm-up) of the wall time of a
-whole run divided by N.
+per turn, then a final message). Each figure is the median, over `--repetitions` repetitions
+after `--warmup` unmeasured ones, of the wall time of a whole run divided by N, printed with its
+interquartile range [q1-q3]. Ratios are medians of per-repetition ratios (both runs of a ratio
+come from the same repetition), with their interquartile range.
 
 Variants (see benchmarks/README.md):
 
-* ``plain``      -- ``agents.Runner.run``; no database (measured once, shown for every backend).
-* ``timestep``   -- ``timestep.run_agent`` with a fresh run id per repetition.
+* ``plain`` / ``plain_streamed`` -- ``agents.Runner.run`` / ``Runner.run_streamed``; no database.
+* ``timestep`` / ``timestep_streamed`` -- ``timestep.run_agent`` (``stream=True`` for the
+  second, its events consumed), a fresh run id per repetition.
+* ``floor``      -- a bare ``@DBOS.workflow`` doing 2N empty ``@DBOS.step`` calls: what DBOS alone
+  costs for N model steps plus N tool steps (in Timestep's DBOS instance).
 * ``dbosrunner`` -- dbos-openai-agents' ``DBOSRunner.run`` inside a user ``@DBOS.workflow``, with
   the tool body a ``@DBOS.step`` under ``@function_tool`` (the nearest peer, tools recorded).
-* ``floor``      -- a bare ``@DBOS.workflow`` doing 2N empty ``@DBOS.step`` calls: what DBOS alone
-  costs for N model steps plus N tool steps.
+* ``floor_pickle`` -- the floor again, in DBOSRunner's DBOS instance (a control).
 
-Timestep and the floor run against the DBOS instance that ``timestep._engine.launch.ensure_dbos()``
-launches (Timestep's engine, JSON serializer and application version). DBOSRunner cannot run in
-that instance: its model step returns the SDK's ``ModelResponse``, which
-``DBOSPortableJSONSerializer`` rejects. So it runs in a second instance launched on the same
-database with the same engine, name and application version but DBOS's default (pickle)
-serializer, where the floor is measured again (``floor_pickle``) as a control for drift between
-the two phases. The DBOSRunner and floor workflows are registered at import, before any launch.
+Every repetition runs every variant once, in an order rotated from one repetition to the next.
+DBOSRunner cannot run in Timestep's DBOS instance (its model step returns the SDK's
+``ModelResponse``, which ``DBOSPortableJSONSerializer`` rejects) and a process holds one DBOS
+instance, so ``dbosrunner`` and ``floor_pickle`` run in a helper process (this script with
+``--helper``) launched on the same database with DBOS's default (pickle) serializer; this
+process asks it for one run at a time, in turn with its own variants, and the helper times
+the run itself.
 
 Usage (from the repository root)::
 
-    .venv/bin/python benchmarks/turn_overhead.py [--json] [--turns 20] [--repetitions 5]
-        [--warmup 1] [--backends sqlite,postgres]
+    .venv/bin/python benchmarks/turn_overhead.py [--json] [--turns 20] [--repetitions 20]
+        [--warmup 2] [--backends sqlite,postgres]
 
 Postgres: ``TIMESTEP_BENCH_PG_URL`` (a server URL whose user may CREATE DATABASE; the fresh
 database made on it is dropped afterwards) when set, else a throwaway cluster from
@@ -38,10 +41,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import json
 import logging
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -77,6 +82,10 @@ from timestep.models._responses import completed_event  # noqa: E402
 from timestep.state.database import create_engine, parse_database_url  # noqa: E402
 
 VARIANTS = ("timestep", "dbosrunner", "floor", "floor_pickle")
+HERE = ("plain", "plain_streamed", "timestep", "timestep_streamed", "floor")
+"""Variants run in this process, in Timestep's DBOS instance (the plain ones use none)."""
+IN_HELPER = ("dbosrunner", "floor_pickle")
+"""Variants run in the helper process, in DBOSRunner's (pickle) DBOS instance."""
 BACKENDS = ("sqlite", "postgres")
 
 # The SDK's default trace exporter needs an OpenAI key; tracing is off for every variant alike.
@@ -222,14 +231,15 @@ async def run_floor() -> None:
         raise RuntimeError("floor workflow returned a wrong step count")
 
 
-FIRST_EVENT_MS: dict[str, list[float]] = {"plain_streamed": [], "timestep_streamed": []}
+FIRST_EVENT_MS: list[float] = []
+"""Set by the streamed runs: ms from the call to the first event of the last run."""
 
 
-async def _consume(name: str, result: Any, started: float) -> None:
+async def _consume(result: Any, started: float) -> None:
     first = True
     async for _event in result.stream_events():
         if first:
-            FIRST_EVENT_MS[name].append((time.perf_counter() - started) * 1000.0)
+            FIRST_EVENT_MS.append((time.perf_counter() - started) * 1000.0)
             first = False
     _check(result.final_output)
 
@@ -238,7 +248,7 @@ async def run_plain_streamed() -> None:
     agents = _bench_agents()
     started = time.perf_counter()
     result = Runner.run_streamed(agents.plain, "go", max_turns=agents.max_turns)
-    await _consume("plain_streamed", result, started)
+    await _consume(result, started)
 
 
 async def run_timestep_streamed() -> None:
@@ -251,7 +261,7 @@ async def run_timestep_streamed() -> None:
         run_id=f"bench-{uuid.uuid4()}",
         max_turns=agents.max_turns,
     )
-    await _consume("timestep_streamed", result, started)
+    await _consume(result, started)
 
 
 def _check(final_output: Any) -> None:
@@ -271,23 +281,108 @@ RUNS: dict[str, Callable[[], Awaitable[None]]] = {
 
 
 async def _time_one(run: Callable[[], Awaitable[None]]) -> float:
+    """Seconds one run takes, after a garbage collection (so that one run's garbage is not
+    collected during another's)."""
+    gc.collect()
     start = time.perf_counter()
     await run()
     return time.perf_counter() - start
 
 
-async def measure(
-    variants: tuple[str, ...], n_turns: int, repetitions: int, warmup: int
-) -> dict[str, float]:
-    """Median ms per turn of each variant; repetitions interleave the variants round-robin so
-    that drift on a noisy machine spreads over all of them alike."""
-    samples: dict[str, list[float]] = {name: [] for name in variants}
+@dataclass
+class Samples:
+    """Per repetition: ms per turn of each variant, and ms to the first event of the streamed."""
+
+    per_turn: dict[str, list[float]] = field(default_factory=dict)
+    first_event: dict[str, list[float]] = field(default_factory=dict)
+
+
+class Helper:
+    """The helper process that runs the variants needing DBOSRunner's (pickle) DBOS instance."""
+
+    def __init__(self, url: str, n_turns: int) -> None:
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                str(Path(__file__).resolve()),
+                "--helper",
+                url,
+                "--turns",
+                str(n_turns),
+            ],
+            cwd=REPO_ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        if self._reply() != "ready":
+            raise RuntimeError("the benchmark helper did not start")
+
+    def _reply(self) -> str:
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the benchmark helper exited ({self.process.wait()})")
+        return line.strip()
+
+    def time_one(self, variant: str) -> float:
+        """Seconds one run of `variant` took in the helper (timed there)."""
+        assert self.process.stdin is not None
+        self.process.stdin.write(variant + "\n")
+        self.process.stdin.flush()
+        return float(self._reply())
+
+    def close(self) -> None:
+        if self.process.stdin is not None:
+            self.process.stdin.close()
+        if self.process.wait(timeout=120) != 0:
+            raise RuntimeError(f"the benchmark helper failed ({self.process.returncode})")
+
+
+async def measure(helper: Helper | None, n_turns: int, repetitions: int, warmup: int) -> Samples:
+    """Every variant once per repetition, in an order rotated each repetition, so that drift
+    on a noisy machine spreads over all of them alike."""
+    variants = HERE + (IN_HELPER if helper is not None else ())
+    samples = Samples({name: [] for name in variants}, {"plain": [], "timestep": []})
     for index in range(warmup + repetitions):
-        for name in variants:
-            seconds = await _time_one(RUNS[name])
-            if index >= warmup:
-                samples[name].append(seconds * 1000.0 / n_turns)
-    return {name: statistics.median(values) for name, values in samples.items()}
+        shift = index % len(variants)
+        for name in variants[shift:] + variants[:shift]:
+            if name in IN_HELPER:
+                assert helper is not None
+                seconds = helper.time_one(name)
+            else:
+                seconds = await _time_one(RUNS[name])
+            if index < warmup:
+                continue
+            samples.per_turn[name].append(seconds * 1000.0 / n_turns)
+            if name.endswith("_streamed"):
+                samples.first_event[name.removesuffix("_streamed")].append(FIRST_EVENT_MS[-1])
+    return samples
+
+
+def helper_main(url: str, n_turns: int) -> int:
+    """`--helper URL`: launch DBOSRunner's DBOS instance on `url`, then run one variant per line
+    read from stdin and answer with the seconds it took, until stdin closes."""
+    global _agents
+    _agents = Agents(n_turns)
+    protocol = sys.stdout
+    with contextlib.redirect_stdout(sys.stderr):
+        _quiet_logging()
+        engine = use_pickle_dbos(url)
+        loop = asyncio.new_event_loop()
+        try:
+            print("ready", file=protocol, flush=True)
+            for line in sys.stdin:
+                variant = line.strip()
+                if variant not in IN_HELPER:
+                    raise SystemExit(f"the helper runs {IN_HELPER}, not {variant!r}")
+                seconds = loop.run_until_complete(_time_one(RUNS[variant]))
+                print(repr(seconds), file=protocol, flush=True)
+        finally:
+            loop.close()
+            launch.reset_for_tests()
+            engine.dispose()
+    return 0
 
 
 # --- backends -----------------------------------------------------------------------------------
@@ -347,39 +442,83 @@ def use_pickle_dbos(url: str) -> sa.Engine:
     return engine
 
 
-def bench_backend(url: str, n_turns: int, repetitions: int, warmup: int) -> dict[str, float]:
-    """Medians of the DBOS variants on the database at `url`.
+def bench_backend(url: str, n_turns: int, repetitions: int, warmup: int) -> Samples:
+    """Samples of every variant on the database at `url`.
 
-    Each phase launches DBOS outside any event loop and measures in a fresh loop: DBOS makes its
-    own thread pool the loop's default executor, which `DBOS.destroy()` shuts down.
+    DBOS is launched outside any event loop and the variants measured in a fresh loop: DBOS
+    makes its own thread pool the loop's default executor, which `DBOS.destroy()` shuts down.
     """
-    medians: dict[str, float] = {}
-    # Phase 1: Timestep's own DBOS instance (JSON serializer).
     use_timestep_dbos(url)
+    helper: Helper | None = None
     try:
-        medians.update(
-            asyncio.run(
-                measure(
-                    ("timestep", "floor", "timestep_streamed", "plain_streamed"),
-                    n_turns,
-                    repetitions,
-                    warmup,
-                )
-            )
-        )
+        helper = Helper(url, n_turns)
+        return asyncio.run(measure(helper, n_turns, repetitions, warmup))
     finally:
+        if helper is not None:
+            helper.close()
         launch.reset_for_tests()
-    # Phase 2: the same configuration with the pickle serializer, which DBOSRunner needs; the
-    # floor is measured again as a control for drift between the phases.
-    engine = use_pickle_dbos(url)
-    try:
-        medians.update(
-            asyncio.run(measure(("dbosrunner", "floor_pickle"), n_turns, repetitions, warmup))
-        )
-    finally:
-        launch.reset_for_tests()
-        engine.dispose()
-    return medians
+
+
+def spread(values: list[float]) -> dict[str, float]:
+    """Median and interquartile range of `values`."""
+    if len(values) == 1:
+        return {"median": values[0], "q1": values[0], "q3": values[0]}
+    q1, median, q3 = statistics.quantiles(values, n=4, method="inclusive")
+    return {"median": median, "q1": q1, "q3": q3}
+
+
+def _rounded(figures: dict[str, float]) -> dict[str, float]:
+    return {key: round(value, 3) for key, value in figures.items()}
+
+
+def backend_report(samples: Samples) -> dict[str, Any]:
+    """Medians, spreads and ratios of one backend's samples, as the JSON has them."""
+    per_turn = samples.per_turn
+    median = {name: statistics.median(values) for name, values in per_turn.items()}
+
+    def ratio(top: Callable[[int], float], bottom: Callable[[int], float]) -> dict[str, float]:
+        count = len(per_turn["timestep"])
+        return spread([top(i) / bottom(i) for i in range(count)])
+
+    ts = per_turn["timestep"]
+    plain, floor = per_turn["plain"], per_turn["floor"]
+    streamed, plain_streamed = per_turn["timestep_streamed"], per_turn["plain_streamed"]
+    first, first_plain = samples.first_event["timestep"], samples.first_event["plain"]
+    ratios = {
+        "ratio_vs_plain": ratio(lambda i: ts[i], lambda i: plain[i]),
+        "ratio_vs_dbosrunner": ratio(lambda i: ts[i], lambda i: per_turn["dbosrunner"][i]),
+        "ratio_vs_floor": ratio(lambda i: ts[i], lambda i: floor[i]),
+        "ratio_vs_plain_plus_floor": ratio(lambda i: ts[i], lambda i: plain[i] + floor[i]),
+    }
+    streamed_ratios = {
+        "ratio_streamed_vs_timestep": ratio(lambda i: streamed[i], lambda i: ts[i]),
+        "ratio_vs_plain": ratio(lambda i: streamed[i], lambda i: plain_streamed[i]),
+        "first_event_ratio_vs_plain": ratio(lambda i: first[i], lambda i: first_plain[i]),
+    }
+    report: dict[str, Any] = {
+        f"{name}_ms_per_turn": round(median[name], 3)
+        for name in ("plain", "timestep", "dbosrunner", "floor", "floor_pickle")
+    }
+    report.update({name: round(figures["median"], 3) for name, figures in ratios.items()})
+    report["spread"] = {
+        **{f"{name}_ms_per_turn": _rounded(spread(per_turn[name])) for name in per_turn},
+        **{name: _rounded(figures) for name, figures in ratios.items()},
+    }
+    report["streamed"] = {
+        "timestep_ms_per_turn": round(median["timestep_streamed"], 3),
+        "plain_ms_per_turn": round(median["plain_streamed"], 3),
+        "first_event_ms": round(statistics.median(first), 3),
+        "first_event_plain_ms": round(statistics.median(first_plain), 3),
+        **{name: round(figures["median"], 3) for name, figures in streamed_ratios.items()},
+        "spread": {
+            "timestep_ms_per_turn": _rounded(spread(streamed)),
+            "plain_ms_per_turn": _rounded(spread(plain_streamed)),
+            "first_event_ms": _rounded(spread(first)),
+            "first_event_plain_ms": _rounded(spread(first_plain)),
+            **{name: _rounded(figures) for name, figures in streamed_ratios.items()},
+        },
+    }
+    return report
 
 
 def run_benchmark(
@@ -387,15 +526,15 @@ def run_benchmark(
 ) -> dict[str, Any]:
     global _agents
     _agents = Agents(n_turns)
-    report: dict[str, Any] = {"n_turns": n_turns, "repetitions": repetitions}
-    print(f"plain Runner.run: {warmup} warm-up + {repetitions} repetitions ...", file=log)
-    plain = asyncio.run(measure(("plain",), n_turns, repetitions, warmup))["plain"]
-    report["plain_ms_per_turn"] = round(plain, 3)
+    report: dict[str, Any] = {"n_turns": n_turns, "repetitions": repetitions, "warmup": warmup}
+    # How busy the machine was: figures from a loaded machine move with its load.
+    report["load_1m_before"] = round(os.getloadavg()[0], 2)
+    plain_samples: list[float] = []
     for backend in backends:
         print(f"{backend}: {warmup} warm-up + {repetitions} repetitions ...", file=log)
         if backend == "sqlite":
             with tempfile.TemporaryDirectory(prefix="timestep-bench-") as tmp:
-                medians = bench_backend(
+                samples = bench_backend(
                     f"sqlite:///{tmp}/bench.sqlite", n_turns, repetitions, warmup
                 )
         else:
@@ -405,84 +544,66 @@ def run_benchmark(
                 name = f"timestep_bench_{os.getpid()}_{uuid.uuid4().hex[:8]}"
                 url = create_database(server, name)
                 try:
-                    medians = bench_backend(url, n_turns, repetitions, warmup)
+                    samples = bench_backend(url, n_turns, repetitions, warmup)
                 finally:
                     # On a server of the user's (TIMESTEP_BENCH_PG_URL) nothing is left behind.
                     drop_database(server, name)
-        ts = medians["timestep"]
-        report[backend] = {
-            "timestep_ms_per_turn": round(ts, 3),
-            "dbosrunner_ms_per_turn": round(medians["dbosrunner"], 3),
-            "floor_ms_per_turn": round(medians["floor"], 3),
-            "floor_pickle_ms_per_turn": round(medians["floor_pickle"], 3),
-            "ratio_vs_plain": round(ts / plain, 3),
-            "ratio_vs_dbosrunner": round(ts / medians["dbosrunner"], 3),
-            "ratio_vs_floor": round(ts / medians["floor"], 3),
-            "streamed": _streamed_report(medians),
-        }
+        plain_samples += samples.per_turn["plain"]
+        report[backend] = backend_report(samples)
+    # Plain runs use no database: measured with every backend's repetitions, shown once too.
+    report["plain_ms_per_turn"] = round(statistics.median(plain_samples), 3)
+    report["load_1m_after"] = round(os.getloadavg()[0], 2)
     return report
-
-
-def _streamed_report(medians: dict[str, float]) -> dict[str, float]:
-    """Streamed variants of this backend: per-turn cost and time to the first event."""
-    first = {name: statistics.median(values) for name, values in FIRST_EVENT_MS.items()}
-    for values in FIRST_EVENT_MS.values():
-        values.clear()
-    streamed, plain = medians["timestep_streamed"], medians["plain_streamed"]
-    return {
-        "timestep_ms_per_turn": round(streamed, 3),
-        "plain_ms_per_turn": round(plain, 3),
-        "ratio_vs_plain": round(streamed / plain, 3),
-        "timestep_first_event_ms": round(first["timestep_streamed"], 3),
-        "plain_first_event_ms": round(first["plain_streamed"], 3),
-        "first_event_ratio_vs_plain": round(
-            first["timestep_streamed"] / first["plain_streamed"], 3
-        ),
-    }
 
 
 # --- output -------------------------------------------------------------------------------------
 
 
+def _cell(value: float, figures: dict[str, float], unit: str = "") -> str:
+    return f"{value:.2f}{unit} [{figures['q1']:.2f}-{figures['q3']:.2f}]"
+
+
 def format_table(report: dict[str, Any], backends: list[str]) -> str:
     n, reps = report["n_turns"], report["repetitions"]
-    plain = report["plain_ms_per_turn"]
-    header = f"{'ms per turn (median)':<34}" + "".join(f"{b:>12}" for b in backends)
+    width = 26
+    header = f"{'ms per turn: median [q1-q3]':<36}" + "".join(f"{b:>{width}}" for b in backends)
     rows = [
-        f"Turn overhead: {n} tool turns per run, median of {reps} repetitions",
+        f"Turn overhead: {n} tool turns per run, {reps} repetitions, variants interleaved",
+        f"(1-minute load average {report['load_1m_before']} before, "
+        f"{report['load_1m_after']} after, on {os.cpu_count()} CPUs)",
         "",
         header,
         "-" * len(header),
-        f"{'plain Runner.run':<34}" + "".join(f"{plain:>12.2f}" for _ in backends),
     ]
+
+    def row(label: str, key: str, section: str | None = None, unit: str = "") -> None:
+        cells = []
+        for backend in backends:
+            figures = report[backend] if section is None else report[backend][section]
+            cells.append(f"{_cell(figures[key], figures['spread'][key], unit):>{width}}")
+        rows.append(f"{label:<36}" + "".join(cells))
+
     labels = {
+        "plain": "plain Runner.run",
         "timestep": "timestep run_agent",
         "dbosrunner": "DBOSRunner (+ tool step)",
         "floor": "DBOS floor (2N empty steps)",
         "floor_pickle": "  floor, DBOSRunner's instance",
     }
-    for variant in VARIANTS:
-        key = f"{variant}_ms_per_turn"
-        rows.append(
-            f"{labels[variant]:<34}" + "".join(f"{report[b][key]:>12.2f}" for b in backends)
-        )
+    for variant, label in labels.items():
+        row(label, f"{variant}_ms_per_turn")
     rows.append("")
     for ratio in ("ratio_vs_plain", "ratio_vs_dbosrunner", "ratio_vs_floor"):
-        label = "timestep / " + ratio.removeprefix("ratio_vs_")
-        rows.append(f"{label:<34}" + "".join(f"{report[b][ratio]:>11.2f}x" for b in backends))
+        row("timestep / " + ratio.removeprefix("ratio_vs_"), ratio, unit="x")
+    row("timestep / (plain + floor)", "ratio_vs_plain_plus_floor", unit="x")
     rows += ["", "streamed (run_streamed / run_agent(stream=True))"]
-    streamed_rows = {
-        "plain_ms_per_turn": ("plain run_streamed, ms/turn", ".2f"),
-        "timestep_ms_per_turn": ("timestep streamed, ms/turn", ".2f"),
-        "ratio_vs_plain": ("timestep / plain", ".2f"),
-        "plain_first_event_ms": ("plain, first event ms", ".2f"),
-        "timestep_first_event_ms": ("timestep, first event ms", ".2f"),
-        "first_event_ratio_vs_plain": ("first event, timestep / plain", ".2f"),
-    }
-    for key, (label, fmt) in streamed_rows.items():
-        rows.append(
-            f"{label:<34}" + "".join(f"{report[b]['streamed'][key]:>12{fmt}}" for b in backends)
-        )
+    row("plain run_streamed, ms/turn", "plain_ms_per_turn", "streamed")
+    row("timestep streamed, ms/turn", "timestep_ms_per_turn", "streamed")
+    row("timestep streamed / timestep", "ratio_streamed_vs_timestep", "streamed", "x")
+    row("timestep streamed / plain streamed", "ratio_vs_plain", "streamed", "x")
+    row("plain, first event ms", "first_event_plain_ms", "streamed")
+    row("timestep, first event ms", "first_event_ms", "streamed")
+    row("first event, timestep / plain", "first_event_ratio_vs_plain", "streamed", "x")
     return "\n".join(rows)
 
 
@@ -491,12 +612,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--json", action="store_true", help="print one JSON object as last line")
     parser.add_argument("--turns", type=int, default=20, help="tool turns per run (default 20)")
     parser.add_argument(
-        "--repetitions", type=int, default=5, help="measured runs per variant (default 5)"
+        "--repetitions", type=int, default=20, help="measured runs per variant (default 20)"
     )
-    parser.add_argument("--warmup", type=int, default=1, help="unmeasured runs first (default 1)")
+    parser.add_argument(
+        "--warmup", type=int, default=2, help="unmeasured repetitions first (default 2)"
+    )
     parser.add_argument(
         "--backends", default="sqlite,postgres", help="comma-separated: sqlite,postgres"
     )
+    parser.add_argument("--helper", metavar="URL", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     unknown = [b for b in backends if b not in BACKENDS]
@@ -510,6 +634,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.helper:
+        return helper_main(args.helper, args.turns)
     out = sys.stdout
     # Anything a library prints while we measure goes to stderr; stdout carries only the table
     # and, with --json, the JSON line last.

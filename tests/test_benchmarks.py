@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import psycopg
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -47,7 +48,23 @@ def test_turn_overhead_drops_the_postgres_database_it_creates(postgres_cluster_u
     )
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(done.stdout.strip().splitlines()[-1])
-    assert report["postgres"]["timestep_ms_per_turn"] > 0  # it measured something
+    postgres = report["postgres"]
+    assert postgres["timestep_ms_per_turn"] > 0  # it measured something
+    # Every variant ran, the helper process's too, and the figures the README lists are there.
+    for key in ("plain", "timestep", "dbosrunner", "floor", "floor_pickle"):
+        assert postgres[f"{key}_ms_per_turn"] > 0, key
+    assert postgres["ratio_vs_plain_plus_floor"] == pytest.approx(
+        postgres["timestep_ms_per_turn"]
+        / (postgres["plain_ms_per_turn"] + postgres["floor_ms_per_turn"]),
+        rel=0.01,
+    )
+    streamed = postgres["streamed"]
+    assert streamed["first_event_ms"] > 0 and streamed["first_event_plain_ms"] > 0
+    assert streamed["ratio_streamed_vs_timestep"] == pytest.approx(
+        streamed["timestep_ms_per_turn"] / postgres["timestep_ms_per_turn"], rel=0.01
+    )
+    spread = postgres["spread"]["ratio_vs_dbosrunner"]
+    assert spread["q1"] <= spread["median"] <= spread["q3"]
     leftover = {name for name in _databases(postgres_cluster_url) - before}
     assert not {name for name in leftover if name.startswith("timestep_bench_")}, leftover
 

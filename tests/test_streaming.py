@@ -16,6 +16,7 @@ import pytest
 from agents import Agent, function_tool
 
 import timestep
+from timestep._engine.events import FLUSH_WINDOW_SECONDS
 
 from .helpers import ExecutionLog, StreamingTurnModel
 
@@ -154,9 +155,7 @@ def run(
     )
 
 
-def wait_for(
-    condition: Callable[[], bool], process: subprocess.Popen[str], what: str
-) -> None:
+def wait_for(condition: Callable[[], bool], process: subprocess.Popen[str], what: str) -> None:
     """Poll until `condition` holds; fail (with its stderr) if `process` exits first. The
     deadline only keeps a broken run from hanging the suite; nothing is measured against it."""
     hang_guard = time.monotonic() + 300
@@ -186,7 +185,10 @@ def test_crash_mid_stream_discards_the_partial_call(
     """The process dies inside a streaming model call; then either a worker-like process
     recovers the run, or the same `run_agent(..., stream=True, run_id=...)` is called again in
     a new process, which takes the dead owner's run over and streams it live."""
-    crashed = run(database_url, tmp_path, "run", "mid_stream")
+    # Deltas slower than the writer's batch window, so that part of the interrupted call has
+    # usually reached the stream when the process dies (what readers then see discarded).
+    slow = {"TIMESTEP_TEST_DELAY": str(4 * FLUSH_WINDOW_SECONDS)}
+    crashed = run(database_url, tmp_path, "run", "mid_stream", **slow)
     assert crashed.returncode == 3, crashed.stderr
     again = run(database_url, tmp_path, then)
     assert again.returncode == 0, again.stderr
@@ -207,8 +209,8 @@ def test_crash_mid_stream_discards_the_partial_call(
     events = [json.loads(line) for line in out.splitlines()]
     kinds = [e["type"] for e in events]
     # The dead process may die before even the interrupted call's marker reached the stream
-    # (writes are flushed by a background task); a call whose marker is there twice was
-    # restarted, and exactly those restarts are marked discarded.
+    # (events are written in batches by a background task); a call whose marker is there twice
+    # was restarted, and exactly those restarts are marked discarded.
     markers = Counter(e["step"] for e in events if e["type"] == "timestep.model_call")
     restarted = sum(n - 1 for n in markers.values())
     assert restarted <= 1
@@ -222,6 +224,51 @@ def test_crash_mid_stream_discards_the_partial_call(
         assert deltas(after) == "one two three four five"
     else:
         assert deltas(events) == "one two three four five"
+    assert [e["name"] for e in events if e["type"] == "run_item_stream_event"] == [
+        "tool_called",
+        "tool_output",
+        "message_output_created",
+    ]
+    assert kinds.count("agent_updated_stream_event") == 1
+    assert events[-1]["status"] == "completed"
+
+
+def test_crash_after_a_recorded_call_streams_it_from_its_record(
+    database_url: str, tmp_path: Path
+) -> None:
+    """The process dies just after the final answer's model call is recorded, while that
+    call's last events still wait in the writer's batch. The recovered run does not call the
+    model again; the stream gets the recorded answer instead: a second marker (the part that
+    had reached the stream is discarded) and the whole text."""
+    crashed = run(database_url, tmp_path, "run", "after_model")
+    assert crashed.returncode == 3, crashed.stderr
+    again = run(database_url, tmp_path, "recover")
+    assert again.returncode == 0, again.stderr
+
+    log = ExecutionLog(tmp_path / "log.jsonl")
+    assert Counter(e["turn"] for e in log.entries("model")) == {0: 1, 1: 1}
+    reader = tail(database_url, "--json")
+    out, err = reader.communicate(timeout=60)
+    assert reader.returncode == 0, err
+    events = [json.loads(line) for line in out.splitlines()]
+    kinds = [e["type"] for e in events]
+    markers = Counter(e["step"] for e in events if e["type"] == "timestep.model_call")
+    assert set(markers.values()) <= {1, 2}
+    assert kinds.count("timestep.partial_output_discarded") == sum(n - 1 for n in markers.values())
+    after = (
+        events[kinds.index("timestep.partial_output_discarded") + 1 :]
+        if 2 in markers.values()
+        else events
+    )
+    assert deltas(after) == "one two three four five"
+    completed = [
+        e["data"]["response"]["output"][0]["content"][0]["text"]
+        for e in after
+        if e["type"] == "raw_response_event"
+        and e["data"].get("type") == "response.completed"
+        and e["data"]["response"]["output"][0]["type"] == "message"
+    ]
+    assert completed == ["one two three four five"]
     assert [e["name"] for e in events if e["type"] == "run_item_stream_event"] == [
         "tool_called",
         "tool_output",

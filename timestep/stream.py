@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from ._engine import queues, storage
-from ._engine.events import DISCARD_MARKER, MODEL_CALL_MARKER, STREAM_KEY
+from ._engine.events import DISCARD_MARKER, MODEL_CALL_MARKER, STREAM_KEY, entry_events
 from ._engine.naming import segment_workflow_id
 from .state import records
 
@@ -25,6 +25,9 @@ async def stream_events(run_id: str, offset: int = 0) -> AsyncIterator[dict[str,
     (its earlier deltas are void). Reading ends when the run finishes or parks for approval;
     the last event is then `timestep.run_ended` with the run's status.
 
+    Offsets count events, not stream entries (a segment writes its events in batches), so they
+    are the same on every read and a reader resumes at any event.
+
     Needs no agent code and does not launch DBOS.
     """
     engine = storage.storage_engine()
@@ -40,16 +43,18 @@ async def stream_events(run_id: str, offset: int = 0) -> AsyncIterator[dict[str,
                 return
             await asyncio.sleep(0.2)
             continue
-        async for event in client.read_stream_async(
+        async for entry in client.read_stream_async(
             segment_workflow_id(run_id, segment), STREAM_KEY, polling_interval_sec=0.1
         ):
-            current = position
-            position += 1
-            if event.get("type") == MODEL_CALL_MARKER:
-                key = (segment, event.get("step"))
-                if key in seen_model_calls and current >= offset:
-                    yield {"offset": None, "type": DISCARD_MARKER, "step": event.get("step")}
-                seen_model_calls.add(key)
-            if current >= offset:
-                yield {"offset": current, **event}
+            # An entry holds a batch of events; each event has its own offset.
+            for event in entry_events(entry):
+                current = position
+                position += 1
+                if event.get("type") == MODEL_CALL_MARKER:
+                    key = (segment, event.get("step"))
+                    if key in seen_model_calls and current >= offset:
+                        yield {"offset": None, "type": DISCARD_MARKER, "step": event.get("step")}
+                    seen_model_calls.add(key)
+                if current >= offset:
+                    yield {"offset": current, **event}
         segment += 1

@@ -4,7 +4,9 @@
 
 MODE `run` streams the run and prints the concatenated deltas; `recover` registers the agent,
 launches and waits for the run to finish. CRASH `mid_stream` kills the process (os._exit) after
-the second delta of the final answer.
+the second delta of the final answer; `after_model` kills it right after the final answer's
+model call is recorded (from the agent's `on_llm_end` hook), before the stream writer's time
+window has passed.
 
 With `TIMESTEP_TEST_GATE=PATH`, the final answer's first delta waits (without blocking the event
 loop) until the file PATH exists, logging `gate_wait` and then `gate_open`: the run cannot finish
@@ -22,7 +24,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from agents import Agent, function_tool
+from agents import Agent, AgentHooks, function_tool
 
 import timestep
 from tests.helpers import ExecutionLog, StreamingTurnModel
@@ -69,8 +71,16 @@ class GatedModel(StreamingTurnModel):
             yield event
 
 
+class CrashAfterModel(AgentHooks[Any]):
+    async def on_llm_end(self, context: Any, agent: Any, response: Any) -> None:
+        if crash == "after_model" and any(item.type == "message" for item in response.output):
+            log.write("crash", at="after_model")
+            os._exit(3)
+
+
 agent = Agent(
     name="Streamer",
+    hooks=CrashAfterModel(),
     model=GatedModel(
         [[("record", {"n": 1})]],
         final="one two three four five",

@@ -2,7 +2,8 @@
 
 - The process's DBOS instance, whether it is launched, its engine and its serializer: Timestep
   adopts an application's own instance instead of creating a second one.
-- Stream writes taken in one task and made in another (the durable event stream).
+- Stream writes that are not recorded operations, made from a writer task, and reading what
+  a stream holds without waiting or recording (the durable event stream, batched).
 - DBOS's errors for a cancelled or taken-over execution, which it does not export.
 - Listening to a queue after launch: `DBOS.listen_queues` must be called before launch, but
   a process registers agents (and so their queues) whenever `run_agent` first sees them. DBOS's
@@ -11,7 +12,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
@@ -98,42 +98,55 @@ def is_awaited_cancellation(error: BaseException) -> bool:
     return isinstance(error, DBOSAwaitedWorkflowCancelledError)
 
 
-def deferred_workflow_stream_write(key: str, value: Any) -> Callable[[], None]:
-    """A recorded write of `value` to the current workflow's stream `key`, to run later.
-
-    Its step id is drawn now, in the task that produced the event, so a replay skips it as DBOS's
-    own `write_stream` would; running the returned callable (on a writer task, in event order)
-    does the write. `DBOS.write_stream_async` writes at once in the calling task, which would
-    stall the event loop of a streaming run on every event.
-    """
-    from dbos._context import snapshot_step_context
-    from dbos._core import write_stream
-    from dbos._dbos import _get_dbos_instance
-
-    ctx = snapshot_step_context()
-    return lambda: write_stream(
-        _get_dbos_instance(),
-        ctx,
-        key,
-        value,
-        serialization_type=WorkflowSerializationFormat.PORTABLE,
-    )
-
-
-def deferred_step_stream_write(key: str, value: Any) -> Callable[[], None]:
-    """A write of `value` to the stream `key` from inside the current step, to run later; it is
-    not recorded (a step that runs again writes again)."""
+def stream_position() -> tuple[str, int]:
+    """The current workflow's id and the id of its current operation: inside a step the
+    step's own id, in workflow code the id of the last step started."""
     from dbos._context import get_local_dbos_context
-    from dbos._dbos import _get_dbos_instance
 
     ctx = get_local_dbos_context()
-    assert ctx is not None and ctx.is_step()
-    # Copy the ids now: the step's context object is reset when the step ends.
-    workflow_id, function_id = ctx.workflow_id, ctx.function_id
-    return lambda: _get_dbos_instance()._sys_db.write_stream_from_step(
+    assert ctx is not None and ctx.workflow_id, "only inside a DBOS workflow"
+    return ctx.workflow_id, ctx.function_id
+
+
+def write_stream_entry(workflow_id: str, function_id: int, key: str, value: Any) -> None:
+    """Append `value` to the stream `key` of `workflow_id` without recording an operation.
+
+    `DBOS.write_stream` records a workflow-level write as an operation of its own (a step id
+    drawn for every write), and has no form that writes from another task. This is DBOS's
+    write from inside a step: one INSERT at the next free offset, fenced by the ownership
+    token of the execution in the calling context (a taken-over execution cannot write), so it
+    must run in a context copied from the workflow's (`asyncio.to_thread` from a task the
+    workflow started). `function_id` is stored with the row: DBOS's fork copies the rows
+    written before its start step.
+    """
+    from dbos._dbos import _get_dbos_instance
+
+    _get_dbos_instance()._sys_db.write_stream_from_step(
         workflow_id,
         function_id,
         key,
         value,
         serialization_type=WorkflowSerializationFormat.PORTABLE,
     )
+
+
+def stream_values(workflow_id: str, key: str) -> list[Any]:
+    """The values written so far to the stream `key` of `workflow_id`, in offset order, without
+    waiting and without recording a read (DBOS's `read_stream` inside a workflow records every
+    value it delivers as an operation); a closing marker is left out."""
+    from dbos._dbos import _get_dbos_instance
+    from dbos._serialization import deserialize_value
+    from dbos._sys_db import is_stream_closed_sentinel
+
+    sys_db = _get_dbos_instance()._sys_db
+    values: list[Any] = []
+    offset = 0
+    while True:
+        _status, rows = sys_db.read_stream_values(workflow_id, key, offset, 1000)
+        offset += len(rows)
+        for serialized, serialization in rows:
+            value = deserialize_value(serialized, serialization, sys_db.serializer)
+            if not is_stream_closed_sentinel(value):
+                values.append(value)
+        if len(rows) < 1000:
+            return values

@@ -18,7 +18,7 @@ from agents import Model, ModelProvider
 from agents.items import ModelResponse, TResponseStreamEvent
 from agents.usage import Usage
 from dbos import DBOS, StepOptions
-from openai.types.responses import ResponseCompletedEvent
+from openai.types.responses import ResponseCompletedEvent, ResponseTextDeltaEvent
 
 from .. import config
 from .._compat import agents as agents_compat
@@ -163,6 +163,30 @@ def _response_from_event(event: ResponseCompletedEvent) -> ModelResponse:
     )
 
 
+def _replayed_events(response: ModelResponse) -> list[dict[str, Any]]:
+    """A recorded response as stream events: each output text as one delta, then the
+    completed response (what a reader needs to show the call and go on)."""
+    events: list[dict[str, Any]] = []
+    for index, item in enumerate(response.output):
+        if getattr(item, "type", None) != "message":
+            continue
+        for part_index, part in enumerate(getattr(item, "content", None) or []):
+            text = getattr(part, "text", None)
+            if getattr(part, "type", None) == "output_text" and text:
+                delta = ResponseTextDeltaEvent(
+                    type="response.output_text.delta",
+                    delta=text,
+                    item_id=getattr(item, "id", None) or "",
+                    output_index=index,
+                    content_index=part_index,
+                    sequence_number=len(events),
+                    logprobs=[],
+                )
+                events.append(encode_event(delta))
+    events.append(encode_event(completed_event(response)))
+    return events
+
+
 async def _stream_recorded(
     model: DurableModel, *args: Any, **kwargs: Any
 ) -> AsyncIterator[TResponseStreamEvent]:
@@ -198,6 +222,8 @@ async def _stream_recorded(
             # its reader has seen that part (the run fails; `retry` starts the call afresh and
             # the stream marks the part discarded).
             final = await with_model_retries(attempt, retryable=lambda: not relayed)
+            if writer is not None:
+                writer.end_model_call(step_id)
         finally:
             queue.put_nowait(_DONE)
         live.append(final)
@@ -205,26 +231,23 @@ async def _stream_recorded(
 
     relayed: list[bool] = []
     # Reserving here, in the run's task, fixes the step id in run order.
+    reservation = DBOS.reserve_step()
+    step_id = reservation.step_id
     step = asyncio.ensure_future(
-        DBOS.reserve_step().run_async(MODEL_STEP, _run_model_call, model.name, call)
+        reservation.run_async(MODEL_STEP, _run_model_call, model.name, call)
     )
+    # The step's end also ends the relay: a replayed step never runs `call`, which otherwise
+    # queues _DONE after its last event. (One wait per event, no task or future per event.)
+    step.add_done_callback(lambda _: queue.put_nowait(_DONE))
     relayed_completion = False
-    while True:
-        getter = asyncio.ensure_future(queue.get())
-        done, _ = await asyncio.wait({getter, step}, return_when=asyncio.FIRST_COMPLETED)
-        event: Any
-        if getter in done:
-            event = getter.result()
-        else:
-            getter.cancel()
-            # The step finished first: relay what it left in the queue (nothing on replay).
-            event = queue.get_nowait() if not queue.empty() else _DONE
-        if event is _DONE:
-            break
+    event: Any
+    while (event := await queue.get()) is not _DONE:
         relayed_completion |= isinstance(event, ResponseCompletedEvent)
         yield event
     record = await step
     response = live[0] if live else decode_model_response(record)
+    if not live and writer is not None:
+        await writer.replay_model_call(step_id, _replayed_events(response))
     if not relayed_completion:
         yield completed_event(response)
     after_model_step(segment, record, response, model.name)
