@@ -68,11 +68,16 @@ def _enqueuer(record: RunRecord) -> Any:
     return enqueue
 
 
+_STILL_PARKED = object()
+"""What `_decide` returns when calls of the run are still undecided."""
+
+
 def _decide(
     run_id: str, call_id: str | None, decision: DecisionKind, always: bool, message: str | None
-) -> RunRecord | None:
+) -> RunRecord | object | None:
     """Record the decision; returns the parked run's record when its continuation is still to
-    be queued by `continue_if_decided`, else None.
+    be queued (`_advance_and_enqueue`), `_STILL_PARKED` when calls are still undecided, and
+    None when the run went on (this call queued it, or it had moved on already).
 
     Two round trips in the usual case: one read of the run with its decisions, then one
     transaction that records the decisions and, when they are the last, advances the run and
@@ -115,7 +120,7 @@ def _decide(
                 new.append(wanted)
         already = set(current)
         if not new and not set(pending) <= already:
-            return None  # a repeated decision while others are still pending
+            return _STILL_PARKED  # a repeated decision while others are still pending
         completes = set(pending) <= already | {d.call_id for d in new}
         done = records.decide(
             engine,
@@ -135,7 +140,9 @@ def _decide(
                 _start_now(segment_workflow_id(run_id, record.segment + 1))
             return None
         # Another decider decided the other calls meanwhile: someone must queue the run.
-        return record if done.all_decided and not completes else None
+        if not done.all_decided:
+            return _STILL_PARKED
+        return record if not completes else None
     raise DecisionError(f"run {run_id!r} changed while it was being decided; try again")
 
 
@@ -173,6 +180,24 @@ async def continue_if_decided(record: RunRecord) -> None:
     await asyncio.to_thread(_advance_and_enqueue, record)
 
 
+async def decide(
+    run_id: str,
+    call_id: str | None,
+    decision: DecisionKind,
+    *,
+    always: bool = False,
+    message: str | None = None,
+) -> bool:
+    """`approve` or `reject`; True when the run is no longer parked in the segment it was
+    decided in (its continuation is queued, or it had moved on already)."""
+    outcome = await asyncio.to_thread(_decide, run_id, call_id, decision, always, message)
+    if outcome is _STILL_PARKED:
+        return False
+    if isinstance(outcome, RunRecord):
+        await asyncio.to_thread(_advance_and_enqueue, outcome)
+    return True
+
+
 async def approve(run_id: str, call_id: str | None = None, *, always: bool = False) -> None:
     """Approve a pending tool call of a parked run (every pending call when `call_id` is None).
 
@@ -180,9 +205,7 @@ async def approve(run_id: str, call_id: str | None = None, *, always: bool = Fal
     no-op; contradicting one raises `DecisionError`. Once every pending call is decided, the
     run's next segment is queued for a worker that has the agent.
     """
-    record = await asyncio.to_thread(_decide, run_id, call_id, "approve", always, None)
-    if record is not None:
-        await asyncio.to_thread(_advance_and_enqueue, record)
+    await decide(run_id, call_id, "approve", always=always)
 
 
 async def reject(run_id: str, call_id: str | None = None, *, message: str | None = None) -> None:
@@ -191,9 +214,7 @@ async def reject(run_id: str, call_id: str | None = None, *, message: str | None
     The tool does not run; the model is told `message` (or the SDK's default rejection text).
     Same recording rules as `approve`.
     """
-    record = await asyncio.to_thread(_decide, run_id, call_id, "reject", False, message)
-    if record is not None:
-        await asyncio.to_thread(_advance_and_enqueue, record)
+    await decide(run_id, call_id, "reject", message=message)
 
 
 async def resume(run_id: str) -> RunResult | RunResultStreaming:
