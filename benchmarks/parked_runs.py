@@ -490,7 +490,7 @@ class StatementCounter:
     """Counts the SQL statements and commits of every SQLAlchemy engine in this process
     (Timestep's, and DBOS's client, which shares it; any engine DBOS makes of its own too)."""
 
-    DBOS_TABLES = ("workflow_status", "workflow_inputs", "notifications", "operation_outputs")
+    DBOS_TABLES = ("workflow_status", "workflow_input", "notifications", "operation_outputs")
 
     def __init__(self) -> None:
         self.timestep = self.dbos = self.commits = 0

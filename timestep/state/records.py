@@ -513,6 +513,9 @@ def get_with_decisions(
         .where(runs.c.run_id == run_id)
     )
     with engine.connect() as connection:
+        if engine.dialect.name == "postgresql":
+            # One statement needs no transaction: no BEGIN and ROLLBACK round trips around it.
+            connection.execution_options(isolation_level="AUTOCOMMIT")
         rows = connection.execute(query).all()
     if not rows:
         raise RunNotFoundError(run_id)
