@@ -94,7 +94,11 @@ def main() -> int:
             f"populating {db} with {args.runs} demo runs and {len(parked)} parked runs ...",
             file=sys.stderr,
         )
-        _populate(env, args.runs, parked, workdir)
+        _populate(env, args.runs, [], workdir)
+        # Their own database: an approved run is queued (running), and `runs list` would then
+        # also ask DBOS who runs it, which the listing of completed runs measured here does not.
+        approve_env = {**env, "TIMESTEP_DB_URL": f"sqlite:///{workdir / 'approve.sqlite'}"}
+        _populate(approve_env, 0, parked, workdir)
         py = sys.executable
         dbos = str(Path(py).parent / "dbos")
         after = [py, "-m", "timestep.cli"]
@@ -111,14 +115,14 @@ def main() -> int:
         }
         for label, argv in subcommands.items():
             commands[f"timestep {label}"] = (after + argv, env)
-        commands["timestep approve"] = (after + ["approve", "park-after-{round}"], env)
+        commands["timestep approve"] = (after + ["approve", "park-after-{round}"], approve_env)
         if args.before:
             before_env = {**env, "PYTHONPATH": str(Path(args.before).resolve())}
             for label, argv in subcommands.items():
                 commands[f"timestep {label} (before)"] = (after + argv, before_env)
             commands["timestep approve (before)"] = (
                 after + ["approve", "park-before-{round}"],
-                before_env,
+                {**approve_env, "PYTHONPATH": before_env["PYTHONPATH"]},
             )
 
         def argv_of(command: list[str], round_number: int) -> list[str]:
