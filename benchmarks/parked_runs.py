@@ -17,6 +17,13 @@ For each backend (SQLite, PostgreSQL) and each size N, on a fresh database per s
    ``timestep_runs``; read the worker's RSS again, then stop it. The script checks that the
    restarts executed no model or tool call and that ``send_email`` ran exactly 100 times.
 
+4. decisions per second (``--decisions``, ``--decide-rounds``; ``--decisions-only`` measures only
+   this): on a fresh database per backend, ``1 + 2 x rounds x decisions`` parked runs are
+   approved with ``timestep.approve`` from this process with no worker running, per round one
+   batch one after another and one batch all at once; it prints decisions/s per mode as median
+   [min-max] over the rounds and the SQL statements (Timestep's, DBOS's) and commits of each
+   sequential approve, counted with SQLAlchemy's ``before_cursor_execute`` and ``commit`` events.
+
 ``rss_mb`` and ``restart_s`` are medians over the ``--restarts`` + 1 starts of a size.
 
 Ready: the worker wrote its ``worker ready`` log line. ``workflows/__main__.py`` writes it once
