@@ -19,7 +19,7 @@ from dbos import (
 
 from .. import config
 from .._compat import dbos as dbos_compat
-from . import registry, storage
+from . import storage
 from .naming import DECIDED_TOPIC, SEGMENT_WORKFLOW, process_queue_name, queue_name
 from .requests import SegmentRequest
 
@@ -44,6 +44,8 @@ def _register(name: str, *, listen: bool, worker_concurrency: int | None = None)
 def listen_for_registered_agents() -> None:
     """Register the queue of every registered agent, and listen to it when this process takes
     queued work (DBOS launched)."""
+    from . import registry  # (its context codecs import pydantic: deciders do not need it)
+
     for name in registry.registered_names():
         _register(
             queue_name(name),
@@ -63,15 +65,16 @@ def listen_to_own_queue() -> None:
 
 
 def forget_queues() -> None:
-    global _client, _tables_made
+    global _client, _client_engine, _tables_made_on
     _registered.clear()
     if _client is not None:
         _client.destroy()
     _client = None
-    _tables_made = False
+    _client_engine = _tables_made_on = None
 
 
-_tables_made = False
+_client_engine: sa.Engine | None = None
+_tables_made_on: sa.Engine | None = None
 
 
 def client(*, make_tables: bool = True) -> DBOSClient:
@@ -82,19 +85,26 @@ def client(*, make_tables: bool = True) -> DBOSClient:
     that knows they exist (a decider: the parked run was made by a DBOS workflow, or by an
     import that made them) passes `make_tables=False` and saves the migration check.
     """
-    global _client, _tables_made
-    if make_tables and not _tables_made:
+    global _client, _client_engine, _tables_made_on
+    engine = storage.storage_engine()
+    if make_tables and _tables_made_on is not engine:
         instance = dbos_compat.instance()
         launched = instance is not None and dbos_compat.is_launched(instance)
         if not launched and not storage.is_read_only():
             DBOS.migrate(storage.database_target().url)  # a launched instance has migrated them
-        _tables_made = True
+        _tables_made_on = engine
+    if _client is not None and _client_engine is not engine:
+        # Made on another database (a background thread raced a switch of databases): its
+        # engine is not this process's any more.
+        _client.destroy()
+        _client = None
     if _client is None:
         _client = DBOSClient(
-            system_database_engine=storage.storage_engine(),
+            system_database_engine=engine,
             serializer=DBOSPortableJSONSerializer(),
             application_name=config.APP_NAME,
         )
+        _client_engine = engine
     return _client
 
 
