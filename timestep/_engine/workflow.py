@@ -409,7 +409,9 @@ async def run_segment(request: SegmentRequest) -> dict[str, Any]:
     starting_agent = durable_agent(agent)
     base_config = attached.run_config
     if base_config is None and overrides is not None and overrides.run_config is not None:
-        base_config = RunConfig(model=overrides.run_config, model_provider=default_model_provider())
+        base_config = RunConfig(
+            model=overrides.run_config, model_provider=default_model_provider()
+        )
     run_config = durable_run_config(base_config, default_model_provider())
     segment = Segment(run_id=run_id)
     token = enter_segment(segment)
