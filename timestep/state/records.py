@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -547,6 +549,11 @@ class Decided:
     written (read it again)."""
 
 
+_sqlite_deciders = threading.Lock()
+"""SQLite lets one writer in at a time, and a writer kept waiting by another sleeps in steps of
+milliseconds (its busy handler): deciders of one process take turns here instead."""
+
+
 def decide(
     engine: sa.Engine,
     run_id: str,
@@ -577,8 +584,9 @@ def decide(
         runs.c.status == "awaiting_approval",
     )
     now = time.time()
-    with engine.begin() as connection:
-        if not covers and engine.dialect.name == "postgresql":
+    sqlite = engine.dialect.name == "sqlite"
+    with _sqlite_deciders if sqlite else contextlib.nullcontext(), engine.begin() as connection:
+        if not covers and not sqlite:
             locked = connection.execute(
                 sa.select(runs.c.run_id).where(*parked).with_for_update()
             ).first()
