@@ -6,6 +6,10 @@ round-robin order so that a change in machine load hits every command alike. The
 the median wall time with [min-max] and, for `timestep` commands, the ratio to
 `dbos workflow list` on the same database (the issue's goal: `runs list` at most half of it).
 
+`timestep approve RUN` is measured on runs parked by the demo mailer, one fresh run per
+measurement: the approval is the run's last pending decision, so the command records it and
+queues the continuation (DBOS's client is imported for that; nothing runs it, no worker lives).
+
 References: `python -c pass` (the interpreter alone), `python -c "import timestep"` (the whole
 library: what every command imported before the CLI was made lazy), `dbos --help` and
 `dbos workflow list` on the same database.
@@ -49,24 +53,24 @@ def _timed(command: list[str], env: dict[str, str], cwd: Path) -> float:
     return elapsed
 
 
-def _populate(env: dict[str, str], runs: int, cwd: Path) -> None:
-    for index in range(runs):
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "timestep.cli",
-                "run",
-                "timestep.demo:assistant",
-                "What is 12 * 7, then add 5?",
-                "--run-id",
-                f"bench-{index}",
-            ],
+MAIL = "Email bob@example.com that the build is green"
+
+
+def _populate(env: dict[str, str], runs: int, parked: list[str], cwd: Path) -> None:
+    """`runs` completed demo runs, and one run parked for approval per id in `parked`."""
+    jobs = [
+        ("timestep.demo:assistant", "What is 12 * 7, then add 5?", f"bench-{i}", 0)
+        for i in range(runs)
+    ] + [("timestep.demo:mailer", MAIL, run_id, 3) for run_id in parked]
+    for agent, text, run_id, code in jobs:
+        done = subprocess.run(
+            [sys.executable, "-m", "timestep.cli", "run", agent, text, "--run-id", run_id],
             env=env,
             cwd=cwd,
-            check=True,
             capture_output=True,
         )
+        if done.returncode != code:
+            raise SystemExit(f"populating {run_id} failed ({done.returncode}):\n{done.stderr}")
 
 
 def main() -> int:
@@ -82,8 +86,19 @@ def main() -> int:
         db = workdir / "bench.sqlite"
         env = {**os.environ, "TIMESTEP_DB_URL": f"sqlite:///{db}", "PYTHONPATH": str(ROOT)}
         env.pop("OPENAI_API_KEY", None)
-        print(f"populating {db} with {args.runs} demo runs ...", file=sys.stderr)
-        _populate(env, args.runs, workdir)
+        # `timestep approve` decides a parked run once: each measured approve (and warm-up) gets
+        # its own, on the run's only pending call, so that it queues the continuation.
+        variants = ["after"] + (["before"] if args.before else [])
+        parked = [f"park-{v}-{i}" for v in variants for i in range(args.repeats + 1)]
+        print(
+            f"populating {db} with {args.runs} demo runs and {len(parked)} parked runs ...",
+            file=sys.stderr,
+        )
+        _populate(env, args.runs, [], workdir)
+        # Their own database: an approved run is queued (running), and `runs list` would then
+        # also ask DBOS who runs it, which the listing of completed runs measured here does not.
+        approve_env = {**env, "TIMESTEP_DB_URL": f"sqlite:///{workdir / 'approve.sqlite'}"}
+        _populate(approve_env, 0, parked, workdir)
         py = sys.executable
         dbos = str(Path(py).parent / "dbos")
         after = [py, "-m", "timestep.cli"]
@@ -100,17 +115,26 @@ def main() -> int:
         }
         for label, argv in subcommands.items():
             commands[f"timestep {label}"] = (after + argv, env)
+        commands["timestep approve"] = (after + ["approve", "park-after-{round}"], approve_env)
         if args.before:
             before_env = {**env, "PYTHONPATH": str(Path(args.before).resolve())}
             for label, argv in subcommands.items():
                 commands[f"timestep {label} (before)"] = (after + argv, before_env)
+            commands["timestep approve (before)"] = (
+                after + ["approve", "park-before-{round}"],
+                {**approve_env, "PYTHONPATH": before_env["PYTHONPATH"]},
+            )
+
+        def argv_of(command: list[str], round_number: int) -> list[str]:
+            return [part.replace("{round}", str(round_number)) for part in command]
+
         samples: dict[str, list[float]] = {name: [] for name in commands}
         for command, command_env in commands.values():  # warm-up (page cache, .pyc)
-            _timed(command, command_env, workdir)
+            _timed(argv_of(command, args.repeats), command_env, workdir)
         for round_number in range(args.repeats):
             print(f"round {round_number + 1}/{args.repeats}", file=sys.stderr)
             for name, (command, command_env) in commands.items():
-                samples[name].append(_timed(command, command_env, workdir))
+                samples[name].append(_timed(argv_of(command, round_number), command_env, workdir))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 

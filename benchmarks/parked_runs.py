@@ -17,6 +17,13 @@ For each backend (SQLite, PostgreSQL) and each size N, on a fresh database per s
    ``timestep_runs``; read the worker's RSS again, then stop it. The script checks that the
    restarts executed no model or tool call and that ``send_email`` ran exactly 100 times.
 
+4. decisions per second (``--decisions``, ``--decide-rounds``; ``--decisions-only`` measures only
+   this): on a fresh database per backend, ``1 + 2 x rounds x decisions`` parked runs are
+   approved with ``timestep.approve`` from this process with no worker running, per round one
+   batch one after another and one batch all at once; it prints decisions/s per mode as median
+   [min-max] over the rounds and the SQL statements (Timestep's, DBOS's) and commits of each
+   sequential approve, counted with SQLAlchemy's ``before_cursor_execute`` and ``commit`` events.
+
 ``rss_mb`` and ``restart_s`` are medians over the ``--restarts`` + 1 starts of a size.
 
 Ready: the worker wrote its ``worker ready`` log line. ``workflows/__main__.py`` writes it once
@@ -483,6 +490,164 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     return report
 
 
+# --- decisions per second: library approve on parked runs, no worker -----------------------------
+
+
+class StatementCounter:
+    """Counts the SQL statements and commits of every SQLAlchemy engine in this process
+    (Timestep's, and DBOS's client, which shares it; any engine DBOS makes of its own too)."""
+
+    DBOS_TABLES = ("workflow_status", "workflow_input", "notifications", "operation_outputs")
+
+    def __init__(self) -> None:
+        self.timestep = self.dbos = self.commits = 0
+
+    def _statement(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if any(table in statement for table in self.DBOS_TABLES):
+            self.dbos += 1
+        else:
+            self.timestep += 1
+
+    def _commit(self, conn: Any) -> None:
+        self.commits += 1
+
+    def __enter__(self) -> StatementCounter:
+        sa.event.listen(sa.engine.Engine, "before_cursor_execute", self._statement)
+        sa.event.listen(sa.engine.Engine, "commit", self._commit)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        sa.event.remove(sa.engine.Engine, "before_cursor_execute", self._statement)
+        sa.event.remove(sa.engine.Engine, "commit", self._commit)
+
+    def snapshot(self) -> tuple[int, int, int]:
+        return self.timestep, self.dbos, self.commits
+
+
+def _spread(values: list[float], digits: int = 1) -> dict[str, float]:
+    return {
+        "median": round(statistics.median(values), digits),
+        "min": round(min(values), digits),
+        "max": round(max(values), digits),
+    }
+
+
+async def _decide_round(
+    run_ids: list[str], concurrent: bool, counter: StatementCounter
+) -> tuple[float, list[tuple[int, int, int]]]:
+    """Approve `run_ids` (one after another, or all at once); returns (decisions per second,
+    per-approve statement counts (timestep, dbos, commits) when sequential)."""
+    import timestep
+
+    per_call: list[tuple[int, int, int]] = []
+    started = time.perf_counter()
+    if concurrent:
+        await asyncio.gather(*(timestep.approve(run_id) for run_id in run_ids))
+    else:
+        for run_id in run_ids:
+            before = counter.snapshot()
+            await timestep.approve(run_id)
+            after = counter.snapshot()
+            per_call.append((after[0] - before[0], after[1] - before[1], after[2] - before[2]))
+    return len(run_ids) / (time.perf_counter() - started), per_call
+
+
+def decisions_cell(backend: str, url: str, args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
+    """Park `rounds x 2 x decisions` (+1) runs, then approve them with `timestep.approve` from
+    this process (no agent code, no DBOS launched, no worker running): per round one batch one
+    after another and one batch all at once, the rounds interleaving the two."""
+    per_batch, rounds = args.decisions, args.decide_rounds
+    total = 1 + 2 * rounds * per_batch
+    log(f"{backend} decisions: parking {total} runs ...")
+    park_runs(
+        url, total, args.park_processes, args.park_concurrency, tmp / f"decide-{backend}.jsonl"
+    )
+    engine = use_database(url)
+    try:
+        with StatementCounter() as counter:
+            # One unmeasured approve: the process's first opens DBOS's client.
+            asyncio.run(_decide_round([RUN_ID_FORMAT.format(0)], False, counter))
+            rates: dict[str, list[float]] = {"sequential": [], "concurrent": []}
+            calls: list[tuple[int, int, int]] = []
+            next_run = 1
+            for round_number in range(rounds):
+                for mode in ("sequential", "concurrent"):
+                    batch = [RUN_ID_FORMAT.format(i) for i in range(next_run, next_run + per_batch)]
+                    next_run += per_batch
+                    rate, per_call = asyncio.run(
+                        _decide_round(batch, mode == "concurrent", counter)
+                    )
+                    rates[mode].append(rate)
+                    calls.extend(per_call)
+                    log(f"{backend} decisions round {round_number + 1} {mode}: {rate:.0f}/s")
+        left = count_runs(engine, "awaiting_approval")
+        if left:
+            raise RuntimeError(f"{left} runs still awaiting approval after the approvals")
+    finally:
+        release_database()
+    return {
+        "decisions": per_batch,
+        "rounds": rounds,
+        "sequential_per_s": _spread(rates["sequential"]),
+        "concurrent_per_s": _spread(rates["concurrent"]),
+        "sequential_per_s_each": [round(r, 1) for r in rates["sequential"]],
+        "concurrent_per_s_each": [round(r, 1) for r in rates["concurrent"]],
+        "statements_per_approve": {
+            "timestep": _spread([float(c[0]) for c in calls]),
+            "dbos": _spread([float(c[1]) for c in calls]),
+            "total": _spread([float(c[0] + c[1]) for c in calls]),
+            "commits": _spread([float(c[2]) for c in calls]),
+        },
+    }
+
+
+def run_decisions(args: argparse.Namespace) -> dict[str, Any]:
+    report: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="timestep-decide-") as tmp_name:
+        tmp = Path(tmp_name)
+        for backend in args.backends:
+            if backend == "sqlite":
+                report[backend] = decisions_cell(
+                    backend, f"sqlite:///{tmp}/decide.sqlite", args, tmp
+                )
+                continue
+            from tests.pgcluster import bench_postgres_server, create_database, drop_database
+
+            with bench_postgres_server() as server:
+                name = f"timestep_decide_{uuid.uuid4().hex[:8]}"
+                try:
+                    report[backend] = decisions_cell(
+                        backend, create_database(server, name), args, tmp
+                    )
+                finally:
+                    with contextlib.suppress(Exception):
+                        drop_database(server, name)
+    return report
+
+
+def format_decisions(report: dict[str, Any]) -> str:
+    def spread(figure: dict[str, float]) -> str:
+        return f"{figure['median']:.0f} [{figure['min']:.0f}-{figure['max']:.0f}]"
+
+    header = (
+        f"{'backend':<9} {'sequential /s [min-max]':>24} {'concurrent /s [min-max]':>24} "
+        f"{'statements/approve (timestep+dbos)':>35} {'commits':>8}"
+    )
+    lines = [header, "-" * len(header)]
+    for backend, cell in report.items():
+        counts = cell["statements_per_approve"]
+        statements = (
+            f"{spread(counts['total'])} ({counts['timestep']['median']:.0f}"
+            f"+{counts['dbos']['median']:.0f})"
+        )
+        lines.append(
+            f"{backend:<9} {spread(cell['sequential_per_s']):>24} "
+            f"{spread(cell['concurrent_per_s']):>24} {statements:>35} "
+            f"{counts['commits']['median']:>8.0f}"
+        )
+    return "\n".join(lines)
+
+
 # --- output ---------------------------------------------------------------------------------------
 
 
@@ -535,6 +700,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--park-concurrency", type=int, default=50, help="concurrent run_agent calls per helper"
     )
+    parser.add_argument(
+        "--decisions",
+        type=int,
+        default=100,
+        help="parked runs per batch of the decisions-per-second measurement (0: skip it)",
+    )
+    parser.add_argument(
+        "--decide-rounds", type=int, default=3, help="rounds of the decisions measurement"
+    )
+    parser.add_argument(
+        "--decisions-only",
+        action="store_true",
+        help="measure only decisions per second (no worker restarts)",
+    )
     # Internal: the helper processes that park runs.
     parser.add_argument("--park-into", help=argparse.SUPPRESS)
     parser.add_argument("--park-range", help=argparse.SUPPRESS)
@@ -551,9 +730,15 @@ def main(argv: list[str] | None = None, out: TextIO = sys.stdout) -> int:
         first, count = (int(part) for part in args.park_range.split(":"))
         return park_main(args.park_into, first, count, args.park_concurrency, args.park_executor_id)
     started = time.perf_counter()
-    report = run_benchmark(args)
+    report: dict[str, Any] = {} if args.decisions_only else run_benchmark(args)
+    if args.decisions:
+        decided = run_decisions(args)
+        report["decisions"] = decided
     log(f"done in {time.perf_counter() - started:.0f} s")
-    print(format_table(report), file=out)
+    if not args.decisions_only:
+        print(format_table({k: v for k, v in report.items() if k != "decisions"}), file=out)
+    if args.decisions:
+        print(format_decisions(report["decisions"]), file=out)
     if args.json:
         print(json.dumps(report, separators=(",", ":")), file=out)
     return 0

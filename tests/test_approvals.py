@@ -190,6 +190,20 @@ async def test_approval_deadline_rejects_and_continues(timestep_db: str, tmp_pat
         await timestep.approve("deadline")
 
 
+async def test_deciding_before_the_deadline_continues_at_once(
+    timestep_db: str, tmp_path: Path
+) -> None:
+    """The deadline's segment is queued with a delay; the last decision starts it now."""
+    log = ExecutionLog(tmp_path / "log.jsonl")
+    agent = mail_agent(log, [[("send_email", {"to": "early"})]])
+    parked = await timestep.run_agent(agent, "mail", run_id="early", approval_timeout=300.0)
+    assert parked.interruptions
+    await timestep.approve("early")
+    final = await asyncio.wait_for(timestep.resume("early"), timeout=60)
+    assert final.final_output == "done"
+    assert [e["name"] for e in log.entries("tool") if e["name"] == "send_email"] == ["send_email"]
+
+
 async def test_seed_flow_with_run_id_continues_the_parked_run(
     timestep_db: str, tmp_path: Path
 ) -> None:

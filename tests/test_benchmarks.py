@@ -76,3 +76,30 @@ def test_benchmarks_readme_keeps_no_measured_figures() -> None:
     figures = [row for row in rows if re.search(r"\|\s*\d+\.\d+\s*\|", row)]
     assert figures == []
     assert "Measured" not in text
+
+
+def test_parked_runs_decisions_table_and_options() -> None:
+    """The decisions-per-second figures print with their spread (the JSON carries them)."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import parked_runs
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    spread = {"median": 50.0, "min": 40.0, "max": 60.0}
+    counts = {"median": 2.0, "min": 2.0, "max": 2.0}
+    cell = {
+        "sequential_per_s": spread,
+        "concurrent_per_s": {"median": 90.0, "min": 80.0, "max": 99.0},
+        "statements_per_approve": {
+            "timestep": {"median": 3.0, "min": 3.0, "max": 4.0},
+            "dbos": counts,
+            "total": {"median": 5.0, "min": 5.0, "max": 6.0},
+            "commits": {"median": 1.0, "min": 1.0, "max": 1.0},
+        },
+    }
+    table = parked_runs.format_decisions({"sqlite": cell})
+    row = table.splitlines()[-1].split()
+    assert row[:5] == ["sqlite", "50", "[40-60]", "90", "[80-99]"], table
+    assert row[5:] == ["5", "[5-6]", "(3+2)", "1"], table
+    args = parked_runs.parse_args(["--decisions-only", "--decisions", "20", "--decide-rounds", "2"])
+    assert (args.decisions_only, args.decisions, args.decide_rounds) == (True, 20, 2)

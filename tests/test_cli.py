@@ -98,8 +98,95 @@ def test_inspecting_and_deciding_import_neither_the_sdk_nor_dbos(env: dict[str, 
     for args in (["runs", "list"], ["runs", "show", "a-1"], ["runs", "list", "--json"]):
         loaded = probe(env, *args)
         assert loaded == {"code": 0, "agents": False, "dbos": False, "sqlalchemy": True}, args
+    exported = probe(env, "state", "export", "m-1")  # no decisions yet: the stored state
+    assert exported == {"code": 0, "agents": False, "dbos": False, "sqlalchemy": True}
     decided = probe(env, "approve", "m-1")
     assert decided["code"] == 0 and decided["agents"] is False  # DBOS's client queues the rest
+    # A decision that queues nothing imports neither: a repeat, a conflicting one (an error).
+    repeated = probe(env, "approve", "m-1")
+    assert repeated == {"code": 0, "agents": False, "dbos": False, "sqlalchemy": True}
+    conflicting = probe(env, "reject", "m-1")
+    assert conflicting == {"code": 1, "agents": False, "dbos": False, "sqlalchemy": True}
+
+
+def test_deciding_one_of_two_calls_imports_neither_the_sdk_nor_dbos(env: dict[str, str]) -> None:
+    """Only the decision that lets a run continue imports DBOS (its client queues the run)."""
+    from timestep import configure
+    from timestep._engine import storage
+    from timestep.state import records
+
+    # A real parked run first: like every parked run's, its segment made DBOS's tables.
+    assert cli(env, "run", "timestep.demo:mailer", MAIL, "--run-id", "m-1").returncode == 3
+    configure(database_url=env["TIMESTEP_DB_URL"])
+    try:
+        engine = storage.storage_engine()
+        pending: list[records.PendingApproval] = [
+            {"call_id": f"call-{n}", "tool_name": "send_email", "arguments": "{}", "agent": "A"}
+            for n in (1, 2)
+        ]
+        records.insert_parked(
+            engine, "two", "A", {}, "", state={}, pending=pending, usage={}, decided=[]
+        )
+    finally:
+        storage.reset()
+        configure(database_url=None)
+    first = probe(env, "approve", "two", "call-1")
+    assert first == {"code": 0, "agents": False, "dbos": False, "sqlalchemy": True}
+    assert "still awaiting_approval" in cli(env, "approve", "two", "call-1").stdout
+    last = probe(env, "reject", "two", "call-2")
+    assert last["code"] == 0 and last["dbos"] is True and last["agents"] is False
+    shown = json.loads(cli(env, "runs", "show", "two", "--json").stdout)
+    assert shown["status"] == "running" and shown["segment"] == 2
+    assert [c["decision"] for c in shown["pending_approvals"]] == ["approve", "reject"]
+
+
+_RESOLVE = (
+    "from dbos.cli.cli import _resolve_db_url; print(_resolve_db_url(system_database_url=None))"
+)
+
+
+@pytest.mark.parametrize("given", ["TIMESTEP_DB_URL", "XDG_DATA_HOME", "neither"])
+def test_dbos_config_names_timestep_database(
+    env: dict[str, str], tmp_path: Path, given: str
+) -> None:
+    """DBOS's CLI reads the repository's dbos-config.yaml (with its own ${VAR} substitution)
+    and finds the database `timestep db-url` names: TIMESTEP_DB_URL, else the default file."""
+    environment = {k: v for k, v in env.items() if k not in ("TIMESTEP_DB_URL", "XDG_DATA_HOME")}
+    environment["HOME"] = str(tmp_path)
+    if given == "TIMESTEP_DB_URL":
+        environment[given] = "postgresql://someone:secret@db.example:5432/runs"
+    elif given == "XDG_DATA_HOME":
+        environment[given] = str(tmp_path / "data")
+    resolved = subprocess.run(
+        [sys.executable, "-c", _RESOLVE], cwd=ROOT, env=environment, capture_output=True, text=True
+    )
+    assert resolved.returncode == 0, resolved.stderr
+    assert resolved.stdout.strip() == cli(environment, "db-url").stdout.strip()
+
+
+def test_dbos_workflow_list_finds_runs_in_the_default_database(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    environment = {k: v for k, v in env.items() if k not in ("TIMESTEP_DB_URL", "XDG_DATA_HOME")}
+    environment["HOME"] = str(tmp_path)
+    assert (
+        cli(environment, "run", "timestep.demo:assistant", ARITHMETIC, "--run-id", "d-1").returncode
+        == 0
+    )
+    app = tmp_path / "app"
+    app.mkdir()
+    shutil.copy(ROOT / "dbos-config.yaml", app / "dbos-config.yaml")
+    listed = subprocess.run(
+        [str(Path(sys.executable).parent / "dbos"), "workflow", "list"],
+        cwd=app,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert listed.returncode == 0, listed.stderr
+    assert "d-1" in listed.stdout
+    assert list(app.iterdir()) == [app / "dbos-config.yaml"]  # no ./timestep.sqlite
 
 
 def test_version(env: dict[str, str]) -> None:

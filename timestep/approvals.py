@@ -12,16 +12,19 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
-from dbos import DBOS, WorkflowHandleAsync
-
-from ._engine import launch, queues, registry, requests, storage
-from ._engine.naming import DECIDED_TOPIC, segment_workflow_id
-from .errors import AgentNotRegisteredError, DecisionError
+from ._engine import storage
+from ._engine.naming import segment_workflow_id
+from .errors import DecisionError
 from .state import records
 from .state.records import Decision, DecisionKind, RunRecord
 
 if TYPE_CHECKING:  # the Agents SDK is imported by `resume` only: deciders do not need it
+    import sqlalchemy as sa
+
     from .result import DurableRunResult
+
+# DBOS (its client) is imported only where a decision lets a run continue: a decider that
+# records a decision and leaves others pending, or repeats one, never imports it.
 
 
 def _check_same(run_id: str, recorded: Decision, wanted: Decision) -> None:
@@ -38,65 +41,162 @@ def _check_same(run_id: str, recorded: Decision, wanted: Decision) -> None:
         )
 
 
+def _enqueuer(record: RunRecord) -> Any:
+    """What enqueues `record`'s next segment inside the transaction that advances it."""
+    from ._engine import queues, requests
+
+    next_id = segment_workflow_id(record.run_id, record.segment + 1)
+    request = requests.continuation(
+        record.run_id,
+        record.segment + 1,
+        record.agent_name,
+        approval_timeout=record.approval_timeout,
+        stream=record.streamed,
+    )
+    queues.client(make_tables=False)  # made before the transaction: it holds a write lock
+
+    def enqueue(connection: sa.Connection) -> None:
+        # A run with an approval deadline has this segment enqueued already, delayed (the
+        # enqueue is then a no-op): `wake` tells it where it waits out its deadline.
+        queues.enqueue_segment_in(
+            connection,
+            next_id,
+            record.agent_name,
+            request,
+            wake=record.approval_timeout is not None,
+        )
+
+    return enqueue
+
+
+_STILL_PARKED = object()
+"""What `_decide` returns when calls of the run are still undecided."""
+
+
 def _decide(
     run_id: str, call_id: str | None, decision: DecisionKind, always: bool, message: str | None
-) -> RunRecord | None:
-    """Record the decision; returns the parked run's record, or None for a repeated decision."""
+) -> RunRecord | object | None:
+    """Record the decision; returns the parked run's record when its continuation is still to
+    be queued (`_advance_and_enqueue`), `_STILL_PARKED` when calls are still undecided, and
+    None when the run went on (this call queued it, or it had moved on already).
+
+    Two round trips in the usual case: one read of the run with its decisions, then one
+    transaction that records the decisions and, when they are the last, advances the run and
+    enqueues its next segment.
+    """
     engine = storage.storage_engine()
-    record = records.get(engine, run_id)
-    if record.status != "awaiting_approval":
-        # The decision may repeat (or contradict) one that already let the run continue.
-        earlier = records.decisions_for(engine, run_id, record.segment - 1)
-        targets = list(earlier) if call_id is None else [call_id]
-        if not earlier or any(target not in earlier for target in targets):
-            raise DecisionError(
-                f"run {run_id!r} is {record.status}, not awaiting approval"
-                + (f", and call {call_id!r} is not one it waited for" if call_id else "")
-                + ": there is nothing to decide"
-            )
+    for _ in range(3):  # again only if the run moved on between the read and the write
+        record, current, earlier = records.get_with_decisions(engine, run_id)
+        if record.status != "awaiting_approval":
+            # The decision may repeat (or contradict) one that already let the run continue.
+            targets = list(earlier) if call_id is None else [call_id]
+            if not earlier or any(target not in earlier for target in targets):
+                raise DecisionError(
+                    f"run {run_id!r} is {record.status}, not awaiting approval"
+                    + (f", and call {call_id!r} is not one it waited for" if call_id else "")
+                    + ": there is nothing to decide"
+                )
+            for target in targets:
+                recorded = earlier[target]
+                _check_same(
+                    run_id,
+                    recorded,
+                    Decision(target, recorded.tool_name, decision, always, message),
+                )
+            return None
+        pending = {p["call_id"]: p for p in record.pending_approvals}
+        targets = list(pending) if call_id is None else [call_id]
         for target in targets:
-            recorded = earlier[target]
-            _check_same(
-                run_id, recorded, Decision(target, recorded.tool_name, decision, always, message)
-            )
-        return None
-    pending = {p["call_id"]: p for p in record.pending_approvals}
-    targets = list(pending) if call_id is None else [call_id]
-    for target in targets:
-        if target not in pending:
-            raise DecisionError(
-                f"run {run_id!r} has no pending call {target!r}; pending calls: "
-                + ", ".join(f"{c} ({p['tool_name']})" for c, p in pending.items())
-            )
-    for target in targets:
-        wanted = Decision(target, pending[target]["tool_name"], decision, always, message)
-        _check_same(run_id, records.record_decision(engine, run_id, record.segment, wanted), wanted)
-    return record
+            if target not in pending:
+                raise DecisionError(
+                    f"run {run_id!r} has no pending call {target!r}; pending calls: "
+                    + ", ".join(f"{c} ({p['tool_name']})" for c, p in pending.items())
+                )
+        new: list[Decision] = []
+        for target in targets:
+            wanted = Decision(target, pending[target]["tool_name"], decision, always, message)
+            if target in current:
+                _check_same(run_id, current[target], wanted)  # a repeat: nothing to write
+            else:
+                new.append(wanted)
+        already = set(current)
+        if not new and not set(pending) <= already:
+            return _STILL_PARKED  # a repeated decision while others are still pending
+        completes = set(pending) <= already | {d.call_id for d in new}
+        done = records.decide(
+            engine,
+            run_id,
+            record.segment,
+            list(pending),
+            new,
+            already,
+            lambda recorded, wanted: _check_same(run_id, recorded, wanted),
+            _enqueuer(record) if completes else None,
+        )
+        if done.moved_on:
+            continue
+        if done.advanced:
+            if record.approval_timeout is not None:
+                # The deadline enqueued the segment with a delay: start it now.
+                _start_now(segment_workflow_id(run_id, record.segment + 1))
+            return None
+        # Another decider decided the other calls meanwhile: someone must queue the run.
+        if not done.all_decided:
+            return _STILL_PARKED
+        return record if not completes else None
+    raise DecisionError(f"run {run_id!r} changed while it was being decided; try again")
+
+
+def _start_now(workflow_id: str) -> None:
+    from ._engine import queues
+
+    queues.client(make_tables=False).set_workflow_delay(workflow_id, delay_seconds=0)
+
+
+def _advance_and_enqueue(record: RunRecord) -> bool:
+    """Move a parked run whose calls are all decided to its next segment and enqueue it, in
+    one transaction; False if another caller did (or the run is not parked there)."""
+    engine = storage.storage_engine()
+    done = records.decide(
+        engine,
+        record.run_id,
+        record.segment,
+        [p["call_id"] for p in record.pending_approvals],
+        [],
+        {p["call_id"] for p in record.pending_approvals},
+        lambda recorded, wanted: None,
+        _enqueuer(record),
+    )
+    if done.advanced and record.approval_timeout is not None:
+        _start_now(segment_workflow_id(record.run_id, record.segment + 1))
+    return done.advanced
 
 
 async def continue_if_decided(record: RunRecord) -> None:
+    """Queue the next segment of a parked run once every pending call of it is decided."""
     engine = storage.storage_engine()
     decided = await asyncio.to_thread(records.decisions_for, engine, record.run_id, record.segment)
     if any(p["call_id"] not in decided for p in record.pending_approvals):
         return
-    next_id = segment_workflow_id(record.run_id, record.segment + 1)
-    await asyncio.to_thread(records.advance_segment, engine, record.run_id, record.segment)
-    await queues.enqueue_segment(
-        next_id,
-        record.agent_name,
-        requests.continuation(
-            record.run_id,
-            record.segment + 1,
-            record.agent_name,
-            approval_timeout=record.approval_timeout,
-            stream=record.streamed,
-        ),
-    )
-    if record.approval_timeout is not None:
-        # The deadline enqueued the segment already, with a delay: start it now, or wake it
-        # where it waits out its deadline (a retried cancelled run).
-        await queues.start_now(next_id)
-        await queues.client().send_async(next_id, True, DECIDED_TOPIC)
+    await asyncio.to_thread(_advance_and_enqueue, record)
+
+
+async def decide(
+    run_id: str,
+    call_id: str | None,
+    decision: DecisionKind,
+    *,
+    always: bool = False,
+    message: str | None = None,
+) -> bool:
+    """`approve` or `reject`; True when the run is no longer parked in the segment it was
+    decided in (its continuation is queued, or it had moved on already)."""
+    outcome = await asyncio.to_thread(_decide, run_id, call_id, decision, always, message)
+    if outcome is _STILL_PARKED:
+        return False
+    if isinstance(outcome, RunRecord):
+        await asyncio.to_thread(_advance_and_enqueue, outcome)
+    return True
 
 
 async def approve(run_id: str, call_id: str | None = None, *, always: bool = False) -> None:
@@ -106,9 +206,7 @@ async def approve(run_id: str, call_id: str | None = None, *, always: bool = Fal
     no-op; contradicting one raises `DecisionError`. Once every pending call is decided, the
     run's next segment is queued for a worker that has the agent.
     """
-    record = await asyncio.to_thread(_decide, run_id, call_id, "approve", always, None)
-    if record is not None:
-        await continue_if_decided(record)
+    await decide(run_id, call_id, "approve", always=always)
 
 
 async def reject(run_id: str, call_id: str | None = None, *, message: str | None = None) -> None:
@@ -117,9 +215,7 @@ async def reject(run_id: str, call_id: str | None = None, *, message: str | None
     The tool does not run; the model is told `message` (or the SDK's default rejection text).
     Same recording rules as `approve`.
     """
-    record = await asyncio.to_thread(_decide, run_id, call_id, "reject", False, message)
-    if record is not None:
-        await continue_if_decided(record)
+    await decide(run_id, call_id, "reject", message=message)
 
 
 async def resume(run_id: str) -> DurableRunResult:
@@ -130,13 +226,16 @@ async def resume(run_id: str) -> DurableRunResult:
     result. A run still awaiting decisions raises `DecisionError`, unless it has an approval
     deadline: then `resume` waits for the deadline to continue it.
     """
+    from dbos import DBOS, WorkflowHandleAsync
+
+    from ._engine import launch, queues, registry
+    from .errors import AgentNotRegisteredError
     from .run import collect_result
 
     engine = storage.storage_engine()
-    record = await asyncio.to_thread(records.get, engine, run_id)
+    record, decided, _ = await asyncio.to_thread(records.get_with_decisions, engine, run_id)
     workflow_id = segment_workflow_id(run_id, record.segment)
     if record.status == "awaiting_approval":
-        decided = await asyncio.to_thread(records.decisions_for, engine, run_id, record.segment)
         undecided = [p for p in record.pending_approvals if p["call_id"] not in decided]
         if undecided and record.approval_timeout is None:
             raise DecisionError(
@@ -144,7 +243,7 @@ async def resume(run_id: str) -> DurableRunResult:
                 + ", ".join(f"{p['call_id']} ({p['tool_name']})" for p in undecided)
             )
         if not undecided:
-            await continue_if_decided(record)
+            await asyncio.to_thread(_advance_and_enqueue, record)
         # Otherwise the deadline's delayed segment continues the run.
         workflow_id = segment_workflow_id(run_id, record.segment + 1)
     agent = registry.get_agent(record.agent_name)

@@ -10,25 +10,20 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from agents import Agent, RunState
-from agents.usage import serialize_usage
-
-from ._compat import agents as agents_compat
-from ._engine import queues, registry, storage
+from ._engine import registry, storage
 from ._engine.naming import run_id_or_new
-from .context import already_stored, as_read, declared_for, state_json
 from .errors import AgentNotRegisteredError, StateError
 from .state import records
 from .state.records import Decision, PendingApproval, RunRecord
-from .state.typescript import (
-    PYTHON_SCHEMA_VERSION,
-    TYPESCRIPT_SCHEMA_VERSION,
-    UnsupportedStateVersionError,
-    from_typescript_json,
-    to_typescript_json,
-)
+
+if TYPE_CHECKING:
+    from agents import Agent
+
+# The Agents SDK, DBOS's client and the TypeScript adapter are imported where they are used:
+# exporting the Python state of a run without decisions (`timestep state export`) needs none
+# of them.
 
 
 def _agent_for(name: str, app: str | None) -> Agent[Any]:
@@ -53,10 +48,8 @@ async def export_run_state(
     are loaded to apply the decisions and resolve names. The TypeScript form fails closed
     (`StateError`) on anything it cannot carry faithfully.
     """
-    from ._engine.workflow import apply_decisions
-
     engine = storage.storage_engine()
-    record = await asyncio.to_thread(records.get, engine, run_id)
+    record, decided, _ = await asyncio.to_thread(records.get_with_decisions, engine, run_id)
     if record.status != "awaiting_approval":
         raise StateError(
             f"run {run_id!r} is {record.status}, not awaiting approval: only a parked run can "
@@ -65,9 +58,14 @@ async def export_run_state(
     stored_state = await asyncio.to_thread(records.load_state, engine, run_id)
     if stored_state is None:
         raise StateError(f"run {run_id!r} has no stored state yet (status {record.status})")
-    decided = await asyncio.to_thread(records.decisions_for, engine, run_id, record.segment)
     if format == "python" and not decided:
         return json.dumps(stored_state, ensure_ascii=False)
+    from agents import RunState
+
+    from ._engine.workflow import apply_decisions
+    from .context import already_stored, as_read, declared_for, state_json
+    from .state.typescript import to_typescript_json
+
     if app is None and registry.get_agent(record.agent_name) is None and decided:
         raise AgentNotRegisteredError(
             f"run {run_id!r} has decisions recorded on {', '.join(sorted(decided))}; pass --app "
@@ -117,8 +115,20 @@ async def import_run_state(
     text: str, *, app: str | None, agent_name: str | None = None, run_id: str | None = None
 ) -> RunRecord:
     """Create a parked run from a Python (1.21) or TypeScript (1.22) RunState document."""
+    from agents import RunState
+    from agents.usage import serialize_usage
+
+    from ._compat import agents as agents_compat
+    from ._engine import queues
     from ._engine.workflow import approval_fields
     from .approvals import continue_if_decided
+    from .context import already_stored, as_read, declared_for, state_json
+    from .state.typescript import (
+        PYTHON_SCHEMA_VERSION,
+        TYPESCRIPT_SCHEMA_VERSION,
+        UnsupportedStateVersionError,
+        from_typescript_json,
+    )
 
     try:
         document = json.loads(text)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 
+import sqlalchemy as sa
 from dbos import (
     DBOS,
     DBOSClient,
@@ -18,8 +19,8 @@ from dbos import (
 
 from .. import config
 from .._compat import dbos as dbos_compat
-from . import registry, storage
-from .naming import SEGMENT_WORKFLOW, process_queue_name, queue_name
+from . import storage
+from .naming import DECIDED_TOPIC, SEGMENT_WORKFLOW, process_queue_name, queue_name
 from .requests import SegmentRequest
 
 POLLING_INTERVAL_SECONDS = 0.5
@@ -43,6 +44,8 @@ def _register(name: str, *, listen: bool, worker_concurrency: int | None = None)
 def listen_for_registered_agents() -> None:
     """Register the queue of every registered agent, and listen to it when this process takes
     queued work (DBOS launched)."""
+    from . import registry  # (its context codecs import pydantic: deciders do not need it)
+
     for name in registry.registered_names():
         _register(
             queue_name(name),
@@ -52,6 +55,8 @@ def listen_for_registered_agents() -> None:
 
 
 async def listen_for_registered_agents_async() -> None:
+    from . import registry
+
     if all(queue_name(name) in _registered for name in registry.registered_names()):
         return  # the common case, a run of a known agent: no thread hop
     # DBOS's synchronous calls refuse to run on a thread with a running event loop.
@@ -64,41 +69,52 @@ def listen_to_own_queue() -> None:
 
 
 def forget_queues() -> None:
-    global _client
+    global _client, _client_engine, _tables_made_on
     _registered.clear()
     if _client is not None:
         _client.destroy()
     _client = None
+    _client_engine = _tables_made_on = None
 
 
-def client() -> DBOSClient:
+_client_engine: sa.Engine | None = None
+_tables_made_on: sa.Engine | None = None
+
+
+def client(*, make_tables: bool = True) -> DBOSClient:
     """A DBOS client on the configured database: enqueues without launching DBOS.
 
     The first call in a process also creates DBOS's tables when no process has yet (the client
-    itself never does): a run can be submitted or imported before any worker started.
+    itself never does): a run can be submitted or imported before any worker started. A caller
+    that knows they exist (a decider: the parked run was made by a DBOS workflow, or by an
+    import that made them) passes `make_tables=False` and saves the migration check.
     """
-    global _client
-    if _client is None:
-        target = storage.database_target()
+    global _client, _client_engine, _tables_made_on
+    engine = storage.storage_engine()
+    if make_tables and _tables_made_on is not engine:
         instance = dbos_compat.instance()
         launched = instance is not None and dbos_compat.is_launched(instance)
         if not launched and not storage.is_read_only():
-            DBOS.migrate(target.url)  # a launched instance has migrated them
+            DBOS.migrate(storage.database_target().url)  # a launched instance has migrated them
+        _tables_made_on = engine
+    if _client is not None and _client_engine is not engine:
+        # Made on another database (a background thread raced a switch of databases): its
+        # engine is not this process's any more.
+        _client.destroy()
+        _client = None
+    if _client is None:
         _client = DBOSClient(
-            system_database_engine=storage.storage_engine(),
+            system_database_engine=engine,
             serializer=DBOSPortableJSONSerializer(),
             application_name=config.APP_NAME,
         )
+        _client_engine = engine
     return _client
 
 
-async def enqueue_segment(
-    workflow_id: str,
-    agent_name: str,
-    request: SegmentRequest,
-    delay_seconds: float | None = None,
-) -> None:
-    """Enqueue a run segment under `workflow_id`; a second enqueue of the same id is a no-op."""
+def _options(
+    workflow_id: str, agent_name: str, delay_seconds: float | None = None
+) -> EnqueueOptions:
     options: EnqueueOptions = {
         "queue_name": queue_name(agent_name),
         "workflow_name": SEGMENT_WORKFLOW,
@@ -108,9 +124,36 @@ async def enqueue_segment(
     }
     if delay_seconds is not None:
         options["delay_seconds"] = delay_seconds
-    await client().enqueue_async(options, request)
+    return options
+
+
+async def enqueue_segment(
+    workflow_id: str,
+    agent_name: str,
+    request: SegmentRequest,
+    delay_seconds: float | None = None,
+) -> None:
+    """Enqueue a run segment under `workflow_id`; a second enqueue of the same id is a no-op."""
+    await client().enqueue_async(_options(workflow_id, agent_name, delay_seconds), request)
+
+
+def enqueue_segment_in(
+    connection: sa.Connection,
+    workflow_id: str,
+    agent_name: str,
+    request: SegmentRequest,
+    *,
+    wake: bool = False,
+) -> None:
+    """`enqueue_segment` inside the caller's transaction on the storage engine (it commits
+    with the caller's writes, or not at all). With `wake`, also tell a segment that waits out
+    an approval deadline that its calls are decided (`DECIDED_TOPIC`)."""
+    decider = client(make_tables=False)
+    decider.enqueue_in_transaction(connection, _options(workflow_id, agent_name), request)
+    if wake:
+        decider.send_in_transaction(connection, workflow_id, True, DECIDED_TOPIC)
 
 
 async def start_now(workflow_id: str) -> None:
     """Cancel the remaining delay of a delayed segment (no effect on one already running)."""
-    await client().set_workflow_delay_async(workflow_id, delay_seconds=0)
+    await client(make_tables=False).set_workflow_delay_async(workflow_id, delay_seconds=0)

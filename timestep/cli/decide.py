@@ -3,29 +3,46 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+import asyncio
+from typing import TYPE_CHECKING, Any
 
 from .common import EXIT_AWAITING_APPROVAL, EXIT_OK, Output
 from .render import call_line
+
+if TYPE_CHECKING:
+    from ..state.records import DecisionKind
 
 RUN_ID_HELP = "the parked run's id (`timestep runs list --status awaiting_approval`)"
 CALL_ID_HELP = "one tool call's id (default: every pending call of the run)"
 
 
 async def decide(args: argparse.Namespace, out: Output) -> int:
-    from ..approvals import approve, reject
-    from ..runs import get_run
+    from .. import approvals
 
-    if args.command == "approve":
-        await approve(args.run_id, args.call_id, always=args.always)
-    else:
-        await reject(args.run_id, args.call_id, message=args.message)
-    record = await get_run(args.run_id)
+    kind: DecisionKind = "approve" if args.command == "approve" else "reject"
+    went_on = await approvals.decide(
+        args.run_id,
+        args.call_id,
+        kind,
+        always=bool(getattr(args, "always", False)),
+        message=getattr(args, "message", None),
+    )
     if out.json_mode:
-        out.json(record.as_dict())
+        from ..runs import get_run
+
+        out.json((await get_run(args.run_id)).as_dict())
         return EXIT_OK
-    what = "approved" if args.command == "approve" else "rejected"
+    what = "approved" if kind == "approve" else "rejected"
     target = args.call_id or "all pending calls"
+    if not went_on:
+        out.text(f"{what} {target} of run {args.run_id}; run is still awaiting_approval")
+        return EXIT_OK
+    # The decision was the last (or repeats one that let the run go on): read where it is now
+    # (its record alone: `get_run` would also ask DBOS who runs it).
+    from .._engine import storage
+    from ..state import records
+
+    record = await asyncio.to_thread(records.get, storage.storage_engine(), args.run_id)
     out.text(f"{what} {target} of run {args.run_id}; run is now {record.status}")
     if record.status == "running":
         out.note(

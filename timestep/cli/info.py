@@ -1,5 +1,6 @@
-"""`timestep db-url`: the database URL in force (for `dbos workflow list -s ...` and
-`export TIMESTEP_DB_URL=$(timestep db-url)` before `dbos` commands)."""
+"""`timestep db-url`: the database URL in force (for `dbos workflow list -s ...`, or
+`export TIMESTEP_DB_URL=$(timestep db-url)` before `dbos` commands where dbos-config.yaml's
+default path is not Timestep's)."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
         parents=[common],
         help="print the database URL in force (creates nothing)",
         description="Print the database URL in force: --db, else $TIMESTEP_DB_URL, else the "
-        "default SQLite file. DBOS's CLI reads it from $TIMESTEP_DB_URL through "
-        "dbos-config.yaml: export TIMESTEP_DB_URL=$(timestep db-url)",
+        "default SQLite file. DBOS's CLI finds the same through the repository's "
+        "dbos-config.yaml (on Linux; elsewhere export TIMESTEP_DB_URL=$(timestep db-url))",
     )
     parser.set_defaults(handler=db_url)

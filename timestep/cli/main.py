@@ -76,6 +76,19 @@ def _version() -> str:
         return "timestep (not installed)"
 
 
+class _VersionAction(argparse.Action):
+    """`--version`, looked up only when asked for (reading package metadata costs every
+    command tens of milliseconds)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        kwargs.setdefault("default", argparse.SUPPRESS)
+        super().__init__(option_strings, dest, nargs=0, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any) -> None:
+        print(_version())
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = global_options()
     parser = _Parser(
@@ -84,7 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         parents=[common],
     )
-    parser.add_argument("--version", action="version", version=_version())
+    parser.add_argument(
+        "--version", action=_VersionAction, help="show the version of timestep and exit"
+    )
     commands = parser.add_subparsers(
         dest="command", required=True, metavar="COMMAND", parser_class=_Parser
     )

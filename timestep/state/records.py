@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, NotRequired, TypedDict, get_args
 
@@ -473,6 +476,166 @@ def decisions_for(engine: sa.Engine, run_id: str, segment: int) -> dict[str, Dec
             row.call_id: Decision(row.call_id, row.tool_name, row.decision, row.always, row.message)
             for row in connection.execute(query)
         }
+
+
+_RUN_COLUMNS = [column for column in runs.c if column.name != "state"]
+"""What a record is read from: every column but the (large) RunState, which it does not hold."""
+
+
+def _decision(row: Any, prefix: str = "") -> Decision:
+    def value(name: str) -> Any:
+        return getattr(row, prefix + name)
+
+    return Decision(
+        value("call_id"), value("tool_name"), value("decision"), value("always"), value("message")
+    )
+
+
+def get_with_decisions(
+    engine: sa.Engine, run_id: str
+) -> tuple[RunRecord, dict[str, Decision], dict[str, Decision]]:
+    """A run and the decisions on its current and its previous segment, in one statement:
+    (record, decisions of `record.segment`, decisions of `record.segment - 1`)."""
+    columns = [
+        decisions.c[name].label(f"d_{name}")
+        for name in ("segment", "call_id", "tool_name", "decision", "always", "message")
+    ]
+    query = (
+        sa.select(*_RUN_COLUMNS, *columns)
+        .select_from(
+            runs.outerjoin(
+                decisions,
+                sa.and_(
+                    decisions.c.run_id == runs.c.run_id,
+                    decisions.c.segment >= runs.c.segment - 1,
+                ),
+            )
+        )
+        .where(runs.c.run_id == run_id)
+    )
+    with engine.connect() as connection:
+        if engine.dialect.name == "postgresql":
+            # One statement needs no transaction: no BEGIN and ROLLBACK round trips around it.
+            connection.execution_options(isolation_level="AUTOCOMMIT")
+        rows = connection.execute(query).all()
+    if not rows:
+        raise RunNotFoundError(run_id)
+    record = _record(rows[0])
+    current: dict[str, Decision] = {}
+    previous: dict[str, Decision] = {}
+    for row in rows:
+        if row.d_call_id is not None:
+            into = current if row.d_segment == record.segment else previous
+            into[row.d_call_id] = _decision(row, "d_")
+    return record, current, previous
+
+
+@dataclass
+class Decided:
+    """What `decide` did."""
+
+    recorded: dict[str, Decision]
+    """The decision in force on each call asked for (another decider's, where one raced)."""
+
+    advanced: bool = False
+    """This caller moved the run to its next segment (and ran `on_advance`)."""
+
+    all_decided: bool = False
+    """Every pending call is decided (whether or not this caller advanced the run)."""
+
+    moved_on: bool = False
+    """The run was no longer parked in the segment when the transaction began: nothing was
+    written (read it again)."""
+
+
+_sqlite_deciders = threading.Lock()
+"""SQLite lets one writer in at a time, and a writer kept waiting by another sleeps in steps of
+milliseconds (its busy handler): deciders of one process take turns here instead."""
+
+
+def decide(
+    engine: sa.Engine,
+    run_id: str,
+    segment: int,
+    pending: list[str],
+    new: list[Decision],
+    already: set[str],
+    check: Callable[[Decision, Decision], None],
+    on_advance: Callable[[sa.Connection], None] | None,
+) -> Decided:
+    """Record the decisions `new` on segment `segment` and, once every call of `pending` is
+    decided, move the run to its next segment, in one transaction.
+
+    `already` holds the calls known to be decided (read before). When `new` and `already`
+    cover `pending`, the transaction is an INSERT of the decisions and a guarded UPDATE that
+    advances the run (and `on_advance(connection)` enqueues its continuation in the same
+    transaction). Otherwise another decider may be deciding the other calls at the same time:
+    the run's row is locked first (PostgreSQL; SQLite's first write locks the database), so
+    that of two such deciders the second sees the first's decisions and `all_decided` tells
+    it. `check(recorded, wanted)` raises for a call another decider decided otherwise (the
+    transaction is rolled back: nothing of it is recorded).
+    """
+    wanted = {d.call_id: d for d in new}
+    covers = set(pending) <= already | set(wanted)
+    parked = (
+        runs.c.run_id == run_id,
+        runs.c.segment == segment,
+        runs.c.status == "awaiting_approval",
+    )
+    now = time.time()
+    sqlite = engine.dialect.name == "sqlite"
+    with _sqlite_deciders if sqlite else contextlib.nullcontext(), engine.begin() as connection:
+        if not covers and not sqlite:
+            locked = connection.execute(
+                sa.select(runs.c.run_id).where(*parked).with_for_update()
+            ).first()
+            if locked is None:
+                return Decided({}, moved_on=True)
+        recorded = dict(wanted)
+        if wanted:
+            inserted = {
+                row.call_id
+                for row in connection.execute(
+                    dialect_insert(engine, decisions)
+                    .values([_decision_row(run_id, segment, d, now) for d in new])
+                    .on_conflict_do_nothing()
+                    .returning(decisions.c.call_id)
+                )
+            }
+            raced = [call_id for call_id in wanted if call_id not in inserted]
+            if raced:  # decided by another caller since they were read
+                rows = connection.execute(
+                    sa.select(decisions).where(
+                        decisions.c.run_id == run_id,
+                        decisions.c.segment == segment,
+                        decisions.c.call_id.in_(raced),
+                    )
+                )
+                for row in rows:
+                    existing = _decision(row)
+                    check(existing, wanted[existing.call_id])
+                    recorded[existing.call_id] = existing
+        decided_count = (
+            sa.select(sa.func.count())
+            .select_from(decisions)
+            .where(
+                decisions.c.run_id == run_id,
+                decisions.c.segment == segment,
+                decisions.c.call_id.in_(pending),
+            )
+            .scalar_subquery()
+        )
+        if not covers:
+            count = connection.execute(sa.select(decided_count)).scalar_one()
+            return Decided(recorded, all_decided=count >= len(set(pending)))
+        moved = connection.execute(
+            runs.update()
+            .where(*parked, decided_count >= len(set(pending)))
+            .values(segment=segment + 1, status="running", updated_at=now)
+        ).rowcount
+        if moved and on_advance is not None:
+            on_advance(connection)
+        return Decided(recorded, advanced=bool(moved), all_decided=True)
 
 
 def advance_segment(engine: sa.Engine, run_id: str, segment: int) -> bool:
