@@ -233,7 +233,7 @@ async def test_dbos_instance_hooks(timestep_db: str) -> None:
 
     from timestep._engine import launch
 
-    launch.ensure_dbos()
+    await asyncio.to_thread(launch.ensure_dbos)  # DBOS refuses its sync calls in a loop
     dbos = dbos_compat.instance()
     assert dbos is not None and dbos_compat.is_launched(dbos)
     with dbos_compat.system_engine(dbos).connect() as connection:
