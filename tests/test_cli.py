@@ -20,6 +20,8 @@ from typing import Any
 
 import pytest
 
+from timestep.errors import RunNotFoundError
+
 ROOT = Path(__file__).resolve().parent.parent
 ARITHMETIC = "What is 12 * 7, then add 5?"
 MAIL = "Email bob@example.com that the build is green"
@@ -95,9 +97,10 @@ def test_inspecting_and_deciding_import_neither_the_sdk_nor_dbos(env: dict[str, 
     for args in (["--help"], ["--version"], ["runs", "--help"]):
         loaded = probe(env, *args)
         assert loaded == {"code": 0, "agents": False, "dbos": False, "sqlalchemy": False}, args
-    for args in (["runs", "list"], ["runs", "show", "a-1"], ["runs", "list", "--json"]):
+    # On a SQLite file they read with the standard library's sqlite3: not even SQLAlchemy.
+    for args in (["runs", "list"], ["runs", "show", "a-1"], ["runs", "show", "m-1", "--json"]):
         loaded = probe(env, *args)
-        assert loaded == {"code": 0, "agents": False, "dbos": False, "sqlalchemy": True}, args
+        assert loaded == {"code": 0, "agents": False, "dbos": False, "sqlalchemy": False}, args
     exported = probe(env, "state", "export", "m-1")  # no decisions yet: the stored state
     assert exported == {"code": 0, "agents": False, "dbos": False, "sqlalchemy": True}
     decided = probe(env, "approve", "m-1")
@@ -107,6 +110,41 @@ def test_inspecting_and_deciding_import_neither_the_sdk_nor_dbos(env: dict[str, 
     assert repeated == {"code": 0, "agents": False, "dbos": False, "sqlalchemy": True}
     conflicting = probe(env, "reject", "m-1")
     assert conflicting == {"code": 1, "agents": False, "dbos": False, "sqlalchemy": True}
+
+
+def test_sqlite_reads_agree_with_the_storage_engine(env: dict[str, str]) -> None:
+    """`runs list/show` read a SQLite file without SQLAlchemy: the same records as the engine."""
+    from timestep import configure
+    from timestep._engine import storage
+    from timestep.state import records, schema, sqlite_reads
+
+    assert sqlite_reads.SCHEMA_VERSION == schema.MIGRATIONS[-1][0]
+    assert cli(env, "run", "timestep.demo:assistant", ARITHMETIC, "--run-id", "a-1").returncode == 0
+    assert cli(env, "run", "timestep.demo:mailer", MAIL, "--run-id", "m-1").returncode == 3
+    assert cli(env, "run", "timestep.demo:mailer", MAIL, "--run-id", "m-2").returncode == 3
+    assert cli(env, "reject", "m-2", "--message", "not now").returncode == 0
+    configure(database_url=env["TIMESTEP_DB_URL"])
+    try:
+        storage.open_read_only()
+        reads = storage.sqlite_reads()
+        assert reads is not None
+        engine = storage.storage_engine()
+        assert storage.sqlite_reads() is reads  # kept once made
+        for status in (None, "completed", "awaiting_approval", "running"):
+            lite = reads.list_records(status, 10, None, 0)
+            assert lite == records.list_records(engine, status, 10), status
+        assert [r.run_id for r in reads.list_records(None, 1, "DemoMailer", 1)] == ["m-1"]
+        for run_id in ("a-1", "m-1", "m-2"):
+            assert reads.get(run_id) == records.get(engine, run_id)
+        decided = reads.decisions_for("m-2", 1)
+        assert decided == records.decisions_for(engine, "m-2", 1)
+        assert (
+            decided["call_demo_0"].message == "not now" and decided["call_demo_0"].always is False
+        )
+        with pytest.raises(RunNotFoundError):
+            reads.get("nope")
+    finally:
+        storage.reset()
 
 
 def test_deciding_one_of_two_calls_imports_neither_the_sdk_nor_dbos(env: dict[str, str]) -> None:

@@ -12,7 +12,7 @@ import dataclasses
 import time
 from typing import Any, Literal, Required, TypedDict
 
-from ._engine import liveness, storage
+from ._engine import storage
 from ._engine.naming import (
     MODEL_STEP_NAME,
     PROCESS_QUEUE_PREFIX,
@@ -21,13 +21,42 @@ from ._engine.naming import (
     segment_workflow_id,
 )
 from .errors import InvalidArgumentError
-from .state import owners, records
-from .state.records import STATUSES, RunOwner, RunRecord
+from .state.run_record import STATUSES, Decision, RunOwner, RunRecord
+
+# `records` (SQLAlchemy) is imported where the storage engine is used: on a SQLite file, the
+# CLI's read-only commands read through `storage.sqlite_reads()` without it.
+
+
+def _get(run_id: str) -> RunRecord:
+    reads = storage.sqlite_reads()
+    if reads is not None:
+        return reads.get(run_id)
+    from .state import records
+
+    return records.get(storage.storage_engine(), run_id)
+
+
+def _decisions_for(run_id: str, segment: int) -> dict[str, Decision]:
+    reads = storage.sqlite_reads()
+    if reads is not None:
+        return reads.decisions_for(run_id, segment)
+    from .state import records
+
+    return records.decisions_for(storage.storage_engine(), run_id, segment)
+
+
+def _list(status: str | None, limit: int, agent: str | None, offset: int) -> list[RunRecord]:
+    reads = storage.sqlite_reads()
+    if reads is not None:
+        return reads.list_records(status, limit, agent, offset)
+    from .state import records
+
+    return records.list_records(storage.storage_engine(), status, limit, agent=agent, offset=offset)
 
 
 async def get_run(run_id: str) -> RunRecord:
     """The stored record of `run_id`; raises `RunNotFoundError` when there is none."""
-    record = await asyncio.to_thread(records.get, storage.storage_engine(), run_id)
+    record = await asyncio.to_thread(_get, run_id)
     return (await asyncio.to_thread(_described, [record]))[0]
 
 
@@ -44,11 +73,7 @@ async def list_runs(
         raise InvalidArgumentError(f"limit must be at least 1, got {limit}")
     if offset < 0:
         raise InvalidArgumentError(f"offset must be at least 0, got {offset}")
-    found = await asyncio.to_thread(
-        lambda: records.list_records(
-            storage.storage_engine(), status, limit, agent=agent, offset=offset
-        )
-    )
+    found = await asyncio.to_thread(_list, status, limit, agent, offset)
     return await asyncio.to_thread(_described, found)
 
 
@@ -62,7 +87,7 @@ def _with_decisions(record: RunRecord) -> RunRecord:
     if not record.pending_approvals:
         return record
     segment = record.segment if record.status == "awaiting_approval" else record.segment - 1
-    decided = records.decisions_for(storage.storage_engine(), record.run_id, segment)
+    decided = _decisions_for(record.run_id, segment)
     calls = []
     for call in record.pending_approvals:
         decision = decided.get(call["call_id"])
@@ -78,7 +103,8 @@ def _with_owners(found: list[RunRecord]) -> list[RunRecord]:
     running = {segment_workflow_id(r.run_id, r.segment): r for r in found if r.status == "running"}
     if not running:
         return found
-    from ._engine import queues  # DBOS's client: imported only when a run is running
+    from ._engine import liveness, queues  # DBOS's client: imported only when a run is running
+    from .state import owners
 
     statuses = {
         s.workflow_id: s
@@ -238,6 +264,8 @@ async def conversation(run_id: str) -> list[ConversationEntry]:
     else.
     The run's context is never part of it. Raises `RunNotFoundError` for an unknown run.
     """
+    from .state import records
+
     engine = storage.storage_engine()
     await asyncio.to_thread(records.get, engine, run_id)  # RunNotFoundError
     state = await asyncio.to_thread(records.load_state, engine, run_id)

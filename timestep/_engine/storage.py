@@ -15,21 +15,19 @@ import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-
-import sqlalchemy as sa
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
+from typing import TYPE_CHECKING
 
 from .. import config
 from ..errors import ConfigurationError, DatabaseUnavailableError
-from ..state import schema
-from ..state.database import (
-    DatabaseTarget,
-    check_connection,
-    create_engine,
-    ensure_postgres_database,
-    parse_database_url,
-)
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+
+    from ..state.database import DatabaseTarget
+    from ..state.sqlite_reads import SQLiteReads
+
+# SQLAlchemy (and the schema and database modules built on it) are imported where an engine
+# is made: a read-only command on a SQLite file reads without it (`sqlite_reads`).
 
 
 @dataclass
@@ -37,6 +35,7 @@ class _Storage:
     target: DatabaseTarget | None = None
     engine: sa.Engine | None = None
     read_only: bool = False
+    reads: SQLiteReads | None = None
 
 
 _storage = _Storage()
@@ -69,8 +68,32 @@ def _launched_dbos_engine() -> sa.Engine | None:
     return None
 
 
+def sqlite_reads() -> SQLiteReads | None:
+    """For a process that opened the database read-only (`open_read_only`) and has no engine:
+    reads of its SQLite file that need no SQLAlchemy. None otherwise (PostgreSQL, a URL with
+    options, a schema to migrate, DBOS in the process): use `storage_engine()`."""
+    with _lock:
+        if _storage.reads is not None:
+            return _storage.reads
+        if not _storage.read_only or _storage.engine is not None or "dbos" in sys.modules:
+            return None
+        url = config.configured_database_url() or f"sqlite:///{config.default_database_path()}"
+        path = _plain_sqlite_file(url)
+        if path is None or not path.is_file():
+            return None  # the engine opens it, or says what is missing
+        from ..state.sqlite_reads import SQLiteReads
+
+        _storage.reads = SQLiteReads.open(path)
+        return _storage.reads
+
+
 def storage_engine() -> sa.Engine:
     """The engine for Timestep's tables, migrated. Does not launch DBOS."""
+    if _storage.engine is not None:
+        return _storage.engine
+    from ..state import schema
+    from ..state.database import create_engine, ensure_postgres_database, parse_database_url
+
     with _lock:
         if _storage.engine is None:
             adopted = _launched_dbos_engine()
@@ -110,24 +133,43 @@ def reset() -> None:
         if _storage.engine is not None:
             _storage.engine.dispose()
         _storage.engine = None
+        _storage.reads = None
         _storage.target = None
         _storage.read_only = False
+
+
+def _plain_sqlite_file(url: str) -> Path | None:
+    """The file of a `sqlite:///PATH` URL without options, read without SQLAlchemy."""
+    prefix = "sqlite:///"
+    if not url.startswith(prefix) or "?" in url or url in (prefix, f"{prefix}:memory:"):
+        return None
+    return Path(url[len(prefix) :]).expanduser()
 
 
 def missing_sqlite_file() -> Path | None:
     """The SQLite file of the database in force when it does not exist (else None)."""
     url = config.configured_database_url() or f"sqlite:///{config.default_database_path()}"
-    try:
-        parsed = make_url(url)
-    except ArgumentError:
-        return None  # parse_database_url says what is wrong with it
-    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
-        return None
-    path = Path(parsed.database).expanduser()
+    path = _plain_sqlite_file(url)
+    if path is None:
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        try:
+            parsed = make_url(url)
+        except ArgumentError:
+            return None  # parse_database_url says what is wrong with it
+        if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+            return None
+        path = Path(parsed.database).expanduser()
     return None if path.is_file() else path
 
 
 def _open_for_reading() -> tuple[DatabaseTarget, sa.Engine]:
+    import sqlalchemy as sa
+
+    from ..state import schema
+    from ..state.database import check_connection, create_engine, parse_database_url
+
     missing = missing_sqlite_file()
     if missing is not None:
         raise DatabaseUnavailableError(
@@ -168,6 +210,10 @@ def _open_for_reading() -> tuple[DatabaseTarget, sa.Engine]:
 
 
 def _check_is_timestep(engine: sa.Engine, path: Path) -> None:
+    import sqlalchemy as sa
+
+    from ..state import schema
+
     if schema.runs.name not in set(sa.inspect(engine).get_table_names()):
         raise ConfigurationError(
             f"{str(path)!r} is a SQLite database without Timestep's tables; check --db or "
@@ -176,6 +222,10 @@ def _check_is_timestep(engine: sa.Engine, path: Path) -> None:
 
 
 def _schema_version(engine: sa.Engine) -> int:
+    import sqlalchemy as sa
+
+    from ..state import schema
+
     with engine.connect() as connection:
         try:
             value = connection.execute(
