@@ -32,6 +32,13 @@ class DurableRunResult(RunResult):
     run_id: str = ""
     """The run's id: pass it to `get_run`, `approve`, `reject`, `resume`, `fork`."""
 
+    @classmethod
+    def adopt(cls, result: RunResult, run_id: str) -> DurableRunResult:
+        """The live result of a segment that finished in this process, with its run id."""
+        self = agents_compat.adopt_result(result, cls)  # the adopted instance
+        self.run_id = run_id
+        return self
+
 
 @dataclass
 class DurableRunResultStreaming(RunResultStreaming):
@@ -51,6 +58,19 @@ class DurableRunResultStreaming(RunResultStreaming):
     _run_loop: asyncio.AbstractEventLoop | None = field(default=None, repr=False)
     """The event loop the run executes on when that is not the caller's (a segment DBOS runs
     on its own loop after taking it over from a dead process)."""
+
+    @classmethod
+    def adopt(
+        cls,
+        result: RunResultStreaming,
+        run_id: str,
+        recorded: Callable[[], Awaitable[None]],
+        run_loop: asyncio.AbstractEventLoop,
+    ) -> DurableRunResultStreaming:
+        """The live streaming result of a segment running in this process on `run_loop`."""
+        self = agents_compat.adopt_result(result, cls)  # the adopted instance
+        self.run_id, self._recorded, self._run_loop = run_id, recorded, run_loop
+        return self
 
     async def stream_events(self) -> AsyncIterator[StreamEvent]:
         here = asyncio.get_running_loop()
@@ -80,25 +100,6 @@ async def _next_or_none(iterator: AsyncIterator[StreamEvent]) -> StreamEvent | N
         return await iterator.__anext__()
     except StopAsyncIteration:
         return None
-
-
-def finished(result: RunResult, run_id: str) -> DurableRunResult:
-    """The live result of a segment that finished in this process, with its run id."""
-    durable = agents_compat.adopt_result(result, DurableRunResult)
-    durable.run_id = run_id
-    return durable
-
-
-def streaming(
-    result: RunResultStreaming,
-    run_id: str,
-    recorded: Callable[[], Awaitable[None]],
-    run_loop: asyncio.AbstractEventLoop,
-) -> DurableRunResultStreaming:
-    """The live streaming result of a segment running in this process on `run_loop`."""
-    durable = agents_compat.adopt_result(result, DurableRunResultStreaming)
-    durable.run_id, durable._recorded, durable._run_loop = run_id, recorded, run_loop
-    return durable
 
 
 def _decode_final_output(agent: Agent[Any], value: Any) -> Any:

@@ -15,7 +15,6 @@ from agents.result import RunResultBase
 from dbos import DBOS, SetWorkflowID, WorkflowHandleAsync
 from pydantic_core import PydanticSerializationError, to_jsonable_python
 
-from . import result as results
 from ._compat import dbos as dbos_compat
 from ._compat.agents import application_context
 from ._engine import launch as _launch
@@ -503,7 +502,7 @@ def _until_recorded(
                 raise original from None
             raise
 
-    return results.streaming(live.result, run_id, recorded, live.loop)
+    return DurableRunResultStreaming.adopt(live.result, run_id, recorded, live.loop)
 
 
 @overload
@@ -548,7 +547,7 @@ async def collect_result(
         raise TimestepError(f"run {run_id!r} failed: {record.error or exc}") from exc
     live = take_live_result(workflow_id)
     if isinstance(live, RunResult) and not streamed:
-        return results.finished(live, run_id)
+        return DurableRunResult.adopt(live, run_id)
     record = await asyncio.to_thread(records.get, engine, run_id)
     state = await asyncio.to_thread(records.load_state, engine, run_id)
     return await rebuild_result(agent, run_id, state, record.final_output, streamed)
