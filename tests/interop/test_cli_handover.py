@@ -96,7 +96,7 @@ def test_python_to_typescript_via_cli(
     env = env_for(database_url, log.path, TIMESTEP_HANDOVER_CELL=cell_name)
     park(env, "py-run")
     for decision in cell["before"]:
-        assert "run is now awaiting_approval" in decide(env, "py-run", decision)
+        assert "run is still awaiting_approval" in decide(env, "py-run", decision)
 
     state_file = tmp_path / "state.json"
     exported = cli(
