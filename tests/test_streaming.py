@@ -42,6 +42,17 @@ def deltas(events: list[dict[str, Any]]) -> str:
     )
 
 
+def assert_items_once_then_completed(events: list[dict[str, Any]]) -> None:
+    """The run's items and its agent update are in the stream once each, then the run ended."""
+    assert [e["name"] for e in events if e["type"] == "run_item_stream_event"] == [
+        "tool_called",
+        "tool_output",
+        "message_output_created",
+    ]
+    assert [e["type"] for e in events].count("agent_updated_stream_event") == 1
+    assert events[-1]["status"] == "completed"
+
+
 async def read_all(run_id: str, offset: int = 0) -> list[dict[str, Any]]:
     return [event async for event in timestep.stream_events(run_id, offset=offset)]
 
@@ -224,13 +235,7 @@ def test_crash_mid_stream_discards_the_partial_call(
         assert deltas(after) == "one two three four five"
     else:
         assert deltas(events) == "one two three four five"
-    assert [e["name"] for e in events if e["type"] == "run_item_stream_event"] == [
-        "tool_called",
-        "tool_output",
-        "message_output_created",
-    ]
-    assert kinds.count("agent_updated_stream_event") == 1
-    assert events[-1]["status"] == "completed"
+    assert_items_once_then_completed(events)
 
 
 def test_crash_after_a_recorded_call_streams_it_from_its_record(
@@ -269,13 +274,7 @@ def test_crash_after_a_recorded_call_streams_it_from_its_record(
         and e["data"]["response"]["output"][0]["type"] == "message"
     ]
     assert completed == ["one two three four five"]
-    assert [e["name"] for e in events if e["type"] == "run_item_stream_event"] == [
-        "tool_called",
-        "tool_output",
-        "message_output_created",
-    ]
-    assert kinds.count("agent_updated_stream_event") == 1
-    assert events[-1]["status"] == "completed"
+    assert_items_once_then_completed(events)
 
 
 def test_second_process_tails_a_live_run(database_url: str, tmp_path: Path) -> None:
