@@ -123,6 +123,7 @@ def test_sqlite_reads_agree_with_the_storage_engine(env: dict[str, str]) -> None
     assert cli(env, "run", "timestep.demo:mailer", MAIL, "--run-id", "m-1").returncode == 3
     assert cli(env, "run", "timestep.demo:mailer", MAIL, "--run-id", "m-2").returncode == 3
     assert cli(env, "reject", "m-2", "--message", "not now").returncode == 0
+    storage.reset()  # an engine another test of this process left
     configure(database_url=env["TIMESTEP_DB_URL"])
     try:
         storage.open_read_only()

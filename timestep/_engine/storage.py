@@ -75,8 +75,10 @@ def sqlite_reads() -> SQLiteReads | None:
     with _lock:
         if _storage.reads is not None:
             return _storage.reads
-        if not _storage.read_only or _storage.engine is not None or "dbos" in sys.modules:
+        if not _storage.read_only or _storage.engine is not None:
             return None
+        if _launched_dbos_engine() is not None:
+            return None  # the application's DBOS instance: its engine is the storage engine
         url = config.configured_database_url() or f"sqlite:///{config.default_database_path()}"
         path = _plain_sqlite_file(url)
         if path is None or not path.is_file():
