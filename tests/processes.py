@@ -34,14 +34,31 @@ def env_for(database_url: str, log: Path, **extra: str) -> dict[str, str]:
     }
 
 
-def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+def cli(env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "timestep.cli", *args],
         cwd=ROOT,
         env=env,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=timeout,
+    )
+
+
+def start_stream_app(
+    env: dict[str, str], database_url: str, log: Path, *, capture: bool = False
+) -> subprocess.Popen[str]:
+    """`tests/apps/stream_app.py` running the streamed run `s-1` (its final answer waits at the
+    gate file `TIMESTEP_TEST_GATE` names in `env`, when set); with `capture`, its output is
+    piped for `communicate()`."""
+    output = subprocess.PIPE if capture else subprocess.DEVNULL
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.apps.stream_app", database_url, str(log), "s-1", "run"],
+        cwd=ROOT,
+        env=env,
+        stdout=output,
+        stderr=output,
+        text=True,
     )
 
 

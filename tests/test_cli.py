@@ -22,6 +22,8 @@ import pytest
 
 from timestep.errors import RunNotFoundError
 
+from .processes import cli
+
 ROOT = Path(__file__).resolve().parent.parent
 ARITHMETIC = "What is 12 * 7, then add 5?"
 MAIL = "Email bob@example.com that the build is green"
@@ -40,17 +42,6 @@ def env(tmp_path: Path) -> dict[str, str]:
     environment.pop("OPENAI_API_KEY", None)
     environment.pop("COLUMNS", None)
     return environment
-
-
-def cli(env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "timestep.cli", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
 
 
 def error_lines(stderr: str) -> list[str]:

@@ -19,6 +19,7 @@ import timestep
 from timestep._engine.events import FLUSH_WINDOW_SECONDS
 
 from .helpers import ExecutionLog, StreamingTurnModel
+from .processes import start_stream_app
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -281,22 +282,8 @@ def test_second_process_tails_a_live_run(database_url: str, tmp_path: Path) -> N
     """The reader prints events of a run that is still going: the writer's final answer waits
     at a gate that the test opens only once the reader's first line has arrived."""
     gate = tmp_path / "gate"
-    writer = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "tests.apps.stream_app",
-            database_url,
-            str(tmp_path / "log.jsonl"),
-            "s-1",
-            "run",
-        ],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT), "TIMESTEP_TEST_GATE": str(gate)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TIMESTEP_TEST_GATE": str(gate)}
+    writer = start_stream_app(env, database_url, tmp_path / "log.jsonl", capture=True)
     log = ExecutionLog(tmp_path / "log.jsonl")
     reader: subprocess.Popen[str] | None = None
     try:

@@ -6,8 +6,6 @@ Under CI a missing chromium/chromedriver (or selenium) is a failure, not a skip.
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +15,15 @@ import pytest
 
 from .components import unavailable
 from .helpers import ExecutionLog
-from .processes import ROOT, cli, env_for, start_serve, start_worker, stop, wait_for_status
+from .processes import (
+    cli,
+    env_for,
+    start_serve,
+    start_stream_app,
+    start_worker,
+    stop,
+    wait_for_status,
+)
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -177,21 +183,7 @@ def test_page_shows_a_streaming_run_live(browser: Any, tmp_path: Path) -> None:
     server, url = start_serve(env, "--token", TOKEN)
     runner = None
     try:
-        runner = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "tests.apps.stream_app",
-                database_url,
-                str(log_path),
-                "s-1",
-                "run",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        runner = start_stream_app(env, database_url, log_path)
         wait = WebDriverWait(browser, 60)
         browser.get(f"{url}#token={TOKEN}")  # the link `timestep serve` prints
         assert "token" not in browser.current_url  # dropped from the address at once

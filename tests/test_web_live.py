@@ -5,8 +5,6 @@ nothing twice."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -14,7 +12,7 @@ from typing import Any
 import httpx
 
 from .helpers import ExecutionLog
-from .processes import ROOT, env_for, start_serve, wait_for_status
+from .processes import env_for, start_serve, start_stream_app, wait_for_status
 
 TOKEN = "live-token-8d1e77"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -48,22 +46,7 @@ def test_reconnect_mid_run_with_last_event_id(database_url: str, tmp_path: Path)
     server, url = start_serve(env, "--token", TOKEN, capture=True)
     runner = None
     try:
-        runner = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "tests.apps.stream_app",
-                database_url,
-                str(log_path),
-                "s-1",
-                "run",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        runner = start_stream_app(env, database_url, log_path, capture=True)
         events_url = url + "api/runs/s-1/events"
         with httpx.Client(headers=AUTH, timeout=120) as http:
             deadline = time.time() + 90
