@@ -299,16 +299,9 @@ def _text(content: Any) -> str:
 def _entry(raw: dict[str, Any], item_type: str | None = None) -> ConversationEntry:
     """One conversation entry from an SDK item (a run item's raw item, or an input item)."""
     raw_type = raw.get("type")
-    if item_type == "tool_approval_item":
+    if item_type == "tool_approval_item" or raw_type == "function_call":
         return {
-            "kind": "approval_request",
-            "tool": raw.get("name"),
-            "arguments": raw.get("arguments"),
-            "call_id": raw.get("call_id"),
-        }
-    if raw_type == "function_call":
-        return {
-            "kind": "tool_call",
+            "kind": "approval_request" if item_type == "tool_approval_item" else "tool_call",
             "tool": raw.get("name"),
             "arguments": raw.get("arguments"),
             "call_id": raw.get("call_id"),

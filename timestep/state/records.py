@@ -379,11 +379,7 @@ def decide(
     """
     wanted = {d.call_id: d for d in new}
     covers = set(pending) <= already | set(wanted)
-    parked = (
-        runs.c.run_id == run_id,
-        runs.c.segment == segment,
-        runs.c.status == "awaiting_approval",
-    )
+    parked = _parked(run_id, segment)
     now = time.time()
     sqlite = engine.dialect.name == "sqlite"
     with _sqlite_deciders if sqlite else contextlib.nullcontext(), engine.begin() as connection:
@@ -430,29 +426,38 @@ def decide(
         if not covers:
             count = connection.execute(sa.select(decided_count)).scalar_one()
             return Decided(recorded, all_decided=count >= len(set(pending)))
-        moved = connection.execute(
-            runs.update()
-            .where(*parked, decided_count >= len(set(pending)))
-            .values(segment=segment + 1, status="running", updated_at=now)
-        ).rowcount
+        moved = _advance(connection, run_id, segment, now, decided_count >= len(set(pending)))
         if moved and on_advance is not None:
             on_advance(connection)
-        return Decided(recorded, advanced=bool(moved), all_decided=True)
+        return Decided(recorded, advanced=moved, all_decided=True)
+
+
+def _parked(run_id: str, segment: int) -> tuple[sa.ColumnElement[bool], ...]:
+    """The run `run_id` is parked in segment `segment`."""
+    return (
+        runs.c.run_id == run_id,
+        runs.c.segment == segment,
+        runs.c.status == "awaiting_approval",
+    )
+
+
+def _advance(
+    connection: sa.Connection, run_id: str, segment: int, now: float, *guards: Any
+) -> bool:
+    """Move the run from parked segment `segment` to the next one, if it is still parked there
+    (and `guards` hold); True for the one caller that did it."""
+    moved = connection.execute(
+        runs.update()
+        .where(*_parked(run_id, segment), *guards)
+        .values(segment=segment + 1, status="running", updated_at=now)
+    ).rowcount
+    return bool(moved)
 
 
 def advance_segment(engine: sa.Engine, run_id: str, segment: int) -> bool:
     """Move a parked run to its next segment; True for the one caller that did it."""
     with engine.begin() as connection:
-        moved = connection.execute(
-            runs.update()
-            .where(
-                runs.c.run_id == run_id,
-                runs.c.segment == segment,
-                runs.c.status == "awaiting_approval",
-            )
-            .values(segment=segment + 1, status="running", updated_at=time.time())
-        ).rowcount
-    return bool(moved)
+        return _advance(connection, run_id, segment, time.time())
 
 
 def insert_parked(
