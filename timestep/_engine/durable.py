@@ -16,6 +16,8 @@ tool's step runs at its reserved id whatever order the calls arrive in.
 from __future__ import annotations
 
 import dataclasses
+import threading
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -112,12 +114,14 @@ class _GraphWrapper:
     """Copies an agent graph with durable models and tools, keeping cycles intact."""
 
     def __init__(self) -> None:
-        self._copies: dict[int, Agent[Any]] = {}
+        # By id, with the original kept: a kept graph copy outlives the run that made it, and
+        # an agent a handoff builds at run time may reuse a dead one's id.
+        self._copies: dict[int, tuple[Agent[Any], Agent[Any]]] = {}
 
     def agent(self, agent: Agent[Any]) -> Agent[Any]:
         existing = self._copies.get(id(agent))
-        if existing is not None:
-            return existing
+        if existing is not None and existing[0] is agent:
+            return existing[1]
         changes: dict[str, Any] = {}
         if isinstance(agent.model, Model) and not isinstance(agent.model, DurableModel):
             changes["model"] = DurableModel(agent.model)
@@ -128,7 +132,7 @@ class _GraphWrapper:
             for tool in agent.tools
         ]
         copy = agent.clone(**changes)
-        self._copies[id(agent)] = copy
+        self._copies[id(agent)] = (agent, copy)
         copy.handoffs = [self._handoff(h) for h in agent.handoffs]
         return copy
 
@@ -138,14 +142,68 @@ class _GraphWrapper:
         original = handoff.on_invoke_handoff
 
         async def invoke(*args: Any, **kwargs: Any) -> Agent[Any]:
-            return self.agent(await original(*args, **kwargs))
+            target = await original(*args, **kwargs)
+            existing = self._copies.get(id(target))
+            if existing is not None and existing[0] is target:
+                return existing[1]
+            # Not part of the graph copied: a handoff may build its agent at run time, and
+            # this wrapper lives as long as its kept graph copy, so it must not hold them all.
+            return durable_agent(target)
 
         return dataclasses.replace(handoff, on_invoke_handoff=invoke)
 
 
 def durable_agent(agent: Agent[Any]) -> Agent[Any]:
-    """A copy of `agent`'s graph whose models and function tools are recorded steps."""
-    return _GraphWrapper().agent(agent)
+    """A copy of `agent`'s graph whose models and function tools are recorded steps.
+
+    The copy of a graph is kept and used again while nothing in the graph changed (cloning an
+    agent costs about as much as a recorded step's own Python work, on every run).
+    """
+    shape = _graph_shape(agent)
+    with _copies_lock:
+        cached = _graph_copies.get(id(agent))
+        if cached is not None and _same_shape(cached[0], shape):
+            _graph_copies.move_to_end(id(agent))
+            return cached[1]
+    copy = _GraphWrapper().agent(agent)
+    with _copies_lock:
+        _graph_copies[id(agent)] = (shape, copy)
+        if len(_graph_copies) > _KEPT_GRAPHS:
+            _graph_copies.popitem(last=False)
+    return copy
+
+
+_KEPT_GRAPHS = 64
+"""Graph copies kept (the most recently used): a process that builds agents per request churns
+through them without holding more."""
+
+_graph_copies: OrderedDict[int, tuple[tuple[Any, ...], Agent[Any]]] = OrderedDict()
+_copies_lock = threading.Lock()
+
+
+def _graph_shape(agent: Agent[Any]) -> tuple[Any, ...]:
+    """Everything a graph copy is made from, compared by identity: every reachable agent
+    (which also keeps its id from being reused while the copy is kept), each one's field
+    values, its tools with their invoke functions and recording opt-outs, and its handoffs.
+    A field reassigned, a tool or handoff added, removed or replaced, anywhere in the graph,
+    gives another shape. (Objects mutated in place need nothing: the copy shares them.)"""
+    from .registry import walk_agents
+
+    shape: list[Any] = []
+    for reachable in walk_agents(agent):
+        shape.append(reachable)
+        shape.extend(getattr(reachable, field.name) for field in dataclasses.fields(reachable))
+        for tool in reachable.tools:
+            shape.append(tool)
+            if isinstance(tool, FunctionTool):
+                shape.append(tool.on_invoke_tool)
+                shape.append(getattr(tool, _UNRECORDED_ATTR, False))
+        shape.extend(reachable.handoffs)
+    return tuple(shape)
+
+
+def _same_shape(kept: tuple[Any, ...], shape: tuple[Any, ...]) -> bool:
+    return len(kept) == len(shape) and all(a is b for a, b in zip(kept, shape, strict=True))
 
 
 # --- sessions ----------------------------------------------------------------------------
