@@ -131,12 +131,15 @@ def _publish_stream(workflow_id: str, result: RunResultStreaming) -> None:
         _process.streams[workflow_id] = LiveStream(result, asyncio.get_running_loop())
         waiter = _process.stream_waiters.pop(workflow_id, None)
     if waiter is not None:
-        # The waiter may belong to another event loop (a recovered segment runs on DBOS's).
+
         def wake() -> None:
             if not waiter.done():
                 waiter.set_result(None)
 
-        waiter.get_loop().call_soon_threadsafe(wake)
+        if waiter.get_loop() is asyncio.get_running_loop():
+            wake()
+        else:  # a recovered segment runs on DBOS's loop, its waiter on the caller's
+            waiter.get_loop().call_soon_threadsafe(wake)
 
 
 async def _run_streamed(
