@@ -17,6 +17,10 @@ Variants (see benchmarks/README.md):
 * ``dbosrunner`` -- dbos-openai-agents' ``DBOSRunner.run`` inside a user ``@DBOS.workflow``, with
   the tool body a ``@DBOS.step`` under ``@function_tool`` (the nearest peer, tools recorded).
 * ``floor_pickle`` -- the floor again, in DBOSRunner's DBOS instance (a control).
+* ``bare_steps`` -- the plain agent run inside a ``@DBOS.workflow``, with an empty
+  ``DBOS.run_step_async`` step before each model call and around each tool body: the SDK and
+  DBOS's 2N + 1 steps interleaved, recording nothing (a control: no durable wrapper of the SDK
+  on DBOS's step API can cost less).
 
 Every repetition runs every variant once, in an order rotated from one repetition to the next.
 DBOSRunner cannot run in Timestep's DBOS instance (its model step returns the SDK's
@@ -57,10 +61,21 @@ from pathlib import Path
 from typing import Any, TextIO
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
+
+
+def _timestep_checkout() -> Path:
+    """The checkout whose `timestep` this process imports: this script's own, or for a helper
+    measuring another commit (`--before`), the one given by `--timestep-from DIR`."""
+    if "--timestep-from" in sys.argv[:-1]:
+        return Path(sys.argv[sys.argv.index("--timestep-from") + 1]).resolve()
+    return REPO_ROOT
+
+
+if str(_timestep_checkout()) not in sys.path:
+    sys.path.insert(0, str(_timestep_checkout()))
 
 import sqlalchemy as sa  # noqa: E402
+from _compare import compare, load_report  # noqa: E402
 from agents import (  # noqa: E402
     Agent,
     FunctionTool,
@@ -81,8 +96,7 @@ from timestep._engine import launch  # noqa: E402
 from timestep.models._responses import completed_event  # noqa: E402
 from timestep.state.database import create_engine, parse_database_url  # noqa: E402
 
-VARIANTS = ("timestep", "dbosrunner", "floor", "floor_pickle")
-HERE = ("plain", "plain_streamed", "timestep", "timestep_streamed", "floor")
+HERE = ("plain", "plain_streamed", "timestep", "timestep_streamed", "floor", "bare_steps")
 """Variants run in this process, in Timestep's DBOS instance (the plain ones use none)."""
 IN_HELPER = ("dbosrunner", "floor_pickle")
 """Variants run in the helper process, in DBOSRunner's (pickle) DBOS instance."""
@@ -152,21 +166,50 @@ async def dbos_step(i: int) -> str:
     return f"ok {i}"
 
 
+async def _nothing() -> None:
+    return None
+
+
+class BareStepModel(InstantModel):
+    """The instant model with an empty DBOS step before each call (the `bare_steps` control)."""
+
+    async def get_response(
+        self, system_instructions: Any, input: Any, *args: Any, **kwargs: Any
+    ) -> ModelResponse:
+        await DBOS.run_step_async({"name": "bench.bare_model"}, _nothing)
+        return await super().get_response(system_instructions, input, *args, **kwargs)
+
+
+async def _acknowledge(i: int) -> str:
+    return f"ok {i}"
+
+
+@function_tool(name_override="step")
+async def bare_step(i: int) -> str:
+    """Acknowledge step i."""
+    return await DBOS.run_step_async({"name": "bench.bare_tool"}, _acknowledge, i)
+
+
 @dataclass
 class Agents:
     n_turns: int
     plain: Agent[Any] = field(init=False)
     timestep: Agent[Any] = field(init=False)
     dbosrunner: Agent[Any] = field(init=False)
+    bare_steps: Agent[Any] = field(init=False)
 
     def __post_init__(self) -> None:
         self.plain = self._agent("bench-plain", plain_step)
         self.timestep = self._agent("bench-timestep", plain_step)
         self.dbosrunner = self._agent("bench-dbosrunner", dbos_step)
+        self.bare_steps = self._agent("bench-bare-steps", bare_step, BareStepModel(self.n_turns))
 
-    def _agent(self, name: str, tool: FunctionTool) -> Agent[Any]:
+    def _agent(self, name: str, tool: FunctionTool, model: Model | None = None) -> Agent[Any]:
         return Agent(
-            name=name, instructions="bench", model=InstantModel(self.n_turns), tools=[tool]
+            name=name,
+            instructions="bench",
+            model=model or InstantModel(self.n_turns),
+            tools=[tool],
         )
 
     @property
@@ -189,6 +232,13 @@ def _bench_agents() -> Agents:
 async def dbosrunner_workflow(text: str) -> str:
     agents = _bench_agents()
     result = await DBOSRunner.run(agents.dbosrunner, text, max_turns=agents.max_turns)
+    return str(result.final_output)
+
+
+@DBOS.workflow(name="bench.bare_steps_run")
+async def bare_steps_workflow(text: str) -> str:
+    agents = _bench_agents()
+    result = await Runner.run(agents.bare_steps, text, max_turns=agents.max_turns)
     return str(result.final_output)
 
 
@@ -223,6 +273,10 @@ async def run_timestep() -> None:
 
 async def run_dbosrunner() -> None:
     _check(await dbosrunner_workflow("go"))
+
+
+async def run_bare_steps() -> None:
+    _check(await bare_steps_workflow("go"))
 
 
 async def run_floor() -> None:
@@ -275,6 +329,7 @@ RUNS: dict[str, Callable[[], Awaitable[None]]] = {
     "dbosrunner": run_dbosrunner,
     "floor": run_floor,
     "floor_pickle": run_floor,
+    "bare_steps": run_bare_steps,
     "plain_streamed": run_plain_streamed,
     "timestep_streamed": run_timestep_streamed,
 }
@@ -298,22 +353,21 @@ class Samples:
 
 
 class Helper:
-    """The helper process that runs the variants needing DBOSRunner's (pickle) DBOS instance."""
+    """A helper process that runs some variants in a DBOS instance of its own and times them.
 
-    def __init__(self, url: str, n_turns: int) -> None:
+    `kind` "pickle": DBOSRunner's (pickle) DBOS instance, for `IN_HELPER`. `kind` "timestep":
+    Timestep's own instance, with `timestep` imported from the checkout `timestep_from` (for
+    `--before`: one helper per checkout, so that neither side is this process)."""
+
+    def __init__(
+        self, url: str, n_turns: int, kind: str = "pickle", timestep_from: Path | None = None
+    ) -> None:
+        command = [sys.executable, str(Path(__file__).resolve()), "--helper", url]
+        command += ["--turns", str(n_turns), "--helper-kind", kind]
+        if timestep_from is not None:
+            command += ["--timestep-from", str(timestep_from)]
         self.process = subprocess.Popen(
-            [
-                sys.executable,
-                str(Path(__file__).resolve()),
-                "--helper",
-                url,
-                "--turns",
-                str(n_turns),
-            ],
-            cwd=REPO_ROOT,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
+            command, cwd=REPO_ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
         )
         if self._reply() != "ready":
             raise RuntimeError("the benchmark helper did not start")
@@ -325,12 +379,14 @@ class Helper:
             raise RuntimeError(f"the benchmark helper exited ({self.process.wait()})")
         return line.strip()
 
-    def time_one(self, variant: str) -> float:
-        """Seconds one run of `variant` took in the helper (timed there)."""
+    def time_one(self, variant: str) -> tuple[float, float | None]:
+        """Seconds one run of `variant` took in the helper (timed there), and for a streamed
+        variant the ms to its first event."""
         assert self.process.stdin is not None
         self.process.stdin.write(variant + "\n")
         self.process.stdin.flush()
-        return float(self._reply())
+        seconds, first_event = json.loads(self._reply())
+        return float(seconds), first_event
 
     def close(self) -> None:
         if self.process.stdin is not None:
@@ -339,49 +395,74 @@ class Helper:
             raise RuntimeError(f"the benchmark helper failed ({self.process.returncode})")
 
 
-async def measure(helper: Helper | None, n_turns: int, repetitions: int, warmup: int) -> Samples:
+BEFORE_AFTER = {
+    "timestep_before": ("before", "timestep"),
+    "timestep_streamed_before": ("before", "timestep_streamed"),
+    "timestep_after": ("after", "timestep"),
+    "timestep_streamed_after": ("after", "timestep_streamed"),
+}
+"""With `--before`: variant -> (the helper that runs it, the variant it runs there)."""
+
+
+async def measure(
+    helpers: dict[str, Helper], n_turns: int, repetitions: int, warmup: int
+) -> Samples:
     """Every variant once per repetition, in an order rotated each repetition, so that drift
-    on a noisy machine spreads over all of them alike."""
-    variants = HERE + (IN_HELPER if helper is not None else ())
-    samples = Samples({name: [] for name in variants}, {"plain": [], "timestep": []})
+    on a noisy machine spreads over all of them alike. `helpers` by name: "pickle" runs
+    `IN_HELPER`; "before" and "after" (with `--before`) run `BEFORE_AFTER`."""
+    variants = HERE + (IN_HELPER if "pickle" in helpers else ())
+    if "before" in helpers:
+        variants += tuple(BEFORE_AFTER)
+    samples = Samples({name: [] for name in variants}, {})
     for index in range(warmup + repetitions):
         shift = index % len(variants)
         for name in variants[shift:] + variants[:shift]:
+            first_event: float | None = None
             if name in IN_HELPER:
-                assert helper is not None
-                seconds = helper.time_one(name)
+                seconds, _ = helpers["pickle"].time_one(name)
+            elif name in BEFORE_AFTER:
+                side, variant = BEFORE_AFTER[name]
+                seconds, first_event = helpers[side].time_one(variant)
             else:
                 seconds = await _time_one(RUNS[name])
+                if name.endswith("_streamed"):
+                    first_event = FIRST_EVENT_MS[-1]
             if index < warmup:
                 continue
             samples.per_turn[name].append(seconds * 1000.0 / n_turns)
-            if name.endswith("_streamed"):
-                samples.first_event[name.removesuffix("_streamed")].append(FIRST_EVENT_MS[-1])
+            if first_event is not None:
+                samples.first_event.setdefault(name, []).append(first_event)
     return samples
 
 
-def helper_main(url: str, n_turns: int) -> int:
-    """`--helper URL`: launch DBOSRunner's DBOS instance on `url`, then run one variant per line
-    read from stdin and answer with the seconds it took, until stdin closes."""
+def helper_main(url: str, n_turns: int, kind: str) -> int:
+    """`--helper URL`: launch a DBOS instance on `url` (DBOSRunner's for `kind` "pickle",
+    Timestep's for "timestep"), then run one variant per line read from stdin and answer with
+    a JSON [seconds, ms to the first event or null], until stdin closes."""
     global _agents
     _agents = Agents(n_turns)
     protocol = sys.stdout
+    allowed = IN_HELPER if kind == "pickle" else ("timestep", "timestep_streamed")
     with contextlib.redirect_stdout(sys.stderr):
         _quiet_logging()
-        engine = use_pickle_dbos(url)
+        engine = use_pickle_dbos(url) if kind == "pickle" else None
+        if engine is None:
+            use_timestep_dbos(url)
         loop = asyncio.new_event_loop()
         try:
             print("ready", file=protocol, flush=True)
             for line in sys.stdin:
                 variant = line.strip()
-                if variant not in IN_HELPER:
-                    raise SystemExit(f"the helper runs {IN_HELPER}, not {variant!r}")
+                if variant not in allowed:
+                    raise SystemExit(f"the {kind} helper runs {allowed}, not {variant!r}")
                 seconds = loop.run_until_complete(_time_one(RUNS[variant]))
-                print(repr(seconds), file=protocol, flush=True)
+                first_event = FIRST_EVENT_MS[-1] if variant.endswith("_streamed") else None
+                print(json.dumps([seconds, first_event]), file=protocol, flush=True)
         finally:
             loop.close()
             launch.reset_for_tests()
-            engine.dispose()
+            if engine is not None:
+                engine.dispose()
     return 0
 
 
@@ -442,19 +523,24 @@ def use_pickle_dbos(url: str) -> sa.Engine:
     return engine
 
 
-def bench_backend(url: str, n_turns: int, repetitions: int, warmup: int) -> Samples:
+def bench_backend(
+    url: str, n_turns: int, repetitions: int, warmup: int, before: Path | None = None
+) -> Samples:
     """Samples of every variant on the database at `url`.
 
     DBOS is launched outside any event loop and the variants measured in a fresh loop: DBOS
     makes its own thread pool the loop's default executor, which `DBOS.destroy()` shuts down.
     """
     use_timestep_dbos(url)
-    helper: Helper | None = None
+    helpers: dict[str, Helper] = {}
     try:
-        helper = Helper(url, n_turns)
-        return asyncio.run(measure(helper, n_turns, repetitions, warmup))
+        helpers["pickle"] = Helper(url, n_turns)
+        if before is not None:
+            helpers["before"] = Helper(url, n_turns, "timestep", before)
+            helpers["after"] = Helper(url, n_turns, "timestep", REPO_ROOT)
+        return asyncio.run(measure(helpers, n_turns, repetitions, warmup))
     finally:
-        if helper is not None:
+        for helper in helpers.values():
             helper.close()
         launch.reset_for_tests()
 
@@ -483,21 +569,33 @@ def backend_report(samples: Samples) -> dict[str, Any]:
     ts = per_turn["timestep"]
     plain, floor = per_turn["plain"], per_turn["floor"]
     streamed, plain_streamed = per_turn["timestep_streamed"], per_turn["plain_streamed"]
-    first, first_plain = samples.first_event["timestep"], samples.first_event["plain"]
+    first = samples.first_event["timestep_streamed"]
+    first_plain = samples.first_event["plain_streamed"]
     ratios = {
         "ratio_vs_plain": ratio(lambda i: ts[i], lambda i: plain[i]),
         "ratio_vs_dbosrunner": ratio(lambda i: ts[i], lambda i: per_turn["dbosrunner"][i]),
         "ratio_vs_floor": ratio(lambda i: ts[i], lambda i: floor[i]),
         "ratio_vs_plain_plus_floor": ratio(lambda i: ts[i], lambda i: plain[i] + floor[i]),
+        "ratio_vs_bare_steps": ratio(lambda i: ts[i], lambda i: per_turn["bare_steps"][i]),
+        "bare_steps_vs_plain_plus_floor": ratio(
+            lambda i: per_turn["bare_steps"][i], lambda i: plain[i] + floor[i]
+        ),
+        "dbosrunner_vs_plain_plus_floor": ratio(
+            lambda i: per_turn["dbosrunner"][i], lambda i: plain[i] + floor[i]
+        ),
     }
     streamed_ratios = {
         "ratio_streamed_vs_timestep": ratio(lambda i: streamed[i], lambda i: ts[i]),
         "ratio_vs_plain": ratio(lambda i: streamed[i], lambda i: plain_streamed[i]),
         "first_event_ratio_vs_plain": ratio(lambda i: first[i], lambda i: first_plain[i]),
+        # One recorded step: half a floor turn (the floor records two steps a turn).
+        "first_event_ratio_vs_plain_plus_step": ratio(
+            lambda i: first[i], lambda i: first_plain[i] + floor[i] / 2
+        ),
     }
     report: dict[str, Any] = {
         f"{name}_ms_per_turn": round(median[name], 3)
-        for name in ("plain", "timestep", "dbosrunner", "floor", "floor_pickle")
+        for name in ("plain", "timestep", "dbosrunner", "floor", "floor_pickle", "bare_steps")
     }
     report.update({name: round(figures["median"], 3) for name, figures in ratios.items()})
     report["spread"] = {
@@ -518,15 +616,62 @@ def backend_report(samples: Samples) -> dict[str, Any]:
             **{name: _rounded(figures) for name, figures in streamed_ratios.items()},
         },
     }
+    if "timestep_before" in per_turn:
+        report["before_after"] = before_after_report(samples, ratio)
+    return report
+
+
+def before_after_report(
+    samples: Samples, ratio: Callable[[Callable[[int], float], Callable[[int], float]], Any]
+) -> dict[str, Any]:
+    """`--before`: Timestep of this checkout against Timestep of the other, each in a helper
+    process of its own, run for run in the same repetitions."""
+    per_turn, first_event = samples.per_turn, samples.first_event
+    ratios = {
+        "ratio_after_vs_before": ratio(
+            lambda i: per_turn["timestep_after"][i], lambda i: per_turn["timestep_before"][i]
+        ),
+        "streamed_ratio_after_vs_before": ratio(
+            lambda i: per_turn["timestep_streamed_after"][i],
+            lambda i: per_turn["timestep_streamed_before"][i],
+        ),
+        "first_event_ratio_after_vs_before": ratio(
+            lambda i: first_event["timestep_streamed_after"][i],
+            lambda i: first_event["timestep_streamed_before"][i],
+        ),
+    }
+    figures = {
+        "timestep_before_ms_per_turn": per_turn["timestep_before"],
+        "timestep_after_ms_per_turn": per_turn["timestep_after"],
+        "streamed_before_ms_per_turn": per_turn["timestep_streamed_before"],
+        "streamed_after_ms_per_turn": per_turn["timestep_streamed_after"],
+        "first_event_before_ms": first_event["timestep_streamed_before"],
+        "first_event_after_ms": first_event["timestep_streamed_after"],
+    }
+    report: dict[str, Any] = {
+        name: round(statistics.median(values), 3) for name, values in figures.items()
+    }
+    report.update({name: round(spread["median"], 3) for name, spread in ratios.items()})
+    report["spread"] = {
+        **{name: _rounded(spread(values)) for name, values in figures.items()},
+        **{name: _rounded(figures) for name, figures in ratios.items()},
+    }
     return report
 
 
 def run_benchmark(
-    backends: list[str], n_turns: int, repetitions: int, warmup: int, log: TextIO
+    backends: list[str],
+    n_turns: int,
+    repetitions: int,
+    warmup: int,
+    log: TextIO,
+    before: Path | None = None,
 ) -> dict[str, Any]:
     global _agents
     _agents = Agents(n_turns)
     report: dict[str, Any] = {"n_turns": n_turns, "repetitions": repetitions, "warmup": warmup}
+    if before is not None:
+        report["before"] = str(before)
     # How busy the machine was: figures from a loaded machine move with its load.
     report["load_1m_before"] = round(os.getloadavg()[0], 2)
     plain_samples: list[float] = []
@@ -535,7 +680,7 @@ def run_benchmark(
         if backend == "sqlite":
             with tempfile.TemporaryDirectory(prefix="timestep-bench-") as tmp:
                 samples = bench_backend(
-                    f"sqlite:///{tmp}/bench.sqlite", n_turns, repetitions, warmup
+                    f"sqlite:///{tmp}/bench.sqlite", n_turns, repetitions, warmup, before
                 )
         else:
             from tests.pgcluster import bench_postgres_server, create_database, drop_database
@@ -544,7 +689,7 @@ def run_benchmark(
                 name = f"timestep_bench_{os.getpid()}_{uuid.uuid4().hex[:8]}"
                 url = create_database(server, name)
                 try:
-                    samples = bench_backend(url, n_turns, repetitions, warmup)
+                    samples = bench_backend(url, n_turns, repetitions, warmup, before)
                 finally:
                     # On a server of the user's (TIMESTEP_BENCH_PG_URL) nothing is left behind.
                     drop_database(server, name)
@@ -589,6 +734,7 @@ def format_table(report: dict[str, Any], backends: list[str]) -> str:
         "dbosrunner": "DBOSRunner (+ tool step)",
         "floor": "DBOS floor (2N empty steps)",
         "floor_pickle": "  floor, DBOSRunner's instance",
+        "bare_steps": "bare steps (SDK + 2N+1 empty steps)",
     }
     for variant, label in labels.items():
         row(label, f"{variant}_ms_per_turn")
@@ -596,6 +742,9 @@ def format_table(report: dict[str, Any], backends: list[str]) -> str:
     for ratio in ("ratio_vs_plain", "ratio_vs_dbosrunner", "ratio_vs_floor"):
         row("timestep / " + ratio.removeprefix("ratio_vs_"), ratio, unit="x")
     row("timestep / (plain + floor)", "ratio_vs_plain_plus_floor", unit="x")
+    row("timestep / bare steps", "ratio_vs_bare_steps", unit="x")
+    row("bare steps / (plain + floor)", "bare_steps_vs_plain_plus_floor", unit="x")
+    row("DBOSRunner / (plain + floor)", "dbosrunner_vs_plain_plus_floor", unit="x")
     rows += ["", "streamed (run_streamed / run_agent(stream=True))"]
     row("plain run_streamed, ms/turn", "plain_ms_per_turn", "streamed")
     row("timestep streamed, ms/turn", "timestep_ms_per_turn", "streamed")
@@ -604,6 +753,23 @@ def format_table(report: dict[str, Any], backends: list[str]) -> str:
     row("plain, first event ms", "first_event_plain_ms", "streamed")
     row("timestep, first event ms", "first_event_ms", "streamed")
     row("first event, timestep / plain", "first_event_ratio_vs_plain", "streamed", "x")
+    row(
+        "first event / (plain + 1 step)",
+        "first_event_ratio_vs_plain_plus_step",
+        "streamed",
+        "x",
+    )
+    if "before" in report:
+        rows += ["", f"before ({report['before']}) / after (this checkout), each in a helper"]
+        row("timestep before, ms/turn", "timestep_before_ms_per_turn", "before_after")
+        row("timestep after, ms/turn", "timestep_after_ms_per_turn", "before_after")
+        row("  after / before", "ratio_after_vs_before", "before_after", "x")
+        row("streamed before, ms/turn", "streamed_before_ms_per_turn", "before_after")
+        row("streamed after, ms/turn", "streamed_after_ms_per_turn", "before_after")
+        row("  after / before", "streamed_ratio_after_vs_before", "before_after", "x")
+        row("first event before, ms", "first_event_before_ms", "before_after")
+        row("first event after, ms", "first_event_after_ms", "before_after")
+        row("  after / before", "first_event_ratio_after_vs_before", "before_after", "x")
     return "\n".join(rows)
 
 
@@ -612,7 +778,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--json", action="store_true", help="print one JSON object as last line")
     parser.add_argument("--turns", type=int, default=20, help="tool turns per run (default 20)")
     parser.add_argument(
-        "--repetitions", type=int, default=20, help="measured runs per variant (default 20)"
+        "--repetitions", type=int, default=60, help="measured runs per variant (default 60)"
     )
     parser.add_argument(
         "--warmup", type=int, default=2, help="unmeasured repetitions first (default 2)"
@@ -620,7 +786,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--backends", default="sqlite,postgres", help="comma-separated: sqlite,postgres"
     )
+    parser.add_argument(
+        "--compare",
+        metavar="FILE",
+        help="an earlier run's --json output: print every ratio beside it, with the difference",
+    )
+    parser.add_argument(
+        "--before",
+        metavar="DIR",
+        type=Path,
+        help="a checkout of an earlier commit (same database schema): its Timestep is timed "
+        "run for run against this checkout's, each in a helper process",
+    )
     parser.add_argument("--helper", metavar="URL", help=argparse.SUPPRESS)
+    parser.add_argument("--helper-kind", default="pickle", help=argparse.SUPPRESS)
+    parser.add_argument("--timestep-from", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     unknown = [b for b in backends if b not in BACKENDS]
@@ -628,6 +808,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error(f"--backends takes a comma-separated subset of {','.join(BACKENDS)}")
     if args.turns < 1 or args.repetitions < 1 or args.warmup < 0:
         parser.error("--turns and --repetitions must be >= 1, --warmup >= 0")
+    if args.before is not None and not (args.before / "timestep" / "__init__.py").is_file():
+        parser.error(f"--before {args.before}: no timestep package there (a checkout's root)")
     args.backend_list = backends
     return args
 
@@ -635,16 +817,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.helper:
-        return helper_main(args.helper, args.turns)
+        return helper_main(args.helper, args.turns, args.helper_kind)
+    earlier = load_report(args.compare) if args.compare else None
     out = sys.stdout
     # Anything a library prints while we measure goes to stderr; stdout carries only the table
     # and, with --json, the JSON line last.
     with contextlib.redirect_stdout(sys.stderr):
         _quiet_logging()
         report = run_benchmark(
-            args.backend_list, args.turns, args.repetitions, args.warmup, sys.stderr
+            args.backend_list,
+            args.turns,
+            args.repetitions,
+            args.warmup,
+            sys.stderr,
+            args.before.resolve() if args.before is not None else None,
         )
     print(format_table(report, args.backend_list), file=out)
+    if earlier is not None:
+        print("\n" + compare(report, earlier, args.backend_list), file=out)
     if args.json:
         print(json.dumps(report), file=out)
     out.flush()

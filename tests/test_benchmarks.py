@@ -51,12 +51,15 @@ def test_turn_overhead_drops_the_postgres_database_it_creates(postgres_cluster_u
     postgres = report["postgres"]
     assert postgres["timestep_ms_per_turn"] > 0  # it measured something
     # Every variant ran, the helper process's too, and the figures the README lists are there.
-    for key in ("plain", "timestep", "dbosrunner", "floor", "floor_pickle"):
+    for key in ("plain", "timestep", "dbosrunner", "floor", "floor_pickle", "bare_steps"):
         assert postgres[f"{key}_ms_per_turn"] > 0, key
     assert postgres["ratio_vs_plain_plus_floor"] == pytest.approx(
         postgres["timestep_ms_per_turn"]
         / (postgres["plain_ms_per_turn"] + postgres["floor_ms_per_turn"]),
         rel=0.01,
+    )
+    assert postgres["ratio_vs_bare_steps"] == pytest.approx(
+        postgres["timestep_ms_per_turn"] / postgres["bare_steps_ms_per_turn"], rel=0.01
     )
     streamed = postgres["streamed"]
     assert streamed["first_event_ms"] > 0 and streamed["first_event_plain_ms"] > 0
@@ -103,3 +106,30 @@ def test_parked_runs_decisions_table_and_options() -> None:
     assert row[5:] == ["5", "[5-6]", "(3+2)", "1"], table
     args = parked_runs.parse_args(["--decisions-only", "--decisions", "20", "--decide-rounds", "2"])
     assert (args.decisions_only, args.decisions, args.decide_rounds) == (True, 20, 2)
+
+
+def test_turn_overhead_compares_every_ratio_with_an_earlier_run(tmp_path: Path) -> None:
+    """`--compare` reads an earlier run's saved `--json` output and says, ratio by ratio,
+    whether the two runs agree within 10%."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import _compare
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    backend = {path.split(".")[-1]: 1.0 for path in _compare.RATIOS if "." not in path}
+    backend["streamed"] = {path.split(".")[-1]: 2.0 for path in _compare.RATIOS if "." in path}
+    now = {"sqlite": backend}
+    earlier = json.loads(json.dumps(now))
+    earlier["sqlite"]["ratio_vs_plain"] = 1.05  # within 10%
+    earlier["sqlite"]["streamed"]["ratio_vs_plain"] = 3.0  # 40% apart
+    saved = tmp_path / "earlier.txt"
+    saved.write_text("the table\n" + json.dumps(earlier) + "\n")
+    text = _compare.compare(now, _compare.load_report(str(saved)), ["sqlite"])
+    lines = {line.split()[1]: line for line in text.splitlines() if line.startswith("sqlite ")}
+    assert lines["ratio_vs_plain"].split()[-2:] == ["-4.9%", "yes"], text
+    assert lines["streamed.ratio_vs_plain"].split()[-2:] == ["-40.0%", "NO"], text
+    total = len(_compare.RATIOS)
+    assert text.splitlines()[-1] == f"{total - 1} of {total} ratios agree within 10%"
+    saved.write_text("no report here\n")
+    with pytest.raises(SystemExit, match="not a JSON report"):
+        _compare.load_report(str(saved))
