@@ -93,6 +93,14 @@ def test_every_change_to_the_graph_gives_a_new_copy() -> None:
     assert sixth is not fifth and isinstance(sixth.model, DurableModel)
     assert sixth.model.inner is root.model
 
+    store.description = "Store a key for later."  # a field of a tool the copy wraps
+    try:
+        seventh = durable.durable_agent(root)
+        assert seventh is not sixth
+        assert seventh.tools[1].description == "Store a key for later."
+    finally:
+        store.description = "Store a key."
+
 
 def test_kept_copies_are_bounded() -> None:
     """A process that builds its agents per request does not keep every one of them."""

@@ -183,23 +183,28 @@ _copies_lock = threading.Lock()
 
 def _graph_shape(agent: Agent[Any]) -> tuple[Any, ...]:
     """Everything a graph copy is made from, compared by identity: every reachable agent
-    (which also keeps its id from being reused while the copy is kept), each one's field
-    values, its tools with their invoke functions and recording opt-outs, and its handoffs.
-    A field reassigned, a tool or handoff added, removed or replaced, anywhere in the graph,
-    gives another shape. (Objects mutated in place need nothing: the copy shares them.)"""
+    (which also keeps its id from being reused while the copy is kept) with its field values,
+    and the field values of each function tool and handoff object the copy made its own copy
+    of (and whether the tool opted out of recording). A field reassigned, a tool or handoff
+    added, removed or replaced, anywhere in the graph, gives another shape. (Objects mutated in
+    place need nothing: the copies share them.)"""
     from .registry import walk_agents
 
     shape: list[Any] = []
     for reachable in walk_agents(agent):
-        shape.append(reachable)
-        shape.extend(getattr(reachable, field.name) for field in dataclasses.fields(reachable))
+        shape += _fields_of(reachable)
         for tool in reachable.tools:
             shape.append(tool)
             if isinstance(tool, FunctionTool):
-                shape.append(tool.on_invoke_tool)
+                shape += _fields_of(tool)
                 shape.append(getattr(tool, _UNRECORDED_ATTR, False))
-        shape.extend(reachable.handoffs)
+        for handoff in reachable.handoffs:
+            shape += [handoff] if isinstance(handoff, Agent) else _fields_of(handoff)
     return tuple(shape)
+
+
+def _fields_of(value: Any) -> list[Any]:
+    return [value, *(getattr(value, field.name) for field in dataclasses.fields(value))]
 
 
 def _same_shape(kept: tuple[Any, ...], shape: tuple[Any, ...]) -> bool:
