@@ -39,6 +39,10 @@ def test_turn_overhead_drops_the_postgres_database_it_creates(postgres_cluster_u
             "1",
             "--warmup",
             "0",
+            # This checkout as its own "before": the helper processes of both sides start,
+            # measure and report.
+            "--before",
+            str(ROOT),
         ],
         cwd=ROOT,
         env={**os.environ, "TIMESTEP_BENCH_PG_URL": postgres_cluster_url},
@@ -61,6 +65,16 @@ def test_turn_overhead_drops_the_postgres_database_it_creates(postgres_cluster_u
     assert postgres["ratio_vs_bare_steps"] == pytest.approx(
         postgres["timestep_ms_per_turn"] / postgres["bare_steps_ms_per_turn"], rel=0.01
     )
+    assert report["before"] == str(ROOT)
+    before_after = postgres["before_after"]
+    for key in ("timestep", "streamed"):
+        assert before_after[f"{key}_before_ms_per_turn"] > 0, key
+        assert before_after[f"{key}_after_ms_per_turn"] > 0, key
+    assert before_after["ratio_after_vs_before"] == pytest.approx(
+        before_after["timestep_after_ms_per_turn"] / before_after["timestep_before_ms_per_turn"],
+        rel=0.01,
+    )
+    assert before_after["first_event_before_ms"] > 0 and before_after["first_event_after_ms"] > 0
     streamed = postgres["streamed"]
     assert streamed["first_event_ms"] > 0 and streamed["first_event_plain_ms"] > 0
     assert streamed["ratio_streamed_vs_timestep"] == pytest.approx(
