@@ -30,10 +30,15 @@ instance, so ``dbosrunner`` and ``floor_pickle`` run in a helper process (this s
 process asks it for one run at a time, in turn with its own variants, and the helper times
 the run itself.
 
+``--before DIR`` adds ``timestep`` and ``timestep_streamed`` of an earlier checkout and of this
+one, each side in a helper process of its own (Timestep's DBOS instance, ``timestep`` imported
+from its checkout), interleaved with the rest: before and after from one run. ``--compare FILE``
+prints every ratio beside those of an earlier run's saved ``--json`` output.
+
 Usage (from the repository root)::
 
-    .venv/bin/python benchmarks/turn_overhead.py [--json] [--turns 20] [--repetitions 20]
-        [--warmup 2] [--backends sqlite,postgres]
+    .venv/bin/python benchmarks/turn_overhead.py [--json] [--turns 20] [--repetitions 60]
+        [--warmup 2] [--backends sqlite,postgres] [--before DIR] [--compare FILE]
 
 Postgres: ``TIMESTEP_BENCH_PG_URL`` (a server URL whose user may CREATE DATABASE; the fresh
 database made on it is dropped afterwards) when set, else a throwaway cluster from
@@ -651,10 +656,10 @@ def before_after_report(
     report: dict[str, Any] = {
         name: round(statistics.median(values), 3) for name, values in figures.items()
     }
-    report.update({name: round(spread["median"], 3) for name, spread in ratios.items()})
+    report.update({name: round(figure["median"], 3) for name, figure in ratios.items()})
     report["spread"] = {
         **{name: _rounded(spread(values)) for name, values in figures.items()},
-        **{name: _rounded(figures) for name, figures in ratios.items()},
+        **{name: _rounded(figure) for name, figure in ratios.items()},
     }
     return report
 
