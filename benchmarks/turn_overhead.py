@@ -562,44 +562,59 @@ def _rounded(figures: dict[str, float]) -> dict[str, float]:
     return {key: round(value, 3) for key, value in figures.items()}
 
 
+def _ratio(tops: list[float], bottoms: list[float]) -> dict[str, float]:
+    """Median and spread of the per-repetition ratios (both sides from the same repetition)."""
+    return spread([top / bottom for top, bottom in zip(tops, bottoms, strict=True)])
+
+
+def _sum(*samples: list[float]) -> list[float]:
+    return [sum(values) for values in zip(*samples, strict=True)]
+
+
+def _section(
+    figures: dict[str, list[float]], ratios: dict[str, dict[str, float]]
+) -> dict[str, Any]:
+    """A report section: each figure's median and each ratio's, then all of their spreads."""
+    section: dict[str, Any] = {
+        name: round(statistics.median(values), 3) for name, values in figures.items()
+    }
+    section.update({name: round(figure["median"], 3) for name, figure in ratios.items()})
+    section["spread"] = {
+        **{name: _rounded(spread(values)) for name, values in figures.items()},
+        **{name: _rounded(figure) for name, figure in ratios.items()},
+    }
+    return section
+
+
 def backend_report(samples: Samples) -> dict[str, Any]:
     """Medians, spreads and ratios of one backend's samples, as the JSON has them."""
     per_turn = samples.per_turn
-    median = {name: statistics.median(values) for name, values in per_turn.items()}
-
-    def ratio(top: Callable[[int], float], bottom: Callable[[int], float]) -> dict[str, float]:
-        count = len(per_turn["timestep"])
-        return spread([top(i) / bottom(i) for i in range(count)])
-
-    ts = per_turn["timestep"]
+    ts, bare, dbosrunner = per_turn["timestep"], per_turn["bare_steps"], per_turn["dbosrunner"]
     plain, floor = per_turn["plain"], per_turn["floor"]
+    plain_plus_floor = _sum(plain, floor)
     streamed, plain_streamed = per_turn["timestep_streamed"], per_turn["plain_streamed"]
     first = samples.first_event["timestep_streamed"]
     first_plain = samples.first_event["plain_streamed"]
     ratios = {
-        "ratio_vs_plain": ratio(lambda i: ts[i], lambda i: plain[i]),
-        "ratio_vs_dbosrunner": ratio(lambda i: ts[i], lambda i: per_turn["dbosrunner"][i]),
-        "ratio_vs_floor": ratio(lambda i: ts[i], lambda i: floor[i]),
-        "ratio_vs_plain_plus_floor": ratio(lambda i: ts[i], lambda i: plain[i] + floor[i]),
-        "ratio_vs_bare_steps": ratio(lambda i: ts[i], lambda i: per_turn["bare_steps"][i]),
-        "bare_steps_vs_plain_plus_floor": ratio(
-            lambda i: per_turn["bare_steps"][i], lambda i: plain[i] + floor[i]
-        ),
-        "dbosrunner_vs_plain_plus_floor": ratio(
-            lambda i: per_turn["dbosrunner"][i], lambda i: plain[i] + floor[i]
-        ),
+        "ratio_vs_plain": _ratio(ts, plain),
+        "ratio_vs_dbosrunner": _ratio(ts, dbosrunner),
+        "ratio_vs_floor": _ratio(ts, floor),
+        "ratio_vs_plain_plus_floor": _ratio(ts, plain_plus_floor),
+        "ratio_vs_bare_steps": _ratio(ts, bare),
+        "bare_steps_vs_plain_plus_floor": _ratio(bare, plain_plus_floor),
+        "dbosrunner_vs_plain_plus_floor": _ratio(dbosrunner, plain_plus_floor),
     }
     streamed_ratios = {
-        "ratio_streamed_vs_timestep": ratio(lambda i: streamed[i], lambda i: ts[i]),
-        "ratio_vs_plain": ratio(lambda i: streamed[i], lambda i: plain_streamed[i]),
-        "first_event_ratio_vs_plain": ratio(lambda i: first[i], lambda i: first_plain[i]),
+        "ratio_streamed_vs_timestep": _ratio(streamed, ts),
+        "ratio_vs_plain": _ratio(streamed, plain_streamed),
+        "first_event_ratio_vs_plain": _ratio(first, first_plain),
         # One recorded step: half a floor turn (the floor records two steps a turn).
-        "first_event_ratio_vs_plain_plus_step": ratio(
-            lambda i: first[i], lambda i: first_plain[i] + floor[i] / 2
+        "first_event_ratio_vs_plain_plus_step": _ratio(
+            first, _sum(first_plain, [turn / 2 for turn in floor])
         ),
     }
     report: dict[str, Any] = {
-        f"{name}_ms_per_turn": round(median[name], 3)
+        f"{name}_ms_per_turn": round(statistics.median(per_turn[name]), 3)
         for name in ("plain", "timestep", "dbosrunner", "floor", "floor_pickle", "bare_steps")
     }
     report.update({name: round(figures["median"], 3) for name, figures in ratios.items()})
@@ -607,44 +622,24 @@ def backend_report(samples: Samples) -> dict[str, Any]:
         **{f"{name}_ms_per_turn": _rounded(spread(per_turn[name])) for name in per_turn},
         **{name: _rounded(figures) for name, figures in ratios.items()},
     }
-    report["streamed"] = {
-        "timestep_ms_per_turn": round(median["timestep_streamed"], 3),
-        "plain_ms_per_turn": round(median["plain_streamed"], 3),
-        "first_event_ms": round(statistics.median(first), 3),
-        "first_event_plain_ms": round(statistics.median(first_plain), 3),
-        **{name: round(figures["median"], 3) for name, figures in streamed_ratios.items()},
-        "spread": {
-            "timestep_ms_per_turn": _rounded(spread(streamed)),
-            "plain_ms_per_turn": _rounded(spread(plain_streamed)),
-            "first_event_ms": _rounded(spread(first)),
-            "first_event_plain_ms": _rounded(spread(first_plain)),
-            **{name: _rounded(figures) for name, figures in streamed_ratios.items()},
+    report["streamed"] = _section(
+        {
+            "timestep_ms_per_turn": streamed,
+            "plain_ms_per_turn": plain_streamed,
+            "first_event_ms": first,
+            "first_event_plain_ms": first_plain,
         },
-    }
+        streamed_ratios,
+    )
     if "timestep_before" in per_turn:
-        report["before_after"] = before_after_report(samples, ratio)
+        report["before_after"] = before_after_report(samples)
     return report
 
 
-def before_after_report(
-    samples: Samples, ratio: Callable[[Callable[[int], float], Callable[[int], float]], Any]
-) -> dict[str, Any]:
+def before_after_report(samples: Samples) -> dict[str, Any]:
     """`--before`: Timestep of this checkout against Timestep of the other, each in a helper
     process of its own, run for run in the same repetitions."""
     per_turn, first_event = samples.per_turn, samples.first_event
-    ratios = {
-        "ratio_after_vs_before": ratio(
-            lambda i: per_turn["timestep_after"][i], lambda i: per_turn["timestep_before"][i]
-        ),
-        "streamed_ratio_after_vs_before": ratio(
-            lambda i: per_turn["timestep_streamed_after"][i],
-            lambda i: per_turn["timestep_streamed_before"][i],
-        ),
-        "first_event_ratio_after_vs_before": ratio(
-            lambda i: first_event["timestep_streamed_after"][i],
-            lambda i: first_event["timestep_streamed_before"][i],
-        ),
-    }
     figures = {
         "timestep_before_ms_per_turn": per_turn["timestep_before"],
         "timestep_after_ms_per_turn": per_turn["timestep_after"],
@@ -653,15 +648,18 @@ def before_after_report(
         "first_event_before_ms": first_event["timestep_streamed_before"],
         "first_event_after_ms": first_event["timestep_streamed_after"],
     }
-    report: dict[str, Any] = {
-        name: round(statistics.median(values), 3) for name, values in figures.items()
+    ratios = {
+        "ratio_after_vs_before": _ratio(
+            figures["timestep_after_ms_per_turn"], figures["timestep_before_ms_per_turn"]
+        ),
+        "streamed_ratio_after_vs_before": _ratio(
+            figures["streamed_after_ms_per_turn"], figures["streamed_before_ms_per_turn"]
+        ),
+        "first_event_ratio_after_vs_before": _ratio(
+            figures["first_event_after_ms"], figures["first_event_before_ms"]
+        ),
     }
-    report.update({name: round(figure["median"], 3) for name, figure in ratios.items()})
-    report["spread"] = {
-        **{name: _rounded(spread(values)) for name, values in figures.items()},
-        **{name: _rounded(figure) for name, figure in ratios.items()},
-    }
-    return report
+    return _section(figures, ratios)
 
 
 def run_benchmark(
