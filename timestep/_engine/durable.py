@@ -118,10 +118,14 @@ class _GraphWrapper:
         # an agent a handoff builds at run time may reuse a dead one's id.
         self._copies: dict[int, tuple[Agent[Any], Agent[Any]]] = {}
 
-    def agent(self, agent: Agent[Any]) -> Agent[Any]:
+    def _copy_of(self, agent: Agent[Any]) -> Agent[Any] | None:
         existing = self._copies.get(id(agent))
-        if existing is not None and existing[0] is agent:
-            return existing[1]
+        return existing[1] if existing is not None and existing[0] is agent else None
+
+    def agent(self, agent: Agent[Any]) -> Agent[Any]:
+        existing = self._copy_of(agent)
+        if existing is not None:
+            return existing
         changes: dict[str, Any] = {}
         if isinstance(agent.model, Model) and not isinstance(agent.model, DurableModel):
             changes["model"] = DurableModel(agent.model)
@@ -143,9 +147,9 @@ class _GraphWrapper:
 
         async def invoke(*args: Any, **kwargs: Any) -> Agent[Any]:
             target = await original(*args, **kwargs)
-            existing = self._copies.get(id(target))
-            if existing is not None and existing[0] is target:
-                return existing[1]
+            existing = self._copy_of(target)
+            if existing is not None:
+                return existing
             # Not part of the graph copied: a handoff may build its agent at run time, and
             # this wrapper lives as long as its kept graph copy, so it must not hold them all.
             return durable_agent(target)
@@ -194,10 +198,11 @@ def _graph_shape(agent: Agent[Any]) -> tuple[Any, ...]:
     for reachable in walk_agents(agent):
         shape += _fields_of(reachable)
         for tool in reachable.tools:
-            shape.append(tool)
             if isinstance(tool, FunctionTool):
                 shape += _fields_of(tool)
                 shape.append(getattr(tool, _UNRECORDED_ATTR, False))
+            else:
+                shape.append(tool)
         for handoff in reachable.handoffs:
             shape += [handoff] if isinstance(handoff, Agent) else _fields_of(handoff)
     return tuple(shape)
