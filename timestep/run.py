@@ -19,6 +19,7 @@ from ._compat import dbos as dbos_compat
 from ._compat.agents import application_context
 from ._engine import launch as _launch
 from ._engine import queues, registry
+from ._engine.guardrails import tripwire_from_record
 from ._engine.naming import run_id_or_new, segment_workflow_id
 from ._engine.requests import PendingCallRef, RunInput, SegmentRequest
 from ._engine.storage import storage_engine
@@ -544,6 +545,9 @@ async def collect_result(
             raise RunCancelledError(run_id) from None
         if original is not None:
             raise original from None
+        tripwire = tripwire_from_record(record.error, agent)
+        if tripwire is not None:
+            raise tripwire from None
         raise TimestepError(f"run {run_id!r} failed: {record.error or exc}") from exc
     live = take_live_result(workflow_id)
     if isinstance(live, RunResult) and not streamed:

@@ -17,6 +17,9 @@
 - The SDK's helpers for a model's generation span and its error reporting, so that
   `OllamaModel`'s spans look like the SDK's own models'.
 - The trace provider's processor list (the SDK has `set_trace_processors` but no getter).
+- The agent an `Agent.as_tool` tool runs, and the same tool running another agent: the tool
+  keeps its agent (and its own run config) in the closure of its invoker, and Timestep must run
+  a durable copy of that agent in its place (with every `as_tool` option kept).
 - The canonical tool-invocation identity the SDK records with an approval, which the
   TypeScript adapter must reproduce byte for byte.
 """
@@ -24,9 +27,21 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import types
+from collections.abc import Callable
 from typing import Any, TypeVar
 
-from agents import Agent, ModelProvider, RunContextWrapper, RunResult, RunResultStreaming, RunState
+from agents import (
+    Agent,
+    FunctionTool,
+    ModelProvider,
+    RunConfig,
+    RunContextWrapper,
+    RunResult,
+    RunResultStreaming,
+    RunState,
+)
 from agents.models.multi_provider import MultiProvider
 from agents.result import RunResultBase
 from agents.tracing import TracingProcessor
@@ -229,3 +244,46 @@ def model_span_helpers() -> tuple[Any, Any, Any]:
     from agents.util._error_tracing import model_span_errors
 
     return model_config_for_trace, populate_generation_span, model_span_errors
+
+
+def agent_of_agent_tool(tool: Any) -> Agent[Any] | None:
+    """The agent a tool made by `Agent.as_tool` runs (None for any other tool)."""
+    if not getattr(tool, "_is_agent_tool", False):
+        return None
+    agent = getattr(tool, "_agent_instance", None)
+    return agent if isinstance(agent, Agent) else None
+
+
+def rebind_agent_tool(
+    tool: FunctionTool, agent: Agent[Any], run_config: Callable[[RunConfig], RunConfig]
+) -> FunctionTool:
+    """A copy of the `Agent.as_tool` tool `tool` that runs `agent` instead of its own agent,
+    with its own run config (if it was given one) passed through `run_config`.
+
+    The SDK's invoker (`_FailureHandlingFunctionToolInvoker`) wraps `_run_agent_impl`, a
+    closure over `self` (the agent) and `run_config`; the copy is the same function over new
+    cells, so every other option of `as_tool` stays as it was.
+    """
+    invoker: Any = tool.on_invoke_tool
+    implementation = invoker._invoke_tool_impl
+    code = implementation.__code__
+    cells = []
+    for name, cell in zip(code.co_freevars, implementation.__closure__ or (), strict=True):
+        try:
+            value = cell.cell_contents
+        except ValueError:  # a cell not filled yet
+            cells.append(types.CellType())
+            continue
+        if name == "self":
+            value = agent
+        elif name == "run_config" and isinstance(value, RunConfig):
+            value = run_config(value)
+        cells.append(types.CellType(value))
+    if "self" not in code.co_freevars:
+        raise TypeError("the installed openai-agents builds agent tools differently")
+    rebound = types.FunctionType(
+        code, implementation.__globals__, code.co_name, implementation.__defaults__, tuple(cells)
+    )
+    rebound.__kwdefaults__ = implementation.__kwdefaults__
+    new_invoker = type(invoker)(rebound, invoker._on_handled_error)
+    return dataclasses.replace(tool, on_invoke_tool=new_invoker, _agent_instance=agent)

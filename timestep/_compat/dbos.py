@@ -4,6 +4,8 @@
   adopts an application's own instance instead of creating a second one.
 - Stream writes that are not recorded operations, made from a writer task, and reading what
   a stream holds without waiting or recording (the durable event stream, batched).
+- The id the next step of a workflow will take: a recovered segment tells run hooks whether the
+  model call they announce is replayed from its record.
 - DBOS's errors for a cancelled or taken-over execution, which it does not export.
 - Listening to a queue after launch: `DBOS.listen_queues` must be called before launch, but
   a process registers agents (and so their queues) whenever `run_agent` first sees them. DBOS's
@@ -106,6 +108,12 @@ def stream_position() -> tuple[str, int]:
     ctx = get_local_dbos_context()
     assert ctx is not None and ctx.workflow_id, "only inside a DBOS workflow"
     return ctx.workflow_id, ctx.function_id
+
+
+def next_step_id() -> int:
+    """The id the current workflow's next step will take (called from workflow code): DBOS
+    numbers steps in the order they start and has no public way to ask for the next one."""
+    return stream_position()[1] + 1
 
 
 def write_stream_entry(workflow_id: str, function_id: int, key: str, value: Any) -> None:

@@ -1,10 +1,13 @@
-"""Making an SDK run durable: model calls (`model_calls`), tool calls and session writes
-become DBOS steps.
+"""Making an SDK run durable: model calls (`model_calls`), tool calls, MCP calls
+(`mcp_servers`), guardrails (`guardrails`), handoffs and session writes become DBOS steps, and
+hooks fire for live work only (`hooks`).
 
 The SDK's `Runner` runs unchanged inside a DBOS workflow. Timestep hands it a copy of the agent
-graph whose models and function tools are wrapped, and a model provider that wraps whatever
-model it resolves. On replay every recorded step returns its recorded output instead of
-calling the model, the tool or the session again.
+graph whose models, function tools, MCP servers, guardrails, handoffs and hooks are wrapped,
+and a model provider that wraps whatever model it resolves. An agent used as a tool
+(`Agent.as_tool`) is not a step of its own: its copy runs a durable copy of the inner agent, so
+the inner model and tool calls are steps of the run. On replay every recorded step returns its
+recorded output instead of calling the model, the tool, the server or the session again.
 
 Step order must be the same on replay. Model calls and session calls are sequential. Tool calls
 of one model response run concurrently and may reach their step in any order, or not at all
@@ -23,14 +26,26 @@ from typing import Any
 
 from agents import Agent, FunctionTool, Handoff, Model, ModelProvider, RunConfig
 from agents.memory import Session
+from agents.run_config import ToolExecutionConfig
 from agents.tool_context import ToolContext
 from dbos import DBOS, StepOptions
 from pydantic_core import to_jsonable_python
 
+from .._compat import agents as agents_compat
 from .codecs import decode_tool_output, encode_tool_output
+from .guardrails import durable_input_guardrails, durable_output_guardrails
+from .hooks import live_only_agent_hooks
+from .mcp_servers import durable_servers
 from .model_calls import DurableModel, DurableModelProvider
 from .naming import TOOL_STEP_NAME
-from .segment import current_segment, enter_tool_call, fire_hooks, leave_tool_call
+from .registry import handoff_target, walk_agents
+from .segment import (
+    current_segment,
+    enter_tool_call,
+    fire_hooks,
+    in_workflow_body,
+    leave_tool_call,
+)
 
 _UNRECORDED_ATTR = "_timestep_unrecorded"
 
@@ -50,13 +65,27 @@ async def _session_step(call: Callable[[], Awaitable[Any]]) -> Any:
     return to_jsonable_python(await call())
 
 
-def durable_run_config(run_config: RunConfig | None, default_provider: ModelProvider) -> RunConfig:
-    """A copy of `run_config` whose models, however given, are recorded."""
+def durable_run_config(
+    run_config: RunConfig | None, default_provider: ModelProvider, *, sequential_tools: bool
+) -> RunConfig:
+    """A copy of `run_config` whose models, however given, and guardrails are recorded, and
+    whose function tools run one at a time when `sequential_tools` (see `sequential_tools`)."""
     config = run_config or RunConfig(model_provider=default_provider)
     provider = config.model_provider
-    changes: dict[str, Any] = {"model_provider": DurableModelProvider(provider)}
+    changes: dict[str, Any] = {}
+    if not isinstance(provider, DurableModelProvider):
+        changes["model_provider"] = DurableModelProvider(provider)
     if isinstance(config.model, Model) and not isinstance(config.model, DurableModel):
         changes["model"] = DurableModel(config.model)
+    if config.input_guardrails:
+        changes["input_guardrails"] = durable_input_guardrails(config.input_guardrails)
+    if config.output_guardrails:
+        changes["output_guardrails"] = durable_output_guardrails(config.output_guardrails)
+    if sequential_tools:
+        execution = config.tool_execution or ToolExecutionConfig()
+        changes["tool_execution"] = dataclasses.replace(
+            execution, max_function_tool_concurrency=1
+        )
     return dataclasses.replace(config, **changes)
 
 
@@ -72,24 +101,38 @@ def unrecorded(tool: FunctionTool) -> FunctionTool:
     return tool
 
 
-def _durable_tool(tool: FunctionTool) -> FunctionTool:
+def _durable_tool(tool: FunctionTool, *, takes_steps: bool = False) -> FunctionTool:
+    """`tool` with each call recorded as a step at the id reserved for it.
+
+    A tool that `takes_steps` (an agent used as a tool: its inner model and tool calls are
+    steps of the run) cannot run inside a step; it runs first, and its step then records the
+    output it returned (so `runs steps` lists it, and its hooks know it is replayed)."""
     original = tool.on_invoke_tool
 
     async def invoke(context: ToolContext[Any], arguments: str) -> Any:
         segment = current_segment()
         call_id = context.tool_call_id
-        if segment is None or DBOS.workflow_id is None:
+        if segment is None or not in_workflow_body():
             return await original(context, arguments)
         reserved = segment.tool_slots.pop(call_id, None)
         token = enter_tool_call(segment.run_id, call_id)
+        ran: list[bool] = []
         try:
-            name, call = tool.name, lambda: original(context, arguments)
+            output = await original(context, arguments) if takes_steps else None
+
+            async def call() -> Any:
+                ran.append(True)
+                return output if takes_steps else await original(context, arguments)
+
+            name = tool.name
             if reserved is not None:
                 record = await reserved.run_async(TOOL_STEP, _run_tool_call, name, call_id, call)
             else:
                 record = await DBOS.run_step_async(TOOL_STEP, _run_tool_call, name, call_id, call)
         finally:
             leave_tool_call(token)
+        if not ran:
+            segment.replayed_calls.add(call_id)
         output = decode_tool_output(record, call_id)
         fire_hooks("tool", call_id)
         return output
@@ -111,12 +154,15 @@ _INVOKE_ANNOTATIONS: dict[str, Any] = {
 
 
 class _GraphWrapper:
-    """Copies an agent graph with durable models and tools, keeping cycles intact."""
+    """Copies an agent graph with durable models, tools, MCP servers, agents used as tools,
+    guardrails, handoffs and hooks, keeping cycles intact."""
 
     def __init__(self) -> None:
         # By id, with the original kept: a kept graph copy outlives the run that made it, and
         # an agent a handoff builds at run time may reuse a dead one's id.
         self._copies: dict[int, tuple[Agent[Any], Agent[Any]]] = {}
+        self.nested = False
+        """Whether an agent of the graph uses another agent as a tool (`sequential_tools`)."""
 
     def _copy_of(self, agent: Agent[Any]) -> Agent[Any] | None:
         existing = self._copies.get(id(agent))
@@ -129,32 +175,82 @@ class _GraphWrapper:
         changes: dict[str, Any] = {}
         if isinstance(agent.model, Model) and not isinstance(agent.model, DurableModel):
             changes["model"] = DurableModel(agent.model)
-        changes["tools"] = [
-            _durable_tool(tool)
-            if isinstance(tool, FunctionTool) and not getattr(tool, _UNRECORDED_ATTR, False)
-            else tool
-            for tool in agent.tools
-        ]
+        if agent.mcp_servers:
+            changes["mcp_servers"] = durable_servers(agent.mcp_servers)
+        if agent.input_guardrails:
+            changes["input_guardrails"] = durable_input_guardrails(agent.input_guardrails)
+        if agent.output_guardrails:
+            changes["output_guardrails"] = durable_output_guardrails(agent.output_guardrails)
+        if agent.hooks is not None:
+            changes["hooks"] = live_only_agent_hooks(agent.hooks)
         copy = agent.clone(**changes)
         self._copies[id(agent)] = (agent, copy)
+        # After the copy is known: an agent tool or a handoff may lead back to this agent.
+        copy.tools = [self._tool(tool) for tool in agent.tools]
         copy.handoffs = [self._handoff(h) for h in agent.handoffs]
         return copy
+
+    def _tool(self, tool: Any) -> Any:
+        if not isinstance(tool, FunctionTool):
+            return tool
+        inner = agents_compat.agent_of_agent_tool(tool)
+        if inner is not None:
+            self.nested = True
+            rebound = agents_compat.rebind_agent_tool(tool, self.agent(inner), _durable_config)
+            return _durable_tool(rebound, takes_steps=True)
+        if getattr(tool, _UNRECORDED_ATTR, False):
+            return tool
+        return _durable_tool(tool)
 
     def _handoff(self, handoff: Agent[Any] | Handoff[Any, Any]) -> Agent[Any] | Handoff[Any, Any]:
         if isinstance(handoff, Agent):
             return self.agent(handoff)
         original = handoff.on_invoke_handoff
 
-        async def invoke(*args: Any, **kwargs: Any) -> Agent[Any]:
-            target = await original(*args, **kwargs)
-            existing = self._copy_of(target)
-            if existing is not None:
-                return existing
+        def as_copy(target: Agent[Any]) -> Agent[Any]:
             # Not part of the graph copied: a handoff may build its agent at run time, and
             # this wrapper lives as long as its kept graph copy, so it must not hold them all.
-            return durable_agent(target)
+            return self._copy_of(target) or durable_agent(target)
+
+        async def invoke(*args: Any, **kwargs: Any) -> Agent[Any]:
+            if not in_workflow_body():
+                return as_copy(await original(*args, **kwargs))
+            live: list[Agent[Any]] = []
+
+            async def call() -> str:
+                live.append(as_copy(await original(*args, **kwargs)))
+                return live[0].name
+
+            # `on_handoff` runs once: a replay takes the target's name from the record.
+            name = await DBOS.run_step_async(HANDOFF_STEP, call)
+            fire_hooks("handoff", name)
+            if live:
+                return live[0]
+            target = handoff_target(handoff)
+            if target is None or target.name != name:
+                # An agent the handoff builds at run time: only the callback can build it.
+                return as_copy(await original(*args, **kwargs))
+            return as_copy(target)
 
         return dataclasses.replace(handoff, on_invoke_handoff=invoke)
+
+
+HANDOFF_STEP: StepOptions = {"name": "timestep.handoff"}
+
+
+def _durable_config(config: RunConfig) -> RunConfig:
+    """An agent tool's own run config, recorded like the run's (`durable_run_config`)."""
+    return durable_run_config(config, config.model_provider, sequential_tools=True)
+
+
+def sequential_tools(agent: Agent[Any]) -> bool:
+    """Whether the durable copy `agent` (from `durable_agent`) must run its function tools one
+    at a time: an agent used as a tool takes steps of the run while it runs, so two of them
+    running at once would take step ids in an order that a replay cannot repeat."""
+    return getattr(agent, _NESTED_ATTR, False)
+
+
+_NESTED_ATTR = "_timestep_nested"
 
 
 def durable_agent(agent: Agent[Any]) -> Agent[Any]:
@@ -169,7 +265,9 @@ def durable_agent(agent: Agent[Any]) -> Agent[Any]:
         if cached is not None and _same_shape(cached[0], shape):
             _graph_copies.move_to_end(id(agent))
             return cached[1]
-    copy = _GraphWrapper().agent(agent)
+    wrapper = _GraphWrapper()
+    copy = wrapper.agent(agent)
+    setattr(copy, _NESTED_ATTR, wrapper.nested)
     with _copies_lock:
         _graph_copies[id(agent)] = (shape, copy)
         if len(_graph_copies) > _KEPT_GRAPHS:
@@ -192,10 +290,9 @@ def _graph_shape(agent: Agent[Any]) -> tuple[Any, ...]:
     of (and whether the tool opted out of recording). A field reassigned, a tool or handoff
     added, removed or replaced, anywhere in the graph, gives another shape. (Objects mutated in
     place need nothing: the copies share them.)"""
-    from .registry import walk_agents
 
     shape: list[Any] = []
-    for reachable in walk_agents(agent):
+    for reachable in walk_agents(agent, through_agent_tools=True):
         shape += _fields_of(reachable)
         for tool in reachable.tools:
             if isinstance(tool, FunctionTool):

@@ -113,7 +113,7 @@ class DurableModel(Model):
         record = await DBOS.run_step_async(MODEL_STEP, _run_model_call, self.name, call)
         # Decode only on replay: a live call already has the response in hand.
         response = live[0] if live else decode_model_response(record)
-        after_model_step(segment, record, response, self.name)
+        after_model_step(segment, record, response, self.name, replayed=not live)
         return response
 
     def stream_response(self, *args: Any, **kwargs: Any) -> AsyncIterator[TResponseStreamEvent]:
@@ -124,9 +124,10 @@ class DurableModel(Model):
 
 
 def after_model_step(
-    segment: Segment, record: dict[str, Any], response: ModelResponse, name: str
+    segment: Segment, record: dict[str, Any], response: ModelResponse, name: str, replayed: bool
 ) -> None:
     """What follows every recorded model call, live or replayed."""
+    segment.last_model_call_replayed = replayed
     segment.count_usage(recorded_model_name(record) or name, response.usage)
     segment.reserve_tool_slots(_function_call_ids(response))
     fire_hooks("model", response.response_id or "")
@@ -250,4 +251,4 @@ async def _stream_recorded(
         await writer.replay_model_call(step_id, _replayed_events(response))
     if not relayed_completion:
         yield completed_event(response)
-    after_model_step(segment, record, response, model.name)
+    after_model_step(segment, record, response, model.name, replayed=not live)

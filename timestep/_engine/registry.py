@@ -23,9 +23,12 @@ _agents: dict[str, Agent[Any]] = {}
 _lock = threading.Lock()
 
 
-def walk_agents(agent: Agent[Any]) -> list[Agent[Any]]:
-    """Every agent reachable from `agent` through handoffs, `agent` first."""
+def walk_agents(agent: Agent[Any], *, through_agent_tools: bool = False) -> list[Agent[Any]]:
+    """Every agent reachable from `agent` through handoffs (and, when asked, through the
+    agents its tools run: `Agent.as_tool`), `agent` first."""
     from agents import Agent, Handoff
+
+    from .._compat.agents import agent_of_agent_tool
 
     seen: dict[int, Agent[Any]] = {}
     pending: list[Agent[Any]] = [agent]
@@ -38,11 +41,24 @@ def walk_agents(agent: Agent[Any]) -> list[Agent[Any]]:
             if isinstance(handoff, Agent):
                 pending.append(handoff)
             elif isinstance(handoff, Handoff):
-                target = getattr(handoff, "_agent_ref", None)
-                resolved = target() if callable(target) else None
-                if isinstance(resolved, Agent):
+                resolved = handoff_target(handoff)
+                if resolved is not None:
                     pending.append(resolved)
+        if through_agent_tools:
+            for tool in current.tools:
+                inner = agent_of_agent_tool(tool)
+                if inner is not None:
+                    pending.append(inner)
     return list(seen.values())
+
+
+def handoff_target(handoff: Any) -> Agent[Any] | None:
+    """The agent a `Handoff` object was made for (None for one that builds it at run time)."""
+    from agents import Agent
+
+    target = getattr(handoff, "_agent_ref", None)
+    resolved = target() if callable(target) else None
+    return resolved if isinstance(resolved, Agent) else None
 
 
 def register_agent(agent: Agent[Any], *, context_storage: ContextStorage | None = None) -> None:
@@ -66,6 +82,9 @@ def register_agent(agent: Agent[Any], *, context_storage: ContextStorage | None 
             "context_storage must be a timestep.ContextStorage, not "
             f"{type(context_storage).__name__}"
         )
+    from .mcp_servers import note_loops
+
+    note_loops(walk_agents(agent, through_agent_tools=True))
     with _lock:
         for reachable in walk_agents(agent):
             _agents[reachable.name] = reachable

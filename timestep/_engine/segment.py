@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from agents.usage import Usage
 from dbos import DBOS, StepReservation
 
+from .._compat import dbos as dbos_compat
 from ..state.records import ModelUsage
 
 
@@ -40,11 +41,32 @@ class Segment:
         before = self.usage_by_model.get(model_name)
         self.usage_by_model[model_name] = counted if before is None else before + counted
 
+    recorded_steps: frozenset[int] = frozenset()
+    """Step ids that had a recorded output when this execution of the segment began (a
+    recovery replays them). Loaded only when the run has hooks (`hooks.LiveOnlyHooks`)."""
+
+    replayed_calls: set[str] = field(default_factory=set)
+    """Call ids of tool calls whose output this execution took from their records."""
+
+    last_model_call_replayed: bool = False
+    """Whether the latest model call's response came from its record."""
+
     def reserve_tool_slots(self, call_ids: list[str]) -> None:
-        if DBOS.workflow_id is None:
-            return
+        if not in_workflow_body():
+            return  # inside a step (a guardrail agent): nothing nested is recorded
         for call_id in call_ids:
             self.tool_slots[call_id] = DBOS.reserve_step()
+
+    def next_step_replays(self) -> bool:
+        """Whether the next step this segment takes has a record to replay."""
+        if not self.recorded_steps or not in_workflow_body():
+            return False
+        return dbos_compat.next_step_id() in self.recorded_steps
+
+    def call_replays(self, call_id: str) -> bool:
+        """Whether the tool call `call_id` (not run yet) has a record to replay."""
+        slot = self.tool_slots.get(call_id)
+        return slot is not None and slot.step_id in self.recorded_steps
 
 
 _segment: ContextVar[Segment | None] = ContextVar("timestep_segment", default=None)
@@ -54,6 +76,12 @@ after_step_hooks: list[Callable[[str, str], None]] = []
 """Called with (step kind, detail) right after a step's output is recorded or replayed.
 
 A seam for crash tests that must stop a process exactly at a step boundary."""
+
+
+def in_workflow_body() -> bool:
+    """Whether this code runs in a segment's workflow, outside any step: only there is a
+    call recorded as a step of its own (inside a step, everything is part of that step)."""
+    return DBOS.workflow_id is not None and DBOS.step_id is None
 
 
 def current_segment() -> Segment | None:

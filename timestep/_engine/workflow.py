@@ -41,8 +41,10 @@ from ..errors import AgentMismatchError, TimestepError, wrapped
 from ..state import records
 from ..state.retry import until_reachable
 from . import registry, requests
-from .durable import ReplaySafeSession, durable_agent, durable_run_config
+from .durable import ReplaySafeSession, durable_agent, durable_run_config, sequential_tools
 from .events import DurableEventQueue, StreamWriter, set_writer
+from .guardrails import describe_tripwire
+from .hooks import any_agent_hooks, live_only_run_hooks, recorded_step_ids
 from .naming import (
     DECIDED_TOPIC,
     SEGMENT_WORKFLOW,
@@ -408,8 +410,12 @@ async def run_segment(request: SegmentRequest) -> dict[str, Any]:
     base_config = attached.run_config
     if base_config is None and overrides is not None and overrides.run_config is not None:
         base_config = RunConfig(model=overrides.run_config, model_provider=default_model_provider())
-    run_config = durable_run_config(base_config, default_model_provider())
+    run_config = durable_run_config(
+        base_config, default_model_provider(), sequential_tools=sequential_tools(starting_agent)
+    )
     segment = Segment(run_id=run_id)
+    if attached.hooks is not None or any_agent_hooks(agent):
+        segment.recorded_steps = await recorded_step_ids(workflow_id)
     token = enter_segment(segment)
     try:
         run_input: Any = request.get("input")
@@ -435,7 +441,7 @@ async def run_segment(request: SegmentRequest) -> dict[str, Any]:
         if request.get("max_turns") is not None:
             kwargs["max_turns"] = request["max_turns"]
         kwargs.update(
-            hooks=attached.hooks,
+            hooks=live_only_run_hooks(attached.hooks),
             run_config=run_config,
             session=ReplaySafeSession(session) if session is not None else None,
         )
@@ -457,7 +463,7 @@ async def run_segment(request: SegmentRequest) -> dict[str, Any]:
             cause = wrapped(exc, TimestepError) or exc
             with _process.lock:
                 _process.errors[workflow_id] = cause
-            failure = f"{type(cause).__name__}: {cause}"
+            failure = describe_tripwire(cause) or f"{type(cause).__name__}: {cause}"
             await _record_outcome(
                 run_id,
                 segment_number,
