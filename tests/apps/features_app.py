@@ -3,14 +3,17 @@
     python -m tests.apps.features_app DB_URL WORKDIR RUN_ID MODE [CRASH_AT]
 
 The graph: `Triage` (an input guardrail that runs a guardrail agent, run and agent hooks) calls
-the `add_entry` tool of a real stdio MCP server, then `researcher` (the agent `Researcher` used
+the `add_entry` tool of a real MCP server (stdio, or streamable HTTP at
+`TIMESTEP_TEST_MCP_URL`), then `researcher` (the agent `Researcher` used
 as a tool, which calls its function tool `note` twice), then hands off to `Closer` through
 `handoff(on_handoff=...)`; `Closer` has an output guardrail and answers. Every real execution
 (each agent's model calls, the MCP call, `note`, `on_handoff`, the guardrails, the hooks) is
 logged to WORKDIR/log.jsonl.
 
 MODE: `durable` runs it with `run_agent` (prints the result as JSON); `plain` with the SDK's
-`Runner.run` (the reference); `trip` makes the guardrail agent trip its wire.
+`Runner.run` (the reference); `trip` makes the guardrail agent trip its wire; `park` runs it
+with the MCP server's `require_approval="always"` (the run parks on `add_entry`), `approve`
+approves the parked call, and `resume` connects the server, registers the agent and resumes.
 CRASH_AT: where the process kills itself (os._exit) the first time it gets there:
 mcp_inside (the MCP server kills this process after its side effect), mcp_recorded,
 inner_model, inner_tool, guardrail_model, handoff_recorded, closer_model, or none.
@@ -38,7 +41,7 @@ from agents import (
     input_guardrail,
     output_guardrail,
 )
-from agents.mcp import MCPServerStdio
+from agents.mcp import MCPServerStdio, MCPServerStreamableHttp
 
 import timestep
 from tests.helpers import ExecutionLog, TurnModel
@@ -148,7 +151,7 @@ closer = Agent(
 )
 
 
-def build_triage(server: MCPServerStdio) -> Agent[Any]:
+def build_triage(server: Any) -> Agent[Any]:
     return Agent(
         name="Triage",
         instructions="Book the entry, research, then hand over to the closer.",
@@ -187,8 +190,14 @@ def summary(result: Any) -> dict[str, Any]:
     }
 
 
-async def main() -> None:
-    server = MCPServerStdio(
+def mcp_server() -> Any:
+    approval = "always" if mode in ("park", "resume") else None
+    url = os.environ.get("TIMESTEP_TEST_MCP_URL")
+    if url:  # a streamable-HTTP server the test started
+        return MCPServerStreamableHttp(
+            params={"url": url}, client_session_timeout_seconds=600, require_approval=approval
+        )
+    return MCPServerStdio(
         params={
             "command": sys.executable,
             "args": ["-m", "tests.apps.mcp_server", str(Path(workdir) / "log.jsonl")],
@@ -203,20 +212,34 @@ async def main() -> None:
         },
         # A stalled answer would wait this long: the test's own timeout fails first.
         client_session_timeout_seconds=600,
+        require_approval=approval,
     )
+
+
+async def main() -> None:
+    server = mcp_server()
+    timestep.configure(database_url=db_url)
+    if mode == "approve":
+        await timestep.approve(run_id)
+        return
     async with server:
         triage = build_triage(server)
         try:
             if mode == "plain":
                 result: Any = await Runner.run(triage, "ticket", hooks=LoggingRunHooks())
+            elif mode == "resume":
+                timestep.register_agent(triage)
+                result = await timestep.resume(run_id)
             else:
-                timestep.configure(database_url=db_url)
                 result = await timestep.run_agent(
                     triage, "ticket", run_id=run_id, hooks=LoggingRunHooks()
                 )
         except InputGuardrailTripwireTriggered as exc:
             print(json.dumps({"tripwire": exc.guardrail_result.output.output_info}))
             return
+    if result.interruptions:
+        print(json.dumps({"pending": [i.tool_name for i in result.interruptions]}))
+        return
     print(json.dumps(summary(result)))
 
 

@@ -23,8 +23,9 @@ except ImportError:  # mcp 1.x
     from mcp.server.fastmcp import Context  # type: ignore[no-redef]
     from mcp.server.fastmcp import FastMCP as Server  # type: ignore[no-redef]
 
-from timestep._engine.mcp_servers import IDEMPOTENCY_META_KEY
-
+IDEMPOTENCY_META_KEY = "timestep/idempotency_key"
+"""`timestep._engine.mcp_servers.IDEMPOTENCY_META_KEY` (not imported: the server starts faster
+without Timestep; tests/test_sdk_features.py checks that the keys arrive)."""
 log = ExecutionLog(sys.argv[1])
 transport = sys.argv[2] if len(sys.argv) > 2 else "stdio"
 server: Any = Server("ledger")

@@ -145,9 +145,7 @@ class DurableMCPServer(MCPServer):
         return await _on_home_loop(self._inner, lambda: self._inner.list_resources(cursor))
 
     async def list_resource_templates(self, cursor: str | None = None) -> Any:
-        return await _on_home_loop(
-            self._inner, lambda: self._inner.list_resource_templates(cursor)
-        )
+        return await _on_home_loop(self._inner, lambda: self._inner.list_resource_templates(cursor))
 
     async def read_resource(self, uri: Any) -> Any:
         return await _on_home_loop(self._inner, lambda: self._inner.read_resource(uri))
