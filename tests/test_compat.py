@@ -16,6 +16,7 @@ from agents import (
     Agent,
     Model,
     ModelProvider,
+    RunConfig,
     RunContextWrapper,
     Runner,
     RunResult,
@@ -24,6 +25,7 @@ from agents import (
     function_tool,
     set_default_openai_key,
 )
+from agents.models.multi_provider import MultiProvider
 from agents.tracing import TracingProcessor
 from agents.tracing.provider import DefaultTraceProvider
 from ollama import AsyncClient
@@ -261,6 +263,63 @@ async def test_dbos_instance_hooks(timestep_db: str) -> None:
         raise RuntimeError("outer") from raised.value
     except RuntimeError as outer:
         assert dbos_compat.is_stop(outer)
+
+
+async def test_agent_tools_run_the_agent_they_are_rebound_to() -> None:
+    inner = Agent(name="Inner", model=TurnModel([], final="from the original"))
+    replacement = Agent(name="Inner", model=TurnModel([], final="from the replacement"))
+    given = RunConfig(model_provider=MultiProvider())
+    seen: list[RunConfig] = []
+
+    def note_config(config: RunConfig) -> RunConfig:
+        seen.append(config)
+        return config
+
+    tool = inner.as_tool("ask", "Ask the inner agent.", run_config=given, max_turns=3)
+    assert agents_compat.agent_of_agent_tool(tool) is inner
+    assert agents_compat.agent_of_agent_tool(double) is None
+    rebound = agents_compat.rebind_agent_tool(tool, replacement, note_config)
+    assert seen == [given]
+    assert agents_compat.agent_of_agent_tool(rebound) is replacement
+    outer = Agent(
+        name="Outer",
+        model=TurnModel([[("ask", {"input": "hi"})]], final="outer done"),
+        tools=[rebound],
+    )
+    result = await Runner.run(outer, "go")
+    outputs = [item.output for item in result.new_items if item.type == "tool_call_output_item"]
+    assert outputs == ["from the replacement"]
+    # The original tool is untouched.
+    result = await Runner.run(outer.clone(tools=[tool]), "go")
+    outputs = [item.output for item in result.new_items if item.type == "tool_call_output_item"]
+    assert outputs == ["from the original"]
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_next_step_id_is_the_id_the_next_step_takes(timestep_db: str) -> None:
+    from dbos import DBOS
+
+    from timestep._engine import launch
+
+    await asyncio.to_thread(launch.ensure_dbos)
+
+    @DBOS.workflow(name="timestep.test_compat.steps")
+    async def steps() -> list[int]:
+        seen = []
+        for _ in range(3):
+            predicted = dbos_compat.next_step_id()
+            seen.append(predicted)
+            assert await DBOS.run_step_async(None, _step_id) == predicted
+        return seen
+
+    handle = await DBOS.start_workflow_async(steps)
+    assert await handle.get_result() == [1, 2, 3]
+
+
+async def _step_id() -> int | None:
+    from dbos import DBOS
+
+    return DBOS.step_id
 
 
 # --- ollama -------------------------------------------------------------------------------------

@@ -203,3 +203,24 @@ def test_tripwire_raises_the_sdk_exception_live_and_from_records(tmp_path: Path)
     assert app(url, tmp_path, "trip")[1] == {"tripwire": {"verdict": "trip"}}
     log = ExecutionLog(tmp_path / "log.jsonl")
     assert [e["agent"] for e in log.entries("model")] == ["Guard"]
+
+
+def test_an_agent_tools_approval_parks_the_whole_run(tmp_path: Path) -> None:
+    """The SDK surfaces an inner tool's approval as the outer run's interruption: the run
+    parks, is approved from another process and finishes in a third; the tool runs once."""
+    url, log = f"sqlite:///{tmp_path}/timestep.sqlite", tmp_path / "log.jsonl"
+    outputs = []
+    for mode in ("run", "approve", "resume"):
+        process = subprocess.run(
+            [sys.executable, "-m", "tests.apps.nested_app", url, str(log), mode],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=180,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
+        assert process.returncode == 0, process.stderr
+        outputs.append(process.stdout.strip())
+    assert json.loads(outputs[0]) == {"pending": [["pay", "Payer"]]}
+    assert json.loads(outputs[2]) == {"final_output": "boss done"}
+    assert ExecutionLog(log).entries("pay") == [{"kind": "pay", "amount": 5}]

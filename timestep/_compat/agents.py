@@ -20,6 +20,9 @@
 - The agent an `Agent.as_tool` tool runs, and the same tool running another agent: the tool
   keeps its agent (and its own run config) in the closure of its invoker, and Timestep must run
   a durable copy of that agent in its place (with every `as_tool` option kept).
+- An MCP server's approval policy and failure formatter for a tool, which the SDK reads through
+  private methods when it lists the server's tools (Timestep's wrapper of a server passes them
+  on from the server it wraps).
 - The canonical tool-invocation identity the SDK records with an approval, which the
   TypeScript adapter must reproduce byte for byte.
 """
@@ -42,6 +45,7 @@ from agents import (
     RunResultStreaming,
     RunState,
 )
+from agents.mcp import MCPServer
 from agents.models.multi_provider import MultiProvider
 from agents.result import RunResultBase
 from agents.tracing import TracingProcessor
@@ -287,3 +291,13 @@ def rebind_agent_tool(
     rebound.__kwdefaults__ = implementation.__kwdefaults__
     new_invoker = type(invoker)(rebound, invoker._on_handled_error)
     return dataclasses.replace(tool, on_invoke_tool=new_invoker, _agent_instance=agent)
+
+
+def mcp_approval_policy(server: MCPServer, tool: Any, agent: Any) -> Any:
+    """What `server` says about approving calls of its `tool` (the SDK's `needs_approval`)."""
+    return server._get_needs_approval_for_tool(tool, agent)
+
+
+def mcp_failure_error_function(server: MCPServer, default: Any) -> Any:
+    """`server`'s formatter of a failed call's message, else `default`."""
+    return server._get_failure_error_function(default)

@@ -37,9 +37,9 @@ from .guardrails import durable_input_guardrails, durable_output_guardrails
 from .hooks import live_only_agent_hooks
 from .mcp_servers import durable_servers
 from .model_calls import DurableModel, DurableModelProvider
-from .naming import TOOL_STEP_NAME
 from .registry import handoff_target, walk_agents
 from .segment import (
+    TOOL_STEP,
     current_segment,
     enter_tool_call,
     fire_hooks,
@@ -51,9 +51,6 @@ _UNRECORDED_ATTR = "_timestep_unrecorded"
 
 
 # --- steps -------------------------------------------------------------------------------
-
-
-TOOL_STEP: StepOptions = {"name": TOOL_STEP_NAME}
 
 
 async def _run_tool_call(tool_name: str, call_id: str, call: Callable[[], Awaitable[Any]]) -> Any:

@@ -33,8 +33,9 @@ from agents.mcp import MCPServer
 from dbos import DBOS
 from mcp.types import CallToolResult
 
+from .._compat import agents as agents_compat
 from .codecs import decode_tool_output, encode_tool_output
-from .segment import current_segment, enter_tool_call, fire_hooks, leave_tool_call
+from .segment import TOOL_STEP, current_segment, enter_tool_call, fire_hooks, leave_tool_call
 
 if TYPE_CHECKING:
     from agents import Agent
@@ -108,11 +109,13 @@ class DurableMCPServer(MCPServer):
     def cached_tools(self) -> Any:
         return self._inner.cached_tools
 
+    # The SDK asks a server for its approval policy and failure formatter through these
+    # (private) methods when it turns the server's tools into function tools.
     def _get_needs_approval_for_tool(self, tool: Any, agent: Any) -> Any:
-        return self._inner._get_needs_approval_for_tool(tool, agent)
+        return agents_compat.mcp_approval_policy(self._inner, tool, agent)
 
     def _get_failure_error_function(self, default: Any) -> Any:
-        return self._inner._get_failure_error_function(default)
+        return agents_compat.mcp_failure_error_function(self._inner, default)
 
     async def _resolve_meta(self, context: MCPToolMetaContext) -> dict[str, Any] | None:
         # The SDK awaits this in the tool call's task just before it starts `call_tool` in a
@@ -166,8 +169,6 @@ class DurableMCPServer(MCPServer):
             return encode_tool_output(
                 tool_name, call_id, result.model_dump(mode="json", by_alias=True)
             )
-
-        from .durable import TOOL_STEP
 
         reserved = segment.tool_slots.pop(call_id, None)
         token = enter_tool_call(segment.run_id, call_id)

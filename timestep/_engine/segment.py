@@ -11,10 +11,14 @@ from contextvars import ContextVar, Token
 from dataclasses import dataclass, field
 
 from agents.usage import Usage
-from dbos import DBOS, StepReservation
+from dbos import DBOS, StepOptions, StepReservation
 
 from .._compat import dbos as dbos_compat
 from ..state.records import ModelUsage
+from .naming import TOOL_STEP_NAME
+
+TOOL_STEP: StepOptions = {"name": TOOL_STEP_NAME}
+"""The step of a tool call (function tool, MCP tool, agent tool), at the id reserved for it."""
 
 
 @dataclass
