@@ -38,7 +38,9 @@ from .errors import (
 )
 
 _LAZY: dict[str, str] = {
-    "register_agent": "._engine.registry",
+    # Through `run`: importing it registers Timestep's DBOS workflows, so an application that
+    # registers its agents and then launches its own DBOS recovers the runs they started.
+    "register_agent": ".run",
     "approve": ".approvals",
     "reject": ".approvals",
     "resume": ".approvals",

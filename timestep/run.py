@@ -50,6 +50,11 @@ from .state.records import RunOverrides
 
 logger = logging.getLogger("timestep")
 
+register_agent = registry.register_agent
+"""`timestep.register_agent`, resolved through this module: importing it registers Timestep's
+DBOS workflows (`_engine.workflow`), whatever else the application has imported, before the
+application launches its own DBOS (whose start-up recovery needs them)."""
+
 OnExisting = Literal["return", "error"]
 """What `run_agent` does with an existing run id started with another input or model: go on
 with the recorded run (with a warning), or raise `RunExistsError`."""

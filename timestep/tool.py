@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ._engine import workflow  # noqa: F401  registers Timestep's DBOS workflows (see run.py)
 from ._engine.durable import unrecorded
 from ._engine.segment import current_tool_call
 from .errors import TimestepError

@@ -112,8 +112,10 @@ def ensure_dbos() -> None:
             on_own_queue=queues.listen_to_own_queue,
         )
         owner.register()
-        if configured:
+        if configured and not dbos_compat.is_launched(instance):
             # A stable id: what its previous (dead) start left goes where it belongs first.
+            # (An application that launched its DBOS already recovered its own executor's
+            # workflows, which may be running now: they must not be moved.)
             owner.take_over_own_past()
         if restrict_queues:
             # Dequeue only the queues of agents this process has (and its own, when used).
