@@ -18,7 +18,9 @@ from tests.helpers import ExecutionLog
 from tests.processes import ROOT, env_for
 
 
-def _app(database_url: str, log: Path, workflow_id: str, executor: str, mode: str) -> subprocess.CompletedProcess[str]:
+def _app(
+    database_url: str, log: Path, workflow_id: str, executor: str, mode: str
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "tests.apps.dbos_app", database_url, str(log)]
         + [workflow_id, executor, mode],
