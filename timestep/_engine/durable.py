@@ -22,11 +22,12 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from agents import Agent, FunctionTool, Handoff, Model, ModelProvider, RunConfig
-from agents.memory import Session
+from agents.memory import OpenAIConversationsSession, Session
 from agents.tool_context import ToolContext
 from dbos import DBOS, StepOptions
 from pydantic_core import to_jsonable_python
 
+from ..errors import ReplayMismatchError
 from .codecs import decode_tool_output, encode_tool_output
 from .model_calls import DurableModel, DurableModelProvider
 from .naming import TOOL_STEP_NAME
@@ -220,22 +221,68 @@ def _same_shape(kept: tuple[Any, ...], shape: tuple[Any, ...]) -> bool:
 
 
 class ReplaySafeSession:
-    """A session whose reads and writes are steps, so a replayed segment adds nothing twice."""
+    """A session whose reads and writes are steps, so a replayed segment adds nothing twice.
+
+    A session that creates its id on first use (`OpenAIConversationsSession()` creates its
+    conversation) gets that id from a step of its own before its first read or write: a replay
+    in a fresh process, with a new session object, goes on in the same conversation.
+    """
 
     def __init__(self, inner: Session) -> None:
         self.inner = inner
-        self.session_id = inner.session_id
         self.session_settings = getattr(inner, "session_settings", None)
+        self._id_settled = not isinstance(inner, OpenAIConversationsSession)
+
+    @property
+    def session_id(self) -> str:
+        """The inner session's id (which raises, as the SDK's does, before it exists)."""
+        return self.inner.session_id
+
+    async def _settle_id(self) -> None:
+        if self._id_settled:
+            return
+        self._id_settled = True
+        recorded = await _session_id_step(self.inner)
+        current = _available_id(self.inner)
+        if current is None:
+            self.inner.session_id = recorded  # type: ignore[misc]
+        elif current != recorded:
+            raise ReplayMismatchError(
+                f"this run used conversation {recorded!r}, and the session given now is "
+                f"conversation {current!r}; pass OpenAIConversationsSession() (or "
+                f"conversation_id={recorded!r}) to go on with the run"
+            )
 
     async def get_items(self, limit: int | None = None) -> list[Any]:
+        await self._settle_id()
         items = await _session_step(lambda: self.inner.get_items(limit))
         return list(items)
 
     async def add_items(self, items: list[Any]) -> None:
+        await self._settle_id()
         await _session_step(lambda: self.inner.add_items(items))
 
     async def pop_item(self) -> Any:
+        await self._settle_id()
         return await _session_step(lambda: self.inner.pop_item())
 
     async def clear_session(self) -> None:
+        await self._settle_id()
         await _session_step(lambda: self.inner.clear_session())
+
+
+@DBOS.step(name="timestep.session_id")
+async def _session_id_step(session: Session) -> str:
+    """The id of a session that creates it on first use, created now if need be."""
+    current = _available_id(session)
+    if current is not None:
+        return current
+    await session.get_items(limit=0)  # creates the id; reads nothing
+    return session.session_id
+
+
+def _available_id(session: Session) -> str | None:
+    try:
+        return session.session_id
+    except ValueError:  # "Session ID not yet available"
+        return None
