@@ -73,6 +73,7 @@ _LAZY: dict[str, str] = {
     "to_typescript_json": ".state.typescript",
     "stream_events": ".stream",
     "idempotency_key": ".tool",
+    "uninterruptible": ".tool",
     "unrecorded": ".tool",
 }
 """Public name -> the module that defines it."""
@@ -96,7 +97,7 @@ if TYPE_CHECKING:
     )
     from .store import RunStateStore
     from .stream import stream_events
-    from .tool import idempotency_key, unrecorded
+    from .tool import idempotency_key, uninterruptible, unrecorded
 
 
 def __getattr__(name: str) -> Any:
@@ -171,5 +172,6 @@ __all__ = [
     "stream_events",
     "submit",
     "to_typescript_json",
+    "uninterruptible",
     "unrecorded",
 ]

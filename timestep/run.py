@@ -18,7 +18,7 @@ from pydantic_core import PydanticSerializationError, to_jsonable_python
 from ._compat import dbos as dbos_compat
 from ._compat.agents import application_context
 from ._engine import launch as _launch
-from ._engine import queues, registry
+from ._engine import queues, registry, stopping
 from ._engine.naming import run_id_or_new, segment_workflow_id
 from ._engine.requests import PendingCallRef, RunInput, SegmentRequest
 from ._engine.storage import storage_engine
@@ -541,7 +541,7 @@ async def collect_result(
     (a finished streaming result when `streamed`)."""
     engine = storage_engine()
     try:
-        await handle.get_result()
+        await _wait_stoppable(run_id, handle)
     except Exception as exc:
         original = take_live_error(workflow_id)
         record = await asyncio.to_thread(records.get, engine, run_id)
@@ -556,6 +556,24 @@ async def collect_result(
     record = await asyncio.to_thread(records.get, engine, run_id)
     state = await asyncio.to_thread(records.load_state, engine, run_id)
     return await rebuild_result(agent, run_id, state, record.final_output, streamed)
+
+
+async def _wait_stoppable(run_id: str, handle: WorkflowHandleAsync[Any]) -> None:
+    """Wait for the segment's outcome. SIGINT/SIGTERM meanwhile stop this process without
+    throwing away a tool call in flight (`stopping`); `cancel(run_id)` here ends the wait at
+    once with `RunCancelledError`, whatever the segment is still finishing."""
+    outcome = asyncio.ensure_future(handle.get_result())
+    with stopping.cancellation_of(run_id) as cancelled:
+        async with stopping.signals_deferred():
+            try:
+                await asyncio.wait({outcome, cancelled}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                # Only this wait ends: the segment's own task goes on (DBOS shields it).
+                outcome.cancel()
+    if outcome.done() and not outcome.cancelled():
+        outcome.result()
+        return
+    raise RunCancelledError(run_id)
 
 
 ResultT = TypeVar("ResultT", bound=RunResultBase)

@@ -28,18 +28,23 @@ from dbos import DBOS, StepOptions
 from pydantic_core import to_jsonable_python
 
 from ..errors import ReplayMismatchError
+from . import stopping
 from .codecs import decode_tool_output, encode_tool_output
 from .model_calls import DurableModel, DurableModelProvider
 from .naming import TOOL_STEP_NAME
 from .segment import current_segment, enter_tool_call, fire_hooks, leave_tool_call
 
 _UNRECORDED_ATTR = "_timestep_unrecorded"
+_UNINTERRUPTIBLE_ATTR = "_timestep_uninterruptible"
 
 
 # --- steps -------------------------------------------------------------------------------
 
 
-TOOL_STEP: StepOptions = {"name": TOOL_STEP_NAME}
+TOOL_STEP: StepOptions = {"name": TOOL_STEP_NAME, "preemptible": True}
+"""Preemptible: `cancel(run_id)` cancels an async tool in flight (DBOS polls for it)."""
+
+UNINTERRUPTIBLE_TOOL_STEP: StepOptions = {"name": TOOL_STEP_NAME}
 
 
 async def _run_tool_call(tool_name: str, call_id: str, call: Callable[[], Awaitable[Any]]) -> Any:
@@ -73,8 +78,20 @@ def unrecorded(tool: FunctionTool) -> FunctionTool:
     return tool
 
 
+def uninterruptible(tool: FunctionTool) -> FunctionTool:
+    """Declare that `cancel(run_id)` must not interrupt `tool` while it runs: the call runs to
+    its end and its output is recorded; the run stops before its next step.
+
+    (Stopping a process on SIGINT/SIGTERM still cancels it past the grace period.)
+    """
+    setattr(tool, _UNINTERRUPTIBLE_ATTR, True)
+    return tool
+
+
 def _durable_tool(tool: FunctionTool) -> FunctionTool:
     original = tool.on_invoke_tool
+    interruptible = not getattr(tool, _UNINTERRUPTIBLE_ATTR, False)
+    options = TOOL_STEP if interruptible else UNINTERRUPTIBLE_TOOL_STEP
 
     async def invoke(context: ToolContext[Any], arguments: str) -> Any:
         segment = current_segment()
@@ -82,13 +99,14 @@ def _durable_tool(tool: FunctionTool) -> FunctionTool:
         if segment is None or DBOS.workflow_id is None:
             return await original(context, arguments)
         reserved = segment.tool_slots.pop(call_id, None)
+        await stopping.gate()
         token = enter_tool_call(segment.run_id, call_id)
         try:
             name, call = tool.name, lambda: original(context, arguments)
             if reserved is not None:
-                record = await reserved.run_async(TOOL_STEP, _run_tool_call, name, call_id, call)
+                record = await reserved.run_async(options, _run_tool_call, name, call_id, call)
             else:
-                record = await DBOS.run_step_async(TOOL_STEP, _run_tool_call, name, call_id, call)
+                record = await DBOS.run_step_async(options, _run_tool_call, name, call_id, call)
         finally:
             leave_tool_call(token)
         output = decode_tool_output(record, call_id)

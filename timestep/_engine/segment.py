@@ -14,6 +14,7 @@ from agents.usage import Usage
 from dbos import DBOS, StepReservation
 
 from ..state.records import ModelUsage
+from . import stopping
 
 
 @dataclass
@@ -79,8 +80,10 @@ def fire_hooks(kind: str, detail: str) -> None:
 
 
 def enter_tool_call(run_id: str, call_id: str) -> Token[tuple[str, str] | None]:
+    stopping.tool_started()  # a stopping process waits for it (its grace period)
     return _tool_call.set((run_id, call_id))
 
 
 def leave_tool_call(token: Token[tuple[str, str] | None]) -> None:
     _tool_call.reset(token)
+    stopping.tool_ended()
