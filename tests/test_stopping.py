@@ -26,7 +26,7 @@ from agents import Agent, function_tool
 
 import timestep
 from tests.helpers import ExecutionLog, TurnModel
-from tests.processes import ROOT, env_for
+from tests.processes import ROOT, env_for, start_worker, stop, submit_runs, wait_for_status
 from timestep import RunCancelledError
 
 
@@ -155,3 +155,29 @@ async def test_cancel_lets_an_uninterruptible_tool_finish(timestep_db: str, tmp_
     assert not log.entries("cancelled")
     assert (await timestep.get_run("cancel-2")).status == "cancelled"
     assert [e["turn"] for e in log.entries("model")] == [0]  # no step after the tool
+
+
+def test_a_worker_on_sigterm_lets_its_tool_finish_and_another_worker_goes_on(
+    database_url: str, tmp_path: Path
+) -> None:
+    from tests.apps import fleet_app
+
+    log_path = tmp_path / "log.jsonl"
+    log = ExecutionLog(log_path)
+    env = env_for(database_url, log_path, TIMESTEP_TEST_TOOL_SECONDS="3")
+    first = start_worker(env, "tests.apps.fleet_app")
+    submit_runs(database_url, {"w-1": fleet_app.alpha})
+    _wait_for(log, "tool_start", first)
+    code, err = stop(first)  # SIGTERM
+    assert code == 0, err
+    # The tool in flight finished (and was recorded) before the worker exited; nothing after it.
+    assert [e["kind"] for e in log.entries()] == ["model", "tool_start", "tool_end"]
+
+    second = start_worker(env, "tests.apps.fleet_app")
+    try:
+        record = wait_for_status(database_url, "w-1", "completed")
+    finally:
+        stop(second)
+    assert record["final_output"] == "two steps"
+    starts = [e["key"] for e in log.entries("tool_start")]
+    assert starts == ["w-1:call_0_0", "w-1:call_1_0"]  # the first tool call ran once

@@ -19,7 +19,7 @@ import contextlib
 import logging
 import signal
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +37,7 @@ class _Process:
     waiters: dict[str, list[asyncio.Future[None]]] = field(default_factory=dict)
     """Futures of `run_agent`/`resume` calls waiting for a run, by run id."""
     handlers: dict[asyncio.AbstractEventLoop, _Handlers] = field(default_factory=dict)
+    on_stop: list[Callable[[], None]] = field(default_factory=list)
 
 
 @dataclass
@@ -55,10 +56,19 @@ def stopping() -> bool:
 
 
 def begin() -> None:
-    """Stop starting steps in this process (a worker's first step of stopping)."""
-    if not _process.stopping.is_set():
-        logger.warning("timestep: stopping; tool calls in flight finish and are recorded first")
+    """Stop starting steps and taking work in this process (the first step of stopping)."""
+    if _process.stopping.is_set():
+        return
+    logger.warning("timestep: stopping; tool calls in flight finish and are recorded first")
     _process.stopping.set()
+    for hook in list(_process.on_stop):
+        hook()
+
+
+def on_stop(hook: Callable[[], None]) -> None:
+    """Call `hook` when the process begins to stop (DBOS stops dequeuing work)."""
+    if hook not in _process.on_stop:
+        _process.on_stop.append(hook)
 
 
 async def gate() -> None:
