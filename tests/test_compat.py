@@ -7,6 +7,7 @@ private name or its behaviour fails here, next to the one file that has to chang
 from __future__ import annotations
 
 import asyncio
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -261,6 +262,11 @@ async def test_dbos_instance_hooks(timestep_db: str) -> None:
         raise RuntimeError("outer") from raised.value
     except RuntimeError as outer:
         assert dbos_compat.is_stop(outer)
+    # Last: a stopping process's instance no longer dequeues (its queue thread's event is set).
+    events = dbos.background_thread_stop_events
+    assert events and all(isinstance(e, threading.Event) for e in events)
+    dbos_compat.stop_dequeuing(dbos)
+    assert all(e.is_set() for e in events)
 
 
 # --- ollama -------------------------------------------------------------------------------------

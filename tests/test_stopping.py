@@ -181,3 +181,46 @@ def test_a_worker_on_sigterm_lets_its_tool_finish_and_another_worker_goes_on(
     assert record["final_output"] == "two steps"
     starts = [e["key"] for e in log.entries("tool_start")]
     assert starts == ["w-1:call_0_0", "w-1:call_1_0"]  # the first tool call ran once
+
+
+def test_ctrl_c_in_timestep_run_keeps_the_finished_tool(tmp_path: Path) -> None:
+    """The issue's case: Ctrl-C while `timestep run` is inside a (synchronous) demo tool."""
+    database_url = f"sqlite:///{tmp_path}/cli.sqlite"
+    env = env_for(
+        database_url,
+        tmp_path / "unused.jsonl",
+        TIMESTEP_DEMO_MODEL_SECONDS="0",
+        TIMESTEP_DEMO_TOOL_SECONDS="3",
+    )
+    command = [sys.executable, "-m", "timestep.cli", "run", "timestep.demo:assistant"]
+    command += ["What is 12 * 7, then add 5?", "--run-id", "int-1"]
+    process = subprocess.Popen(
+        command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    assert process.stderr is not None
+    seen = []
+    for line in process.stderr:  # until the first tool runs
+        seen.append(line)
+        if "[tool multiply] executing" in line:
+            break
+    process.send_signal(signal.SIGINT)
+    _out, rest = process.communicate(timeout=120)
+    assert process.returncode == 130, "".join(seen) + rest
+
+    steps = subprocess.run(
+        [sys.executable, "-m", "timestep.cli", "--json", "runs", "steps", "int-1"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert steps.returncode == 0, steps.stderr
+    assert "multiply" in steps.stdout  # recorded before the process exited
+
+    finished = subprocess.run(
+        command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert finished.returncode == 0, finished.stderr
+    assert "[tool multiply] executing" not in finished.stderr  # not executed again
+    assert "[tool add] executing" in finished.stderr

@@ -80,7 +80,8 @@ def unrecorded(tool: FunctionTool) -> FunctionTool:
 
 def uninterruptible(tool: FunctionTool) -> FunctionTool:
     """Declare that `cancel(run_id)` must not interrupt `tool` while it runs: the call runs to
-    its end and its output is recorded; the run stops before its next step.
+    its end and its output is recorded; the run stops before its next step. Other async tools
+    are cancelled in flight (their output is not recorded; `retry` runs them again).
 
     (Stopping a process on SIGINT/SIGTERM still cancels it past the grace period.)
     """
