@@ -30,9 +30,12 @@ from tests.processes import ROOT, env_for, start_worker, stop, submit_runs, wait
 from timestep import RunCancelledError
 
 
-def _start(database_url: str, log: Path, run_id: str, seconds: float, **env: str) -> Any:
+def _start(
+    database_url: str, log: Path, run_id: str, seconds: float, *options: str, **env: str
+) -> Any:
     return subprocess.Popen(
-        [sys.executable, "-m", "tests.apps.stop_app", database_url, str(log), run_id, str(seconds)],
+        [sys.executable, "-m", "tests.apps.stop_app", database_url, str(log), run_id, str(seconds)]
+        + list(options),
         cwd=ROOT,
         env=env_for(database_url, log, **env),
         stdout=subprocess.PIPE,
@@ -98,6 +101,22 @@ def test_past_the_grace_period_the_tool_is_cancelled_and_the_run_taken_over(
         "start",
         "end",
     ]
+
+
+def test_a_process_that_goes_on_after_the_signal_finishes_the_run(tmp_path: Path) -> None:
+    """A notebook-like process: its own SIGINT handler keeps it alive; the waiting call raises
+    RunInterruptedError once the tool is recorded, and the next call finishes the run."""
+    database_url = f"sqlite:///{tmp_path}/timestep.sqlite"
+    log_path = tmp_path / "log.jsonl"
+    log = ExecutionLog(log_path)
+    process = _start(database_url, log_path, "stop-3", 3, "goes-on")
+    _wait_for(log, "start", process)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 0, err
+    assert json.loads(out.splitlines()[-1]) == {"final_output": "work done"}
+    kinds = [e["kind"] for e in log.entries()]
+    assert kinds == ["model", "start", "end", "handled", "interrupted", "model"]
 
 
 def _slow_agent(log: ExecutionLog, seconds: float, *, interruptible: bool) -> Agent[Any]:

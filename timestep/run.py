@@ -42,6 +42,7 @@ from .errors import (
     InvalidArgumentError,
     RunCancelledError,
     RunExistsError,
+    RunInterruptedError,
     TimestepError,
 )
 from .result import DurableRunResult, DurableRunResultStreaming, rebuild_result
@@ -322,6 +323,7 @@ async def run_agent(
     if not isinstance(agent, Agent):
         raise ArgumentTypeError(f"run_agent expects an agents.Agent, got {type(agent).__name__}")
     run_id = run_id_or_new(run_id)
+    stopping.carry_on()  # a process that went on after SIGINT (a notebook) runs again
     registry.register_agent(agent, context_storage=context_storage)
     storage = declared_for(agent.name)
     live_context = context
@@ -542,6 +544,8 @@ async def collect_result(
     engine = storage_engine()
     try:
         await _wait_stoppable(run_id, handle)
+    except (RunCancelledError, RunInterruptedError):
+        raise
     except Exception as exc:
         original = take_live_error(workflow_id)
         record = await asyncio.to_thread(records.get, engine, run_id)
@@ -562,17 +566,20 @@ async def _wait_stoppable(run_id: str, handle: WorkflowHandleAsync[Any]) -> None
     """Wait for the segment's outcome. SIGINT/SIGTERM meanwhile stop this process without
     throwing away a tool call in flight (`stopping`); `cancel(run_id)` here ends the wait at
     once with `RunCancelledError`, whatever the segment is still finishing."""
+    stopping.carry_on()
     outcome = asyncio.ensure_future(handle.get_result())
-    with stopping.cancellation_of(run_id) as cancelled:
+    with stopping.cancellation_of(run_id) as ended:
         async with stopping.signals_deferred():
             try:
-                await asyncio.wait({outcome, cancelled}, return_when=asyncio.FIRST_COMPLETED)
+                await asyncio.wait({outcome, ended}, return_when=asyncio.FIRST_COMPLETED)
             finally:
                 # Only this wait ends: the segment's own task goes on (DBOS shields it).
                 outcome.cancel()
     if outcome.done() and not outcome.cancelled():
         outcome.result()
         return
+    if ended.result() == "stopped":
+        raise RunInterruptedError(run_id)
     raise RunCancelledError(run_id)
 
 

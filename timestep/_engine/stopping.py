@@ -8,6 +8,11 @@ be recorded, those still running then are cancelled, and the signal is delivered
 just arrived (Ctrl-C raises `KeyboardInterrupt`, SIGTERM terminates, a handler of the
 application's own runs). A second signal is delivered at once.
 
+Once the signal is delivered, the calls still waiting for a run raise `RunInterruptedError`
+(a server that shuts down gracefully must not wait for runs that no longer go on here). A
+process that goes on after that (a notebook, after Ctrl-C) starts steps again at its next
+`run_agent`/`resume` call, and the runs that waited at their next call go on too.
+
 `cancel(run_id)` in this process makes the `run_agent`/`resume` calls waiting for that run
 raise `RunCancelledError` at once, without waiting for the tool in flight.
 """
@@ -34,8 +39,13 @@ class _Process:
     tools: dict[asyncio.Task[Any], asyncio.AbstractEventLoop] = field(default_factory=dict)
     """Tool calls in flight in this process: the task running each, and its loop."""
     changed: threading.Condition = field(default_factory=threading.Condition)
-    waiters: dict[str, list[asyncio.Future[None]]] = field(default_factory=dict)
-    """Futures of `run_agent`/`resume` calls waiting for a run, by run id."""
+    waiters: dict[str, list[asyncio.Future[str]]] = field(default_factory=dict)
+    """Futures of `run_agent`/`resume` calls waiting for a run, by run id: set to "cancelled"
+    or "stopped"."""
+    gates: list[asyncio.Future[None]] = field(default_factory=list)
+    """Calls waiting at the gate (released by `carry_on`)."""
+    delivered: bool = False
+    """The stop's signal was delivered (a process still running after it goes on)."""
     handlers: dict[asyncio.AbstractEventLoop, _Handlers] = field(default_factory=dict)
     on_stop: list[Callable[[], None]] = field(default_factory=list)
 
@@ -74,8 +84,32 @@ def on_stop(hook: Callable[[], None]) -> None:
 async def gate() -> None:
     """Where a model or tool call is about to start. Once the process is stopping, the call
     never starts: the segment waits here until the process exits (and is taken over)."""
-    if _process.stopping.is_set():
-        await asyncio.get_running_loop().create_future()
+    if not _process.stopping.is_set():
+        return
+    waiting: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    with _process.changed:
+        _process.gates.append(waiting)
+    try:
+        await waiting
+    finally:
+        with _process.changed:
+            if waiting in _process.gates:
+                _process.gates.remove(waiting)
+
+
+def carry_on() -> None:
+    """At a new `run_agent`/`resume` call: a process that went on after its stop's signal was
+    delivered (a notebook after Ctrl-C) starts steps again, and the runs held at the gate go on."""
+    if not _process.delivered:
+        return
+    with _process.changed:
+        _process.delivered = False
+        _process.stopping.clear()
+        gates, _process.gates = _process.gates, []
+    for waiting in gates:
+        loop = waiting.get_loop()
+        if not loop.is_closed():
+            loop.call_soon_threadsafe(_wake, waiting, None)
 
 
 # --- tool calls in flight ---------------------------------------------------------------
@@ -196,16 +230,23 @@ async def _finish(loop: asyncio.AbstractEventLoop, signum: int) -> None:
 
 def _deliver(loop: asyncio.AbstractEventLoop, signum: int) -> None:
     _restore(loop)
-    signal.raise_signal(signum)
+    _process.delivered = True
+    signal.raise_signal(signum)  # its handler runs now: a cancelled main task ends first
+    with _process.changed:
+        waiting = [f for futures in _process.waiters.values() for f in futures]
+    for future in waiting:
+        if not future.get_loop().is_closed():
+            future.get_loop().call_soon_threadsafe(_wake, future, "stopped")
 
 
 # --- cancel() while a call waits ----------------------------------------------------------
 
 
 @contextlib.contextmanager
-def cancellation_of(run_id: str) -> Iterator[asyncio.Future[None]]:
-    """A future set when `cancelled_here(run_id)` is called while the caller waits."""
-    future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+def cancellation_of(run_id: str) -> Iterator[asyncio.Future[str]]:
+    """A future set to "cancelled" when `cancelled_here(run_id)` is called while the caller
+    waits, or to "stopped" when the process stops (its signal delivered)."""
+    future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
     with _process.changed:
         _process.waiters.setdefault(run_id, []).append(future)
     try:
@@ -226,13 +267,14 @@ def cancelled_here(run_id: str) -> None:
     for future in waiting:
         loop = future.get_loop()
         if not loop.is_closed():
-            loop.call_soon_threadsafe(_wake, future)
+            loop.call_soon_threadsafe(_wake, future, "cancelled")
 
 
-def _wake(future: asyncio.Future[None]) -> None:
+def _wake(future: asyncio.Future[Any], value: Any) -> None:
     if not future.done():
-        future.set_result(None)
+        future.set_result(value)
 
 
 def reset_for_tests() -> None:
     _process.stopping.clear()
+    _process.delivered = False
