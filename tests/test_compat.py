@@ -7,6 +7,7 @@ private name or its behaviour fails here, next to the one file that has to chang
 from __future__ import annotations
 
 import asyncio
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -263,6 +264,11 @@ async def test_dbos_instance_hooks(timestep_db: str) -> None:
         raise RuntimeError("outer") from raised.value
     except RuntimeError as outer:
         assert dbos_compat.is_stop(outer)
+    # Last: a stopping process's instance no longer dequeues (its queue thread's event is set).
+    events = dbos.background_thread_stop_events
+    assert events and all(isinstance(e, threading.Event) for e in events)
+    dbos_compat.stop_dequeuing(dbos)
+    assert all(e.is_set() for e in events)
 
 
 async def test_agent_tools_run_the_agent_they_are_rebound_to() -> None:

@@ -30,6 +30,7 @@ from .errors import (
     ReplayMismatchError,
     RunCancelledError,
     RunExistsError,
+    RunInterruptedError,
     RunNotFoundError,
     StateError,
     StateNotFoundError,
@@ -38,7 +39,9 @@ from .errors import (
 )
 
 _LAZY: dict[str, str] = {
-    "register_agent": "._engine.registry",
+    # Through `run`: importing it registers Timestep's DBOS workflows, so an application that
+    # registers its agents and then launches its own DBOS recovers the runs they started.
+    "register_agent": ".run",
     "approve": ".approvals",
     "reject": ".approvals",
     "resume": ".approvals",
@@ -71,6 +74,7 @@ _LAZY: dict[str, str] = {
     "to_typescript_json": ".state.typescript",
     "stream_events": ".stream",
     "idempotency_key": ".tool",
+    "uninterruptible": ".tool",
     "unrecorded": ".tool",
 }
 """Public name -> the module that defines it."""
@@ -94,7 +98,7 @@ if TYPE_CHECKING:
     )
     from .store import RunStateStore
     from .stream import stream_events
-    from .tool import idempotency_key, unrecorded
+    from .tool import idempotency_key, uninterruptible, unrecorded
 
 
 def __getattr__(name: str) -> Any:
@@ -140,6 +144,7 @@ __all__ = [
     "ReplayMismatchError",
     "RunCancelledError",
     "RunExistsError",
+    "RunInterruptedError",
     "RunNotFoundError",
     "RunOverrides",
     "RunOwner",
@@ -169,5 +174,6 @@ __all__ = [
     "stream_events",
     "submit",
     "to_typescript_json",
+    "uninterruptible",
     "unrecorded",
 ]

@@ -19,7 +19,9 @@ DB_URL_ENV = "TIMESTEP_DB_URL"
 EXECUTOR_ID_ENV = "TIMESTEP_EXECUTOR_ID"
 LEASE_ENV = "TIMESTEP_LEASE_SECONDS"
 WORKER_CONCURRENCY_ENV = "TIMESTEP_WORKER_CONCURRENCY"
+STOP_GRACE_ENV = "TIMESTEP_STOP_GRACE_SECONDS"
 DEFAULT_LEASE_SECONDS = 10.0
+DEFAULT_STOP_GRACE_SECONDS = 30.0
 APP_NAME = "timestep"
 
 
@@ -67,6 +69,11 @@ class Settings:
     """Seconds after its last heartbeat when this process counts as dead to the others;
     `None` means `TIMESTEP_LEASE_SECONDS`, else 10. Heartbeats go every quarter lease."""
 
+    stop_grace_seconds: float | None = None
+    """On SIGINT/SIGTERM, how long tool calls in flight may still run to finish and be recorded
+    before they are cancelled and the process exits; `None` means `TIMESTEP_STOP_GRACE_SECONDS`,
+    else 30."""
+
     application_version: str = field(default=f"{APP_NAME}-1")
     """DBOS application version under which runs are started and recovered.
 
@@ -87,6 +94,7 @@ def configure(
     lease_seconds: float | None = None,
     take_queued_work: bool | None = None,
     model_retry: ModelRetryPolicy | None = None,
+    stop_grace_seconds: float | None = None,
 ) -> None:
     """Set where runs are stored and how this process identifies itself.
 
@@ -114,6 +122,8 @@ def configure(
                 f"model_retry needs max_attempts >= 1 and interval_seconds >= 0, got {model_retry}"
             )
         _settings.model_retry = model_retry
+    if stop_grace_seconds is not None:
+        _settings.stop_grace_seconds = _check_grace(stop_grace_seconds, "stop_grace_seconds")
 
 
 def freeze() -> None:
@@ -173,6 +183,26 @@ def lease_seconds() -> float:
     except ValueError:
         raise ConfigurationError(f"{LEASE_ENV}={text!r} is not a number of seconds") from None
     return _check_lease(value, LEASE_ENV)
+
+
+def _check_grace(value: float, where: str) -> float:
+    if not value >= 0:
+        raise ConfigurationError(f"{where} must be a number of seconds >= 0, got {value!r}")
+    return float(value)
+
+
+def stop_grace_seconds() -> float:
+    """How long a stopping process lets its tool calls in flight finish (`stop_grace_seconds`)."""
+    if _settings.stop_grace_seconds is not None:
+        return _settings.stop_grace_seconds
+    text = os.environ.get(STOP_GRACE_ENV, "").strip()
+    if not text:
+        return DEFAULT_STOP_GRACE_SECONDS
+    try:
+        value = float(text)
+    except ValueError:
+        raise ConfigurationError(f"{STOP_GRACE_ENV}={text!r} is not a number of seconds") from None
+    return _check_grace(value, STOP_GRACE_ENV)
 
 
 def worker_concurrency() -> int | None:

@@ -126,6 +126,21 @@ class RunCancelledError(TimestepError):
         self.run_id = run_id
 
 
+class RunInterruptedError(TimestepError):
+    """This process stopped (SIGINT/SIGTERM) while waiting for a run; the run is not lost.
+
+    Its tool calls that finished were recorded first. The run goes on where it is taken over:
+    `run_agent(..., run_id=...)` again, a restarted process, or a worker.
+    """
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__(
+            f"run {run_id!r} was interrupted: this process is stopping (SIGINT/SIGTERM); what it "
+            f"finished is recorded, and run_agent(..., run_id={run_id!r}) finishes it"
+        )
+        self.run_id = run_id
+
+
 class DecisionError(TimestepError):
     """An approval decision conflicts with one already recorded, or names no pending call."""
 

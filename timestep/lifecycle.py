@@ -12,7 +12,7 @@ import asyncio
 from dbos import SetWorkflowID
 
 from . import config
-from ._engine import liveness, queues, storage
+from ._engine import liveness, queues, stopping, storage
 from ._engine.naming import MODEL_STEP_NAME, queue_name, run_id_or_new, segment_workflow_id
 from ._engine.requests import from_workflow_input
 from .errors import LifecycleError
@@ -26,8 +26,11 @@ ACTIVE = ("running", "awaiting_approval")
 async def cancel(run_id: str) -> RunRecord:
     """Stop a run at its next step (a parked run at once) and mark it `cancelled`.
 
-    A running run's current step finishes (a tool in flight is not interrupted), then DBOS stops
-    the segment before the next one. A parked run's pending calls can no longer be decided.
+    An async tool in flight is cancelled (within about a second; a tool declared
+    `timestep.uninterruptible` runs to its end and is recorded; a synchronous tool cannot be
+    interrupted), and DBOS stops the segment before its next step. The `run_agent`/`resume`
+    calls of this process that wait for the run raise `RunCancelledError` at once. A parked
+    run's pending calls can no longer be decided.
     `retry` continues a cancelled run from its records. Cancelling a run that has finished
     raises `LifecycleError`.
     """
@@ -51,6 +54,7 @@ async def cancel(run_id: str) -> RunRecord:
             records.change_status, engine, run_id, record.segment, ACTIVE, "cancelled"
         )
         if moved:
+            stopping.cancelled_here(run_id)  # waiting calls here raise RunCancelledError now
             return await get_run(run_id)
         # A decision or the segment moved the run on meanwhile: look again.
     raise LifecycleError(f"run {run_id!r} kept changing while it was being cancelled; try again")

@@ -18,7 +18,7 @@ from pydantic_core import PydanticSerializationError, to_jsonable_python
 from ._compat import dbos as dbos_compat
 from ._compat.agents import application_context
 from ._engine import launch as _launch
-from ._engine import queues, registry
+from ._engine import queues, registry, stopping
 from ._engine.guardrails import tripwire_from_record
 from ._engine.naming import run_id_or_new, segment_workflow_id
 from ._engine.requests import PendingCallRef, RunInput, SegmentRequest
@@ -43,6 +43,7 @@ from .errors import (
     InvalidArgumentError,
     RunCancelledError,
     RunExistsError,
+    RunInterruptedError,
     TimestepError,
 )
 from .result import DurableRunResult, DurableRunResultStreaming, rebuild_result
@@ -50,6 +51,11 @@ from .state import records
 from .state.records import RunOverrides
 
 logger = logging.getLogger("timestep")
+
+register_agent = registry.register_agent
+"""`timestep.register_agent`, resolved through this module: importing it registers Timestep's
+DBOS workflows (`_engine.workflow`), whatever else the application has imported, before the
+application launches its own DBOS (whose start-up recovery needs them)."""
 
 OnExisting = Literal["return", "error"]
 """What `run_agent` does with an existing run id started with another input or model: go on
@@ -318,6 +324,7 @@ async def run_agent(
     if not isinstance(agent, Agent):
         raise ArgumentTypeError(f"run_agent expects an agents.Agent, got {type(agent).__name__}")
     run_id = run_id_or_new(run_id)
+    stopping.carry_on()  # a process that went on after SIGINT (a notebook) runs again
     registry.register_agent(agent, context_storage=context_storage)
     storage = declared_for(agent.name)
     live_context = context
@@ -537,7 +544,9 @@ async def collect_result(
     (a finished streaming result when `streamed`)."""
     engine = storage_engine()
     try:
-        await handle.get_result()
+        await _wait_stoppable(run_id, handle)
+    except (RunCancelledError, RunInterruptedError):
+        raise
     except Exception as exc:
         original = take_live_error(workflow_id)
         record = await asyncio.to_thread(records.get, engine, run_id)
@@ -555,6 +564,27 @@ async def collect_result(
     record = await asyncio.to_thread(records.get, engine, run_id)
     state = await asyncio.to_thread(records.load_state, engine, run_id)
     return await rebuild_result(agent, run_id, state, record.final_output, streamed)
+
+
+async def _wait_stoppable(run_id: str, handle: WorkflowHandleAsync[Any]) -> None:
+    """Wait for the segment's outcome. SIGINT/SIGTERM meanwhile stop this process without
+    throwing away a tool call in flight (`stopping`); `cancel(run_id)` here ends the wait at
+    once with `RunCancelledError`, whatever the segment is still finishing."""
+    stopping.carry_on()
+    outcome = asyncio.ensure_future(handle.get_result())
+    with stopping.cancellation_of(run_id) as ended:
+        async with stopping.signals_deferred():
+            try:
+                await asyncio.wait({outcome, ended}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                # Only this wait ends: the segment's own task goes on (DBOS shields it).
+                outcome.cancel()
+    if outcome.done() and not outcome.cancelled():
+        outcome.result()
+        return
+    if ended.result() == "stopped":
+        raise RunInterruptedError(run_id)
+    raise RunCancelledError(run_id)
 
 
 ResultT = TypeVar("ResultT", bound=RunResultBase)

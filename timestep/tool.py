@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from ._engine.durable import unrecorded
+from ._engine import workflow  # noqa: F401  registers Timestep's DBOS workflows (see run.py)
+from ._engine.durable import uninterruptible, unrecorded
 from ._engine.segment import current_tool_call
 from .errors import TimestepError
 
-__all__ = ["idempotency_key", "unrecorded"]
+__all__ = ["idempotency_key", "uninterruptible", "unrecorded"]
 
 
 def idempotency_key() -> str:

@@ -5,7 +5,9 @@
 The same worker as `timestep worker`. Every `Agent` at the top level of each MODULE (and every
 agent the module registers with `timestep.register_agent`) is registered. The worker then
 launches DBOS, keeps a heartbeat, takes over the runs of dead processes, and takes runs from the
-queues of the registered agents until SIGTERM or SIGINT.
+queues of the registered agents until SIGTERM or SIGINT. Then it takes no more work, lets the
+tool calls in flight finish and be recorded (for `TIMESTEP_STOP_GRACE_SECONDS`, 30 s; past it
+they are cancelled and their runs taken over), and exits; a second signal exits at once.
 
 Executor ids: each process gets a new one unless given `--executor-id` (or
 `TIMESTEP_EXECUTOR_ID`). A stable id lets a restarted worker resume its own leftovers at once;
@@ -28,12 +30,20 @@ logger = logging.getLogger("timestep.worker")
 def run_worker(apps: Sequence[str], executor_id: str | None = None) -> None:
     """Register `apps`, launch DBOS and work until SIGTERM/SIGINT (raises `TimestepError`)."""
     import timestep
-    from timestep._engine import launch, registry
+    from timestep import config
+    from timestep._engine import launch, registry, stopping
 
     timestep.configure(executor_id=executor_id)
     stop = threading.Event()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        if stop.is_set():  # a second signal: stop now
+            signal.signal(signum, signal.SIG_DFL)
+            signal.raise_signal(signum)
+        stop.set()
+
     for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
+        signal.signal(signum, on_signal)
     for module in apps:
         registry.register_module(module)
     launch.ensure_dbos()
@@ -41,8 +51,12 @@ def run_worker(apps: Sequence[str], executor_id: str | None = None) -> None:
         "worker ready: agents %s; recovering pending runs and working their queues",
         ", ".join(registry.registered_names()),
     )
-    stop.wait()
-    logger.info("worker stopping")
+    while not stop.wait(1.0):  # a timeout keeps the main thread responsive to signals
+        pass
+    grace = config.stop_grace_seconds()
+    logger.info("worker stopping: tool calls in flight get %.0f s to finish", grace)
+    stopping.begin()  # no step starts, nothing more is dequeued or taken over
+    stopping.drain(grace)  # tool calls in flight finish and are recorded, or are cancelled
     launch.shutdown()
 
 

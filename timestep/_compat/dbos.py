@@ -7,6 +7,7 @@
 - The id the next step of a workflow will take: a recovered segment tells run hooks whether the
   model call they announce is replayed from its record.
 - DBOS's errors for a cancelled or taken-over execution, which it does not export.
+- Stopping the threads that dequeue work without destroying the instance (a stopping process).
 - Listening to a queue after launch: `DBOS.listen_queues` must be called before launch, but
   a process registers agents (and so their queues) whenever `run_agent` first sees them. DBOS's
   queue manager re-reads the listened list every second, so appending to it takes effect.
@@ -56,6 +57,14 @@ def listen_to_queue(dbos: DBOS, name: str) -> None:
     queues = listened_queues(dbos)
     if queues is not None and name not in queues:
         queues.append(name)
+
+
+def stop_dequeuing(dbos: DBOS) -> None:
+    """Stop the instance's queue, scheduler and poller threads, as `DBOS.destroy` does first,
+    leaving its event loop and system database working: a stopping process takes no more work
+    while its steps in flight finish and are recorded."""
+    for event in dbos.background_thread_stop_events:
+        event.set()
 
 
 def runs_here(handle: Any) -> bool:

@@ -25,13 +25,15 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from agents import Agent, FunctionTool, Handoff, Model, ModelProvider, RunConfig
-from agents.memory import Session
+from agents.memory import OpenAIConversationsSession, Session
 from agents.run_config import ToolExecutionConfig
 from agents.tool_context import ToolContext
 from dbos import DBOS, StepOptions
 from pydantic_core import to_jsonable_python
 
 from .._compat import agents as agents_compat
+from ..errors import ReplayMismatchError
+from . import stopping
 from .codecs import decode_tool_output, encode_tool_output
 from .guardrails import durable_input_guardrails, durable_output_guardrails
 from .hooks import live_only_agent_hooks
@@ -40,6 +42,7 @@ from .model_calls import DurableModel, DurableModelProvider
 from .registry import handoff_target, walk_agents
 from .segment import (
     TOOL_STEP,
+    UNINTERRUPTIBLE_TOOL_STEP,
     current_segment,
     enter_tool_call,
     fire_hooks,
@@ -48,6 +51,7 @@ from .segment import (
 )
 
 _UNRECORDED_ATTR = "_timestep_unrecorded"
+_UNINTERRUPTIBLE_ATTR = "_timestep_uninterruptible"
 
 
 # --- steps -------------------------------------------------------------------------------
@@ -98,6 +102,17 @@ def unrecorded(tool: FunctionTool) -> FunctionTool:
     return tool
 
 
+def uninterruptible(tool: FunctionTool) -> FunctionTool:
+    """Declare that `cancel(run_id)` must not interrupt `tool` while it runs: the call runs to
+    its end and its output is recorded; the run stops before its next step. Other async tools
+    are cancelled in flight (their output is not recorded; `retry` runs them again).
+
+    (Stopping a process on SIGINT/SIGTERM still cancels it past the grace period.)
+    """
+    setattr(tool, _UNINTERRUPTIBLE_ATTR, True)
+    return tool
+
+
 def _durable_tool(tool: FunctionTool, *, takes_steps: bool = False) -> FunctionTool:
     """`tool` with each call recorded as a step at the id reserved for it.
 
@@ -105,6 +120,8 @@ def _durable_tool(tool: FunctionTool, *, takes_steps: bool = False) -> FunctionT
     steps of the run) cannot run inside a step; it runs first, and its step then records the
     output it returned (so `runs steps` lists it, and its hooks know it is replayed)."""
     original = tool.on_invoke_tool
+    interruptible = not getattr(tool, _UNINTERRUPTIBLE_ATTR, False)
+    options = TOOL_STEP if interruptible else UNINTERRUPTIBLE_TOOL_STEP
 
     async def invoke(context: ToolContext[Any], arguments: str) -> Any:
         segment = current_segment()
@@ -112,6 +129,7 @@ def _durable_tool(tool: FunctionTool, *, takes_steps: bool = False) -> FunctionT
         if segment is None or not in_workflow_body():
             return await original(context, arguments)
         reserved = segment.tool_slots.pop(call_id, None)
+        await stopping.gate()
         token = enter_tool_call(segment.run_id, call_id)
         ran: list[bool] = []
         try:
@@ -123,9 +141,9 @@ def _durable_tool(tool: FunctionTool, *, takes_steps: bool = False) -> FunctionT
 
             name = tool.name
             if reserved is not None:
-                record = await reserved.run_async(TOOL_STEP, _run_tool_call, name, call_id, call)
+                record = await reserved.run_async(options, _run_tool_call, name, call_id, call)
             else:
-                record = await DBOS.run_step_async(TOOL_STEP, _run_tool_call, name, call_id, call)
+                record = await DBOS.run_step_async(options, _run_tool_call, name, call_id, call)
         finally:
             leave_tool_call(token)
         if not ran:
@@ -314,22 +332,68 @@ def _same_shape(kept: tuple[Any, ...], shape: tuple[Any, ...]) -> bool:
 
 
 class ReplaySafeSession:
-    """A session whose reads and writes are steps, so a replayed segment adds nothing twice."""
+    """A session whose reads and writes are steps, so a replayed segment adds nothing twice.
+
+    A session that creates its id on first use (`OpenAIConversationsSession()` creates its
+    conversation) gets that id from a step of its own before its first read or write: a replay
+    in a fresh process, with a new session object, goes on in the same conversation.
+    """
 
     def __init__(self, inner: Session) -> None:
         self.inner = inner
-        self.session_id = inner.session_id
         self.session_settings = getattr(inner, "session_settings", None)
+        self._id_settled = not isinstance(inner, OpenAIConversationsSession)
+
+    @property
+    def session_id(self) -> str:
+        """The inner session's id (which raises, as the SDK's does, before it exists)."""
+        return self.inner.session_id
+
+    async def _settle_id(self) -> None:
+        if self._id_settled:
+            return
+        self._id_settled = True
+        recorded = await _session_id_step(self.inner)
+        current = _available_id(self.inner)
+        if current is None:
+            self.inner.session_id = recorded  # type: ignore[misc]
+        elif current != recorded:
+            raise ReplayMismatchError(
+                f"this run used conversation {recorded!r}, and the session given now is "
+                f"conversation {current!r}; pass OpenAIConversationsSession() (or "
+                f"conversation_id={recorded!r}) to go on with the run"
+            )
 
     async def get_items(self, limit: int | None = None) -> list[Any]:
+        await self._settle_id()
         items = await _session_step(lambda: self.inner.get_items(limit))
         return list(items)
 
     async def add_items(self, items: list[Any]) -> None:
+        await self._settle_id()
         await _session_step(lambda: self.inner.add_items(items))
 
     async def pop_item(self) -> Any:
+        await self._settle_id()
         return await _session_step(lambda: self.inner.pop_item())
 
     async def clear_session(self) -> None:
+        await self._settle_id()
         await _session_step(lambda: self.inner.clear_session())
+
+
+@DBOS.step(name="timestep.session_id")
+async def _session_id_step(session: Session) -> str:
+    """The id of a session that creates it on first use, created now if need be."""
+    current = _available_id(session)
+    if current is not None:
+        return current
+    await session.get_items(limit=0)  # creates the id; reads nothing
+    return session.session_id
+
+
+def _available_id(session: Session) -> str | None:
+    try:
+        return session.session_id
+    except ValueError:  # "Session ID not yet available"
+        return None

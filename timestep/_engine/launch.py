@@ -17,7 +17,7 @@ from dbos import DBOS, DBOSConfig, DBOSPortableJSONSerializer
 from .. import config
 from .._compat import dbos as dbos_compat
 from ..state.database import create_engine
-from . import liveness, registry, storage
+from . import liveness, registry, stopping, storage
 from .fleet import Fleet
 from .naming import queue_name
 
@@ -112,8 +112,10 @@ def ensure_dbos() -> None:
             on_own_queue=queues.listen_to_own_queue,
         )
         owner.register()
-        if configured:
+        if configured and not dbos_compat.is_launched(instance):
             # A stable id: what its previous (dead) start left goes where it belongs first.
+            # (An application that launched its DBOS already recovered its own executor's
+            # workflows, which may be running now: they must not be moved.)
             owner.take_over_own_past()
         if restrict_queues:
             # Dequeue only the queues of agents this process has (and its own, when used).
@@ -126,6 +128,20 @@ def ensure_dbos() -> None:
         owner.start()
         _process.dbos_ready = True
         queues.listen_for_registered_agents()
+
+
+def _stop_taking_work() -> None:
+    """When this process begins to stop: no takeovers, and a DBOS Timestep launched stops
+    dequeuing (an application's own instance is the application's to stop)."""
+    owner = _process.fleet
+    if owner is not None:
+        owner.take_over_continuously = False
+    instance = _existing_dbos()
+    if _process.launched_by_us and instance is not None:
+        dbos_compat.stop_dequeuing(instance)
+
+
+stopping.on_stop(_stop_taking_work)
 
 
 def shutdown() -> None:
@@ -157,6 +173,7 @@ def reset_for_tests() -> None:
             DBOS.destroy(destroy_registry=False)
         _stop_fleet()
         storage.reset()
+        stopping.reset_for_tests()
         _process.dbos_ready = False
         _process.launched_by_us = False
         config.unfreeze()

@@ -24,6 +24,7 @@ from .. import config
 from .._compat import agents as agents_compat
 from ..errors import TimestepError
 from ..models._responses import completed_event
+from . import stopping
 from .codecs import decode_model_response, encode_model_response, recorded_model_name
 from .events import MODEL_CALL_MARKER, current_writer, encode_event
 from .naming import MODEL_STEP_NAME
@@ -104,6 +105,7 @@ class DurableModel(Model):
         segment = current_segment()
         if segment is None:
             return await self.inner.get_response(*args, **kwargs)
+        await stopping.gate()
         live: list[ModelResponse] = []
 
         async def call() -> ModelResponse:
@@ -196,6 +198,7 @@ async def _stream_recorded(
         async for passthrough in model.inner.stream_response(*args, **kwargs):
             yield passthrough
         return
+    await stopping.gate()
 
     queue: asyncio.Queue[Any] = asyncio.Queue()
 

@@ -15,10 +15,15 @@ from dbos import DBOS, StepOptions, StepReservation
 
 from .._compat import dbos as dbos_compat
 from ..state.records import ModelUsage
+from . import stopping
 from .naming import TOOL_STEP_NAME
 
-TOOL_STEP: StepOptions = {"name": TOOL_STEP_NAME}
-"""The step of a tool call (function tool, MCP tool, agent tool), at the id reserved for it."""
+TOOL_STEP: StepOptions = {"name": TOOL_STEP_NAME, "preemptible": True}
+"""The step of a tool call (function tool, MCP tool, agent tool), at the id reserved for it.
+Preemptible: `cancel(run_id)` cancels an async tool in flight (DBOS polls for it)."""
+
+UNINTERRUPTIBLE_TOOL_STEP: StepOptions = {"name": TOOL_STEP_NAME}
+"""The step of a `timestep.uninterruptible` tool's call."""
 
 
 @dataclass
@@ -111,8 +116,10 @@ def fire_hooks(kind: str, detail: str) -> None:
 
 
 def enter_tool_call(run_id: str, call_id: str) -> Token[tuple[str, str] | None]:
+    stopping.tool_started()  # a stopping process waits for it (its grace period)
     return _tool_call.set((run_id, call_id))
 
 
 def leave_tool_call(token: Token[tuple[str, str] | None]) -> None:
     _tool_call.reset(token)
+    stopping.tool_ended()
