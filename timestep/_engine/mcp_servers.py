@@ -34,6 +34,7 @@ from dbos import DBOS
 from mcp.types import CallToolResult
 
 from .._compat import agents as agents_compat
+from . import stopping
 from .codecs import decode_tool_output, encode_tool_output
 from .segment import TOOL_STEP, current_segment, enter_tool_call, fire_hooks, leave_tool_call
 
@@ -171,6 +172,7 @@ class DurableMCPServer(MCPServer):
             )
 
         reserved = segment.tool_slots.pop(call_id, None)
+        await stopping.gate()
         token = enter_tool_call(segment.run_id, call_id)
         try:
             if reserved is not None:
