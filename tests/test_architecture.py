@@ -45,7 +45,7 @@ LAYERS: list[tuple[str, ...]] = [
         "timestep.store",
         "timestep.pglite",
     ),
-    ("timestep.cli", "timestep.web", "timestep"),
+    ("timestep.cli", "timestep.web", "timestep.worker", "timestep"),
 ]
 
 
