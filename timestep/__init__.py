@@ -27,14 +27,18 @@ from .errors import (
     ModelError,
     ModelNotFoundError,
     ModelProviderUnreachableError,
+    PgliteImportError,
+    PgliteStoreNotFoundError,
     ReplayMismatchError,
     RunCancelledError,
     RunExistsError,
     RunNotFoundError,
+    StateConversionError,
     StateError,
     StateNotFoundError,
     TimestepError,
     ToolOutputNotSerializableError,
+    UnsupportedStateVersionError,
 )
 
 _LAZY: dict[str, str] = {
@@ -52,6 +56,7 @@ _LAZY: dict[str, str] = {
     "MultiModelProviderMap": ".models",
     "OllamaModel": ".models",
     "OllamaModelProvider": ".models",
+    "UnknownModelPrefixError": ".models",
     "DurableRunResult": ".result",
     "DurableRunResultStreaming": ".result",
     "consume_result": ".run",
@@ -65,8 +70,6 @@ _LAZY: dict[str, str] = {
     "RunOwner": ".state.records",
     "RunRecord": ".state.records",
     "RunStateStore": ".store",
-    "StateConversionError": ".state.typescript",
-    "UnsupportedStateVersionError": ".state.typescript",
     "from_typescript_json": ".state.typescript",
     "to_typescript_json": ".state.typescript",
     "stream_events": ".stream",
@@ -81,17 +84,18 @@ if TYPE_CHECKING:
     from .config import ModelRetryPolicy, configure
     from .context import ContextStorage
     from .lifecycle import cancel, fork, retry
-    from .models import MultiModelProvider, MultiModelProviderMap, OllamaModel, OllamaModelProvider
+    from .models import (
+        MultiModelProvider,
+        MultiModelProviderMap,
+        OllamaModel,
+        OllamaModelProvider,
+        UnknownModelPrefixError,
+    )
     from .result import DurableRunResult, DurableRunResultStreaming
     from .run import consume_result, launch, run_agent, submit
     from .runs import get_run, list_runs
     from .state.records import ModelUsage, RunOverrides, RunOwner, RunRecord
-    from .state.typescript import (
-        StateConversionError,
-        UnsupportedStateVersionError,
-        from_typescript_json,
-        to_typescript_json,
-    )
+    from .state.typescript import from_typescript_json, to_typescript_json
     from .store import RunStateStore
     from .stream import stream_events
     from .tool import idempotency_key, unrecorded
@@ -137,6 +141,8 @@ __all__ = [
     "MultiModelProviderMap",
     "OllamaModel",
     "OllamaModelProvider",
+    "PgliteImportError",
+    "PgliteStoreNotFoundError",
     "ReplayMismatchError",
     "RunCancelledError",
     "RunExistsError",
@@ -150,6 +156,7 @@ __all__ = [
     "StateNotFoundError",
     "TimestepError",
     "ToolOutputNotSerializableError",
+    "UnknownModelPrefixError",
     "UnsupportedStateVersionError",
     "approve",
     "cancel",
