@@ -27,6 +27,8 @@ def walk_agents(agent: Agent[Any]) -> list[Agent[Any]]:
     """Every agent reachable from `agent` through handoffs, `agent` first."""
     from agents import Agent, Handoff
 
+    from .._compat.agents import handoff_target
+
     seen: dict[int, Agent[Any]] = {}
     pending: list[Agent[Any]] = [agent]
     while pending:
@@ -38,9 +40,8 @@ def walk_agents(agent: Agent[Any]) -> list[Agent[Any]]:
             if isinstance(handoff, Agent):
                 pending.append(handoff)
             elif isinstance(handoff, Handoff):
-                target = getattr(handoff, "_agent_ref", None)
-                resolved = target() if callable(target) else None
-                if isinstance(resolved, Agent):
+                resolved = handoff_target(handoff)
+                if resolved is not None:
                     pending.append(resolved)
     return list(seen.values())
 
