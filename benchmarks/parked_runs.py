@@ -26,7 +26,7 @@ For each backend (SQLite, PostgreSQL) and each size N, on a fresh database per s
 
 ``rss_mb`` and ``restart_s`` are medians over the ``--restarts`` + 1 starts of a size.
 
-Ready: the worker wrote its ``worker ready`` log line. ``workflows/__main__.py`` writes it once
+Ready: the worker wrote its ``worker ready`` log line. ``timestep/worker.py`` writes it once
 ``launch.ensure_dbos()`` has returned, i.e. after the imports, the app module's agents are
 registered, Timestep's tables are migrated, ``DBOS.launch()`` has run (system-table migrations,
 application version, the *synchronous* query for this executor's PENDING workflows that starts
