@@ -175,6 +175,7 @@ def test_needs_postgres(postgres_url):
 """
 
 
+@pytest.mark.processes
 @pytest.mark.parametrize("ci", ["true", ""])
 def test_unavailable_postgres_fails_under_ci_skips_otherwise(tmp_path: Path, ci: str) -> None:
     """An unreachable TIMESTEP_TEST_DB_URL is a failure under CI=true and a skip otherwise."""
