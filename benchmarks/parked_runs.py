@@ -26,7 +26,7 @@ For each backend (SQLite, PostgreSQL) and each size N, on a fresh database per s
 
 ``rss_mb`` and ``restart_s`` are medians over the ``--restarts`` + 1 starts of a size.
 
-Ready: the worker wrote its ``worker ready`` log line. ``workflows/__main__.py`` writes it once
+Ready: the worker wrote its ``worker ready`` log line. ``timestep/worker.py`` writes it once
 ``launch.ensure_dbos()`` has returned, i.e. after the imports, the app module's agents are
 registered, Timestep's tables are migrated, ``DBOS.launch()`` has run (system-table migrations,
 application version, the *synchronous* query for this executor's PENDING workflows that starts
@@ -132,7 +132,7 @@ def park_main(url: str, first: int, count: int, concurrency: int, executor_id: s
 def _child_env(test_log: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("TIMESTEP_TEST_CRASH",)}
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
-    # mail_app's ExecutionLog fsyncs every line, and fsync on /dev/null (its default) fails.
+    # mail_app's ExecutionLog appends a line per execution to this file.
     env["TIMESTEP_TEST_LOG"] = str(test_log)
     return env
 

@@ -1,4 +1,5 @@
-"""Shared test infrastructure: database fixtures (no library-specific logic here).
+"""Shared test infrastructure: database fixtures (no library-specific logic here), and the
+`processes` marker (tests that start processes run first; `-m "not processes"` skips them).
 
 Fixtures:
 
@@ -77,16 +78,22 @@ def _postgres_server() -> Iterator[_PostgresServer]:
                 print(f"warning: could not drop test database {name}: {exc}", file=sys.stderr)
         return
 
-    cluster = start_cluster()
+    cluster = start_cluster(fsync=False)
     try:
         yield _PostgresServer(cluster.url, external=False)
     finally:
         cluster.stop()  # deletes the whole cluster, databases included
 
 
-def start_cluster() -> PostgresCluster:
-    """A throwaway PostgreSQL cluster, started (skip locally, fail under CI, when impossible)."""
-    cluster = PostgresCluster()
+def start_cluster(*, fsync: bool = True) -> PostgresCluster:
+    """A throwaway PostgreSQL cluster, started (skip locally, fail under CI, when impossible).
+
+    The suite's shared cluster runs with `fsync = off`: a commit still reaches the kernel before
+    it returns, so every crash a test makes (of a client process, or of the server itself) loses
+    nothing; only an OS crash could, which no test makes. A commit then costs about 0.5 ms
+    instead of 8 ms on this machine's disk (measured under load). Benchmarks keep fsync on.
+    """
+    cluster = PostgresCluster(settings={} if fsync else {"fsync": "off"})
     try:
         cluster.start()
     except PostgresClusterError as exc:
@@ -136,3 +143,43 @@ def timestep_db(database_url: str) -> Iterator[str]:
     timestep.configure(database_url=database_url)
     yield database_url
     launch.reset_for_tests()
+
+
+PROCESS_MODULES = {
+    "tests.test_approvals",
+    "tests.test_benchmarks",
+    "tests.test_cli",
+    "tests.test_crash_recovery",
+    "tests.test_database_restart",
+    "tests.test_models_durable",
+    "tests.test_ownership",
+    "tests.test_streaming",
+    "tests.test_web_browser",
+    "tests.test_web_live",
+    "tests.interop.test_cli_handover",
+    "tests.interop.test_pglite_import",
+    "tests.interop.test_typescript_interop",
+}
+"""Modules whose tests start processes (the CLI, workers, crash children, Node, a browser), a
+few in-process tests among them included; elsewhere such a test is marked `processes` itself."""
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "processes: the test starts processes (CLI, workers, crash children, Node, a browser)",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark the tests of PROCESS_MODULES `processes`, and run every `processes` test first.
+
+    They are the long ones: started first, the two xdist workers share them and finish on
+    short in-process tests together, instead of one worker idling while the other runs a
+    long test at the end. The order within each group stays the collection order.
+    """
+    for item in items:
+        module = getattr(item, "module", None)
+        if module is not None and module.__name__ in PROCESS_MODULES:
+            item.add_marker(pytest.mark.processes)
+    items.sort(key=lambda item: item.get_closest_marker("processes") is None)

@@ -81,7 +81,8 @@ def test_three_processes_decide_and_finish(
 
 def test_worker_killed_during_continuation_finishes_once(database_url: str, tmp_path: Path) -> None:
     log_path = tmp_path / "log.jsonl"
-    env = env_for(database_url, log_path)
+    # A short lease: the second worker takes the dead one's run over when it runs out.
+    env = env_for(database_url, log_path, TIMESTEP_LEASE_SECONDS="2")
     park(env, "mail-2")
     assert cli(env, "approve", "mail-2").returncode == 0
 

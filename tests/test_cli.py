@@ -65,41 +65,53 @@ def assert_one_error_line(done: subprocess.CompletedProcess[str], *needles: str)
 PROBE = """
 import json, sys
 from timestep.cli.main import main
-try:
-    code = main(sys.argv[1:])
-except SystemExit as exc:
-    code = exc.code
-print(json.dumps({"code": code, "agents": "agents" in sys.modules, "dbos": "dbos" in sys.modules,
-                  "sqlalchemy": "sqlalchemy" in sys.modules}), file=sys.stderr)
+for argv in json.loads(sys.argv[1]):
+    try:
+        code = main(argv)
+    except SystemExit as exc:
+        code = exc.code
+    print(json.dumps({"code": code, "agents": "agents" in sys.modules,
+                      "dbos": "dbos" in sys.modules, "sqlalchemy": "sqlalchemy" in sys.modules}),
+          file=sys.stderr)
 """
 
 
-def probe(env: dict[str, str], *args: str) -> dict[str, Any]:
+def probes(env: dict[str, str], *commands: list[str]) -> list[dict[str, Any]]:
+    """Run `commands` one after the other in one fresh process: after each, its exit code and
+    which of the heavy packages the process has loaded so far. Imports only accumulate, so a
+    package that is not loaded after a command was loaded by none of the commands before it."""
     done = subprocess.run(
-        [sys.executable, "-c", PROBE, *args], cwd=ROOT, env=env, capture_output=True, text=True
+        [sys.executable, "-c", PROBE, json.dumps(commands)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
     )
-    result: dict[str, Any] = json.loads(done.stderr.strip().splitlines()[-1])
-    return result
+    reports = [line for line in done.stderr.strip().splitlines() if line.startswith('{"code"')]
+    assert len(reports) == len(commands), done.stderr
+    return [json.loads(line) for line in reports]
+
+
+def probe(env: dict[str, str], *args: str) -> dict[str, Any]:
+    return probes(env, list(args))[0]
 
 
 def test_inspecting_and_deciding_import_neither_the_sdk_nor_dbos(env: dict[str, str]) -> None:
     assert cli(env, "run", "timestep.demo:assistant", ARITHMETIC, "--run-id", "a-1").returncode == 0
     assert cli(env, "run", "timestep.demo:mailer", MAIL, "--run-id", "m-1").returncode == 3
-    for args in (["--help"], ["--version"], ["runs", "--help"]):
-        loaded = probe(env, *args)
-        assert loaded == {"code": 0, "agents": False, "dbos": False, "sqlalchemy": False}, args
     # On a SQLite file they read with the standard library's sqlite3: not even SQLAlchemy.
-    for args in (["runs", "list"], ["runs", "show", "a-1"], ["runs", "show", "m-1", "--json"]):
-        loaded = probe(env, *args)
-        assert loaded == {"code": 0, "agents": False, "dbos": False, "sqlalchemy": False}, args
-    exported = probe(env, "state", "export", "m-1")  # no decisions yet: the stored state
+    # (One process for the commands that load nothing, then the stored state's export.)
+    reading = (["--help"], ["--version"], ["runs", "--help"])
+    reading += (["runs", "list"], ["runs", "show", "a-1"], ["runs", "show", "m-1", "--json"])
+    *loaded, exported = probes(env, *reading, ["state", "export", "m-1"])  # no decisions yet
+    for args, report in zip(reading, loaded, strict=True):
+        assert report == {"code": 0, "agents": False, "dbos": False, "sqlalchemy": False}, args
     assert exported == {"code": 0, "agents": False, "dbos": False, "sqlalchemy": True}
     decided = probe(env, "approve", "m-1")
     assert decided["code"] == 0 and decided["agents"] is False  # DBOS's client queues the rest
     # A decision that queues nothing imports neither: a repeat, a conflicting one (an error).
-    repeated = probe(env, "approve", "m-1")
+    repeated, conflicting = probes(env, ["approve", "m-1"], ["reject", "m-1"])
     assert repeated == {"code": 0, "agents": False, "dbos": False, "sqlalchemy": True}
-    conflicting = probe(env, "reject", "m-1")
     assert conflicting == {"code": 1, "agents": False, "dbos": False, "sqlalchemy": True}
 
 

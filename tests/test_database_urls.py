@@ -82,6 +82,7 @@ def test_target_repr_holds_no_password() -> None:
         "postgresql://postgres:{pw}@127.0.0.1:port{port}/timestep",
     ],  # a port that is no number
 )
+@pytest.mark.processes
 @pytest.mark.parametrize("command", [["runs", "list"], ["approve", "r-1"]])
 def test_cli_prints_no_password(url_form: str, command: list[str]) -> None:
     url = url_form.format(pw=PASSWORD, port=_closed_port())

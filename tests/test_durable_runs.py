@@ -213,6 +213,7 @@ asyncio.run(main())
 """
 
 
+@pytest.mark.processes
 def test_an_application_dbos_instance_is_used(database_url: str) -> None:
     import os
     import subprocess

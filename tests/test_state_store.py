@@ -246,6 +246,7 @@ _SAVER = textwrap.dedent(
 READS_DURING_SAVES = 40
 
 
+@pytest.mark.processes
 async def test_concurrent_saves_from_two_processes_never_corrupt(
     database_url: str, tmp_path: Path
 ) -> None:

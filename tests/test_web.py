@@ -307,6 +307,7 @@ def test_app_needs_a_token(monkeypatch: pytest.MonkeyPatch) -> None:
         app()
 
 
+@pytest.mark.processes
 def test_loopback_rule(tmp_path: Path) -> None:
     assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
     assert is_loopback("127.0.0.2") and is_loopback("[::1]")

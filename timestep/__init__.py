@@ -27,15 +27,19 @@ from .errors import (
     ModelError,
     ModelNotFoundError,
     ModelProviderUnreachableError,
+    PgliteImportError,
+    PgliteStoreNotFoundError,
     ReplayMismatchError,
     RunCancelledError,
     RunExistsError,
     RunInterruptedError,
     RunNotFoundError,
+    StateConversionError,
     StateError,
     StateNotFoundError,
     TimestepError,
     ToolOutputNotSerializableError,
+    UnsupportedStateVersionError,
 )
 
 _LAZY: dict[str, str] = {
@@ -55,6 +59,7 @@ _LAZY: dict[str, str] = {
     "MultiModelProviderMap": ".models",
     "OllamaModel": ".models",
     "OllamaModelProvider": ".models",
+    "UnknownModelPrefixError": ".models",
     "DurableRunResult": ".result",
     "DurableRunResultStreaming": ".result",
     "consume_result": ".run",
@@ -68,8 +73,6 @@ _LAZY: dict[str, str] = {
     "RunOwner": ".state.records",
     "RunRecord": ".state.records",
     "RunStateStore": ".store",
-    "StateConversionError": ".state.typescript",
-    "UnsupportedStateVersionError": ".state.typescript",
     "from_typescript_json": ".state.typescript",
     "to_typescript_json": ".state.typescript",
     "stream_events": ".stream",
@@ -85,17 +88,18 @@ if TYPE_CHECKING:
     from .config import ModelRetryPolicy, configure
     from .context import ContextStorage
     from .lifecycle import cancel, fork, retry
-    from .models import MultiModelProvider, MultiModelProviderMap, OllamaModel, OllamaModelProvider
+    from .models import (
+        MultiModelProvider,
+        MultiModelProviderMap,
+        OllamaModel,
+        OllamaModelProvider,
+        UnknownModelPrefixError,
+    )
     from .result import DurableRunResult, DurableRunResultStreaming
     from .run import consume_result, launch, run_agent, submit
     from .runs import get_run, list_runs
     from .state.records import ModelUsage, RunOverrides, RunOwner, RunRecord
-    from .state.typescript import (
-        StateConversionError,
-        UnsupportedStateVersionError,
-        from_typescript_json,
-        to_typescript_json,
-    )
+    from .state.typescript import from_typescript_json, to_typescript_json
     from .store import RunStateStore
     from .stream import stream_events
     from .tool import idempotency_key, uninterruptible, unrecorded
@@ -141,6 +145,8 @@ __all__ = [
     "MultiModelProviderMap",
     "OllamaModel",
     "OllamaModelProvider",
+    "PgliteImportError",
+    "PgliteStoreNotFoundError",
     "ReplayMismatchError",
     "RunCancelledError",
     "RunExistsError",
@@ -155,6 +161,7 @@ __all__ = [
     "StateNotFoundError",
     "TimestepError",
     "ToolOutputNotSerializableError",
+    "UnknownModelPrefixError",
     "UnsupportedStateVersionError",
     "approve",
     "cancel",

@@ -1,17 +1,68 @@
 """Every error Timestep raises derives from `TimestepError`.
 
 Each error says what failed and what to do about it. Errors raised before anything is written
-leave the database untouched.
+leave the database untouched. Each class carries the HTTP status the inbox answers with
+(`http_status`) and the exit code of the `timestep` command (`exit_code`); a subclass inherits
+both unless it sets its own.
+
+The hierarchy, with each class's `http_status` and `exit_code` where it sets its own:
+
+                                                                  HTTP exit
+* TimestepError                                                   500  1
+  + ConfigurationError
+    - DatabaseUnavailableError                                    503
+  + InvalidArgumentError (also ValueError)                        422
+    - InvalidRunIdError
+    - RunExistsError
+  + ArgumentTypeError (also TypeError)
+  + RunNotFoundError                                              404
+  + AgentMismatchError
+  + AgentNotRegisteredError
+  + ToolOutputNotSerializableError
+  + ReplayMismatchError
+  + InterruptionException                                              3 (awaiting approval)
+  + LifecycleError                                                409
+  + RunCancelledError
+  + RunInterruptedError
+  + DecisionError                                                 409
+  + StateError
+    - StateNotFoundError (also FileNotFoundError)
+    - StateConversionError
+      . UnsupportedStateVersionError
+  + ContextStorageError
+    - ContextSecretMissingError
+  + ModelError
+    - ModelConfigurationError (also ValueError)                   422
+    - ModelProviderUnreachableError
+    - ModelNotFoundError
+    - ModelAuthenticationError
+    - UnknownModelPrefixError (*)                                 422
+  + PgliteImportError
+    - PgliteStoreNotFoundError (also FileNotFoundError)
+  + CommandError (the `timestep` command's own; not exported)
+
+(*) `UnknownModelPrefixError` is also a `ValueError` and the Agents SDK's `UserError`, so it is
+defined in `timestep/models/multi_provider.py`: this module imports no dependency (the
+`timestep` command reads it without loading the Agents SDK).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
+
+TYPESCRIPT_SDK_PAIR = "openai-agents 0.24.0 (schema 1.21) / @openai/agents 0.20.0 (schema 1.22)"
+"""The SDK pair whose RunState formats the TypeScript adapter converts."""
 
 
 class TimestepError(Exception):
     """Base class of every error raised by Timestep."""
+
+    http_status: ClassVar[int] = 500
+    """The status of the inbox's JSON error answer (`timestep serve`, `timestep.web.app`)."""
+
+    exit_code: ClassVar[int] = 1
+    """The exit code of a `timestep` command that fails with this error."""
 
 
 class ConfigurationError(TimestepError):
@@ -21,9 +72,13 @@ class ConfigurationError(TimestepError):
 class DatabaseUnavailableError(ConfigurationError):
     """The configured database cannot be reached or opened."""
 
+    http_status = 503
+
 
 class InvalidArgumentError(TimestepError, ValueError):
     """An argument has a value Timestep cannot use (the message says which, and why)."""
+
+    http_status = 422
 
 
 class ArgumentTypeError(TimestepError, TypeError):
@@ -40,6 +95,8 @@ class RunExistsError(InvalidArgumentError):
 
 class RunNotFoundError(TimestepError):
     """No run with the given id exists in the configured database."""
+
+    http_status = 404
 
     def __init__(self, run_id: str) -> None:
         super().__init__(
@@ -90,6 +147,7 @@ class InterruptionException(TimestepError):
     """
 
     DEFAULT_MESSAGE = "Agent execution interrupted for approval"
+    exit_code = 3
 
     def __init__(
         self,
@@ -113,6 +171,8 @@ class InterruptionException(TimestepError):
 
 class LifecycleError(TimestepError):
     """A run cannot be cancelled or retried in its current status (the message says why)."""
+
+    http_status = 409
 
 
 class RunCancelledError(TimestepError):
@@ -144,6 +204,8 @@ class RunInterruptedError(TimestepError):
 class DecisionError(TimestepError):
     """An approval decision conflicts with one already recorded, or names no pending call."""
 
+    http_status = 409
+
 
 class StateError(TimestepError):
     """A saved run state is missing, malformed, or of an unsupported version."""
@@ -154,6 +216,26 @@ class StateNotFoundError(StateError, FileNotFoundError):
 
     Also a `FileNotFoundError`, which is what timestep 2026.0.x raised for the same case.
     """
+
+
+class StateConversionError(StateError):
+    """A run state cannot be converted faithfully between the Python and TypeScript SDKs.
+
+    The message names the offending field (as a path into the source document).
+    """
+
+
+class UnsupportedStateVersionError(StateConversionError):
+    """The state's `$schemaVersion` is not the one the adapter's SDK pair writes."""
+
+    def __init__(self, side: str, found: Any, expected: str) -> None:
+        super().__init__(
+            f"$schemaVersion: {side} state has schema {found!r}, but the adapter converts only "
+            f"schema {expected!r} ({TYPESCRIPT_SDK_PAIR}); re-save the state with that SDK "
+            "version"
+        )
+        self.found = found
+        self.expected = expected
 
 
 class ContextStorageError(TimestepError):
@@ -190,6 +272,8 @@ class ModelError(TimestepError):
 class ModelConfigurationError(ModelError, ValueError):
     """A model or provider was configured with options that contradict each other."""
 
+    http_status = 422
+
 
 class ModelProviderUnreachableError(ModelError):
     """The model server cannot be reached."""
@@ -201,6 +285,18 @@ class ModelNotFoundError(ModelError):
 
 class ModelAuthenticationError(ModelError):
     """The model server rejected the credentials."""
+
+
+class PgliteImportError(TimestepError):
+    """The PGLite store cannot be read (no store at the path, no Node.js, npm failed)."""
+
+
+class PgliteStoreNotFoundError(PgliteImportError, FileNotFoundError):
+    """No PGLite store at the given (or default) directory."""
+
+
+class CommandError(TimestepError):
+    """A command cannot do what it was asked (the message says what to do instead)."""
 
 
 E = TypeVar("E", bound=BaseException)

@@ -30,19 +30,11 @@ from typing import Any
 import platformdirs
 from agents import Agent, FunctionTool
 
-from .errors import TimestepError
+from .errors import PgliteImportError, PgliteStoreNotFoundError, TimestepError
 
 NODE_PROJECT = Path(__file__).resolve().parent / "state" / "pglite_node"
 _PROJECT_FILES = ("package.json", "package-lock.json", "read_store.mjs")
 _NODE_TIMEOUT_SECONDS = 600
-
-
-class PgliteImportError(TimestepError):
-    """The PGLite store cannot be read (no store at the path, no Node.js, npm failed)."""
-
-
-class PgliteStoreNotFoundError(PgliteImportError, FileNotFoundError):
-    """No PGLite store at the given (or default) directory."""
 
 
 @dataclass

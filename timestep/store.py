@@ -23,6 +23,7 @@ from typing import Any, Literal
 import sqlalchemy as sa
 from agents import Agent, RunState
 
+from ._compat import agents as agents_compat
 from .context import ContextStorage, as_read, declared_for
 from .errors import ContextStorageError, StateError, StateNotFoundError, TimestepError, wrapped
 from .state import schema
@@ -223,8 +224,8 @@ class RunStateStore:
                 f"RunStateStore.save expects a RunState (or an object with to_json()), got "
                 f"{type(state).__name__}; save result.to_state()"
             )
-        starting = getattr(state, "_starting_agent", None)  # SDK-private; no public accessor
-        if isinstance(starting, Agent) and starting.name != self.agent.name:
+        starting = agents_compat.state_starting_agent(state)
+        if starting is not None and starting.name != self.agent.name:
             raise StateError(
                 f"cannot save a state of agent {starting.name!r} in the store of agent "
                 f"{self.agent.name!r} ({self._describe()})"

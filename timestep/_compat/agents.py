@@ -23,6 +23,8 @@
 - An MCP server's approval policy and failure formatter for a tool, which the SDK reads through
   private methods when it lists the server's tools (Timestep's wrapper of a server passes them
   on from the server it wraps).
+- A state's starting agent and a handoff's target agent, which the SDK keeps only in private
+  fields (`RunState._starting_agent`, `Handoff._agent_ref`, a weak reference).
 - The canonical tool-invocation identity the SDK records with an approval, which the
   TypeScript adapter must reproduce byte for byte.
 """
@@ -156,6 +158,20 @@ def adopt_result(result: RunResultBase, cls: type[ResultT]) -> ResultT:
 def state_last_agent(state: RunState[Any, Any]) -> Agent[Any] | None:
     agent: Agent[Any] | None = state._current_agent
     return agent
+
+
+def state_starting_agent(state: Any) -> Agent[Any] | None:
+    """The agent a `RunState` starts from, if it has one (no public accessor)."""
+    agent = getattr(state, "_starting_agent", None)
+    return agent if isinstance(agent, Agent) else None
+
+
+def handoff_target(handoff: Any) -> Agent[Any] | None:
+    """The agent a `Handoff` hands off to, while it is alive: the SDK keeps it only as a weak
+    reference in a private field (openai-agents 0.24.0, `Handoff._agent_ref`)."""
+    ref = getattr(handoff, "_agent_ref", None)
+    target = ref() if callable(ref) else None
+    return target if isinstance(target, Agent) else None
 
 
 def replace_event_queue(result: RunResultStreaming, queue: asyncio.Queue[Any]) -> None:

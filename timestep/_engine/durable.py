@@ -39,7 +39,7 @@ from .guardrails import durable_input_guardrails, durable_output_guardrails
 from .hooks import live_only_agent_hooks
 from .mcp_servers import durable_servers
 from .model_calls import DurableModel, DurableModelProvider
-from .registry import handoff_target, walk_agents
+from .registry import walk_agents
 from .segment import (
     TOOL_STEP,
     UNINTERRUPTIBLE_TOOL_STEP,
@@ -241,7 +241,7 @@ class _GraphWrapper:
             fire_hooks("handoff", name)
             if live:
                 return live[0]
-            target = handoff_target(handoff)
+            target = agents_compat.handoff_target(handoff)
             if target is None or target.name != name:
                 # An agent the handoff builds at run time: only the callback can build it.
                 return as_copy(await original(*args, **kwargs))

@@ -28,7 +28,7 @@ def walk_agents(agent: Agent[Any], *, through_agent_tools: bool = False) -> list
     agents its tools run: `Agent.as_tool`), `agent` first."""
     from agents import Agent, Handoff
 
-    from .._compat.agents import agent_of_agent_tool
+    from .._compat.agents import agent_of_agent_tool, handoff_target
 
     seen: dict[int, Agent[Any]] = {}
     pending: list[Agent[Any]] = [agent]
@@ -50,15 +50,6 @@ def walk_agents(agent: Agent[Any], *, through_agent_tools: bool = False) -> list
                 if inner is not None:
                     pending.append(inner)
     return list(seen.values())
-
-
-def handoff_target(handoff: Any) -> Agent[Any] | None:
-    """The agent a `Handoff` object was made for (None for one that builds it at run time)."""
-    from agents import Agent
-
-    target = getattr(handoff, "_agent_ref", None)
-    resolved = target() if callable(target) else None
-    return resolved if isinstance(resolved, Agent) else None
 
 
 def register_agent(agent: Agent[Any], *, context_storage: ContextStorage | None = None) -> None:

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from ..errors import TimestepError
+from ..errors import CommandError as CommandError
 
 EXIT_OK = 0
 """The command did what it was asked (a run finished, a decision was recorded, ...)."""
@@ -31,10 +31,6 @@ EXIT_CODES_HELP = (
 )
 
 Handler = Callable[[argparse.Namespace, "Output"], Awaitable[int]]
-
-
-class CommandError(TimestepError):
-    """A command cannot do what it was asked (the message says what to do instead)."""
 
 
 def global_options() -> argparse.ArgumentParser:

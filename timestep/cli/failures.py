@@ -88,8 +88,13 @@ def _dbos(exc: BaseException) -> str | None:
     return None
 
 
+def exit_code(exc: BaseException) -> int:
+    """The exit code for `exc`: a Timestep error's own `exit_code` (timestep/errors.py), else 1."""
+    return exc.exit_code if isinstance(exc, TimestepError) else TimestepError.exit_code
+
+
 def describe(exc: BaseException) -> str:
-    """The one-line message for `exc`."""
+    """The one-line message for `exc` (its exit code: `exit_code`)."""
     if isinstance(exc, TimestepError):
         return " ".join(str(exc).split("\n")).strip() or type(exc).__name__
     for describer in (_openai, _agents, _dbos):

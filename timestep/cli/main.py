@@ -25,7 +25,7 @@ from .common import (
     global_options,
     option,
 )
-from .failures import describe
+from .failures import describe, exit_code
 
 DESCRIPTION = (
     "Run OpenAI Agents SDK agents durably (they survive crashes and wait for approvals in a "
@@ -152,7 +152,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if verbose:
             traceback.print_exception(exc)
         kind = type(exc).__name__ if isinstance(exc, TimestepError) else _kind(exc)
-        return _fail(out, describe(exc), kind, EXIT_ERROR)
+        return _fail(out, describe(exc), kind, exit_code(exc))
 
 
 def _kind(exc: BaseException) -> str:

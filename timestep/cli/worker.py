@@ -1,4 +1,5 @@
-"""`timestep worker --app MODULE`: the worker of `python -m workflows` (what `dbos start` runs)."""
+"""`timestep worker --app MODULE`: the worker of `timestep.worker`, which `python -m workflows`
+(what `dbos start` runs) starts too."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from .common import Output
 def worker(args: argparse.Namespace, out: Output) -> int:
     """Synchronous: it installs signal handlers (main thread) and DBOS launches outside any
     event loop."""
-    from workflows.__main__ import run_worker
+    from ..worker import run_worker
 
     run_worker(args.app, args.executor_id)
     return 0

@@ -123,8 +123,7 @@ def describe_host(client: AsyncClient, fallback: str | None) -> str:
     """The base URL a client talks to, for error messages and trace spans."""
     if fallback:
         return fallback
-    http_client = getattr(client, "_client", None)
-    base_url = getattr(http_client, "base_url", None)
+    base_url = ollama_compat.base_url(client)
     return str(base_url).rstrip("/") if base_url is not None else "the configured Ollama server"
 
 

@@ -32,8 +32,11 @@ class UnknownModelPrefixError(ModelError, UserError, ValueError):
 
     Also a `agents.exceptions.UserError`, which is what the SDK's `MultiProvider` raises for the
     same mistake, and a `ValueError`, which is what timestep 2026.0.x raised, so existing
-    handlers of either keep working.
+    handlers of either keep working. Defined here, not in `timestep.errors`, which imports no
+    dependency (the SDK's `UserError` is its base).
     """
+
+    http_status = 422
 
     def __init__(self, model_name: str, prefix: str, known: list[str]) -> None:
         UserError.__init__(

@@ -15,15 +15,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from ..errors import (
-    ConfigurationError,
-    DatabaseUnavailableError,
-    DecisionError,
-    InvalidArgumentError,
-    LifecycleError,
-    RunNotFoundError,
-    TimestepError,
-)
+from ..errors import ConfigurationError, InvalidArgumentError, LifecycleError, TimestepError
 
 logger = logging.getLogger("timestep.web")
 
@@ -50,15 +42,10 @@ def _error(status: int, kind: str, message: str) -> JSONResponse:
 
 
 def _status_of(exc: Exception) -> int:
-    if isinstance(exc, RunNotFoundError):
-        return 404
-    if isinstance(exc, (DecisionError, LifecycleError)):
-        return 409
-    if isinstance(exc, (InvalidArgumentError, ValueError)):
-        return 422
-    if isinstance(exc, DatabaseUnavailableError):
-        return 503
-    return 500
+    """The error's own `http_status` (timestep/errors.py); another `ValueError` is a 422."""
+    if isinstance(exc, TimestepError):
+        return exc.http_status
+    return 422 if isinstance(exc, ValueError) else 500
 
 
 def _guarded(token: str, handler: Handler) -> Handler:

@@ -28,6 +28,7 @@ from typing import Any
 
 from agents import Agent, RunState
 
+from ..._compat import agents as agents_compat
 from ...context import ContextStorage, declared_for, state_json
 from ...errors import StateError, TimestepError, wrapped
 from . import _export, _import
@@ -72,8 +73,8 @@ def to_typescript_json(
     finished run, a credential-like context value), and `ContextStorageError` when the context
     has no stored form under the declaration.
     """
-    starting_agent = getattr(state, "_starting_agent", None)  # SDK-private; no public accessor
-    if not isinstance(starting_agent, Agent):
+    starting_agent = agents_compat.state_starting_agent(state)
+    if starting_agent is None:
         raise StateConversionError(
             "state: the RunState has no starting agent to resolve names against"
         )

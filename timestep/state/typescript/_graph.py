@@ -17,6 +17,7 @@ from typing import Any
 
 from agents import Agent, FunctionTool, Handoff
 
+from ..._compat import agents as agents_compat
 from ._errors import StateConversionError
 
 
@@ -103,11 +104,8 @@ class AgentGraph:
 def _handoff_target(entry: Any) -> Agent[Any] | None:
     if isinstance(entry, Agent):
         return entry
-    # `Handoff` keeps its target only as a weak reference in a private field (openai-agents
-    # 0.24.0, `Handoff._agent_ref`); without it the graph walk stops at this handoff.
-    ref = getattr(entry, "_agent_ref", None)
-    target = ref() if callable(ref) else None
-    return target if isinstance(target, Agent) else None
+    # Without the handoff's target (an SDK-private weak reference) the walk stops here.
+    return agents_compat.handoff_target(entry)
 
 
 def _default_tool_name_for(agent_name: str) -> str:
