@@ -130,6 +130,15 @@ class DecisionError(TimestepError):
     """An approval decision conflicts with one already recorded, or names no pending call."""
 
 
+class NothingPendingError(DecisionError):
+    """`approve`/`reject` of a run (or call) with nothing pending: no decision was recorded."""
+
+
+class RejectionNotAppliedError(DecisionError):
+    """A rejected call would not be rejected in the run's state; the run stops rather than
+    run it (a guard on the rule that a rejection always wins)."""
+
+
 class StateError(TimestepError):
     """A saved run state is missing, malformed, or of an unsupported version."""
 
