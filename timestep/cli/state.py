@@ -39,10 +39,6 @@ async def state_import(args: argparse.Namespace, out: Output) -> int:
     except (OSError, UnicodeDecodeError) as exc:
         raise StateError(f"cannot read the state file {args.file!r}: {exc}") from exc
     record = await import_run_state(text, app=args.app, agent_name=args.agent, run_id=args.run_id)
-    if out.json_mode:
-        out.json(record.as_dict())
-        return 0
-    out.text(f"imported run {record.run_id} ({record.status})")
     from .._engine import storage
     from ..state import records
 
@@ -50,10 +46,14 @@ async def state_import(args: argparse.Namespace, out: Output) -> int:
         records.get_with_decisions, storage.storage_engine(), record.run_id
     )
     recorded = {**earlier, **current}  # `earlier` when the decisions let the run go on at once
-    calls = [
+    calls: list[dict[str, Any]] = [
         {**p, "decision": recorded[p["call_id"]].decision if p["call_id"] in recorded else None}
         for p in record.pending_approvals
     ]
+    if out.json_mode:
+        out.json({**record.as_dict(), "pending_approvals": calls})
+        return 0
+    out.text(f"imported run {record.run_id} ({record.status})")
     decided = [p for p in calls if p["decision"] is not None]
     for pending in calls:
         arrived = "  (decided in the imported state)" if pending["decision"] else ""
