@@ -14,12 +14,13 @@ import traceback
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ..errors import TimestepError
+from ..errors import NothingPendingError, TimestepError
 from . import decide, info, legacy, run, runs, serve, state, worker
 from .common import (
     EXIT_CODES_HELP,
     EXIT_ERROR,
     EXIT_INTERRUPTED,
+    EXIT_NOTHING_PENDING,
     EXIT_USAGE,
     Output,
     global_options,
@@ -152,7 +153,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if verbose:
             traceback.print_exception(exc)
         kind = type(exc).__name__ if isinstance(exc, TimestepError) else _kind(exc)
-        return _fail(out, describe(exc), kind, EXIT_ERROR)
+        code = EXIT_NOTHING_PENDING if isinstance(exc, NothingPendingError) else EXIT_ERROR
+        return _fail(out, describe(exc), kind, code)
 
 
 def _kind(exc: BaseException) -> str:

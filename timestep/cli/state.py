@@ -22,7 +22,7 @@ async def state_export(args: argparse.Namespace, out: Output) -> int:
         else:
             out.text(f"wrote {args.format} state of run {args.run_id} to {args.output}")
     else:
-        out.text(text)  # the state is JSON already
+        out.data(text)  # the state is JSON already
     return 0
 
 
