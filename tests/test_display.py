@@ -64,7 +64,7 @@ def hostile_agent(log: ExecutionLog) -> Agent[Any]:
 
 def in_terminal(env: dict[str, str], *args: str) -> tuple[int, bytes]:
     """`timestep ARGS` with stdout and stderr on a pseudo-terminal 1000 columns wide."""
-    master, slave = os.openpty()
+    master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 1000, 0, 0))
     process = subprocess.Popen(
         [sys.executable, "-m", "timestep.cli", *args],
