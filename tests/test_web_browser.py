@@ -140,8 +140,8 @@ def test_page_approves_a_pending_call_and_the_worker_finishes(browser: Any, tmp_
         server.terminate()
         output, _ = server.communicate(timeout=30)
     # The access log lists requests without headers: the token is in no log line...
-    assert "GET /api/runs" in output and "POST /api/runs/page-1/approve" in output
-    assert "POST /api/runs/page-2/reject" in output
+    assert "GET /api/runs" in output and "POST /api/run/approve?id=page-1" in output
+    assert "POST /api/run/reject?id=page-2" in output
     assert TOKEN not in output
     # ...and nowhere in the database.
     for path in tmp_path.glob("timestep.sqlite*"):

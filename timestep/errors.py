@@ -22,6 +22,10 @@ class DatabaseUnavailableError(ConfigurationError):
     """The configured database cannot be reached or opened."""
 
 
+class ReadOnlyDatabaseError(DatabaseUnavailableError):
+    """The database is open read-only here: nothing can be recorded (HTTP 503)."""
+
+
 class InvalidArgumentError(TimestepError, ValueError):
     """An argument has a value Timestep cannot use (the message says which, and why)."""
 
@@ -128,6 +132,10 @@ class RunCancelledError(TimestepError):
 
 class DecisionError(TimestepError):
     """An approval decision conflicts with one already recorded, or names no pending call."""
+
+
+class ServeError(TimestepError):
+    """`timestep serve` cannot serve: the address is in use, the host does not resolve, ..."""
 
 
 class NothingPendingError(DecisionError):
