@@ -331,11 +331,27 @@ def openapi_schema() -> dict[str, Any]:
 
     errors = {
         "401": answer("missing or wrong bearer token", error),
-        "404": answer("no such run", error),
-        "409": answer("the decision or action conflicts with the run's state", error),
+        "404": answer("no such run (or route)", error),
+        "409": answer(
+            "the decision or action conflicts with the run's state, or nothing is pending "
+            "(NothingPendingError)",
+            error,
+        ),
+        "413": answer(f"the body is larger than {MAX_BODY_BYTES} bytes", error),
         "422": answer("a malformed request (the message says what is wrong)", error),
+        "503": answer(
+            "the database is unavailable, or read-only here (decisions: ReadOnlyDatabaseError)",
+            error,
+        ),
     }
-    run_id = {"name": "run_id", "in": "path", "required": True, "schema": {"type": "string"}}
+    run_id = {
+        "name": "run_id",
+        "in": "path",
+        "required": True,
+        "description": "percent-encoded: a '/' in the id is sent as %2F; ids '.' and '..' "
+        "(which URL parsers remove from paths) go by /api/run?id=",
+        "schema": {"type": "string"},
+    }
 
     def decision(props: dict[str, Any], summary: str) -> dict[str, Any]:
         return {
@@ -467,6 +483,22 @@ def openapi_schema() -> dict[str, Any]:
                         ),
                         **errors,
                     },
+                }
+            },
+            "/api/run": {
+                "get": {
+                    "summary": "One run, its id in the query: /api/run?id=RUN_ID. Every "
+                    "/api/runs/{run_id}/ACTION route is also /api/run/ACTION?id=RUN_ID (the "
+                    "page uses these: any run id travels in a query).",
+                    "parameters": [
+                        {
+                            "name": "id",
+                            "in": "query",
+                            "required": True,
+                            "schema": {"type": "string"},
+                        }
+                    ],
+                    "responses": {"200": answer("the run", run), **errors},
                 }
             },
             "/api/runs/{run_id}/events": {
