@@ -127,6 +127,12 @@ async def test_hostile_run_text_is_shown_as_data(timestep_db: str, tmp_path: Pat
     assert "[link=https://evil.example]bob@example.com[/link]" in text
     assert "\\u001b[31mred" in text and "\\x9b2J" in text and "\\u202eexe.txt" in text
 
+    code, as_json = in_terminal(env, "runs", "show", RUN_ID, "--json")
+    assert code == 0, as_json
+    document = json.loads(check_safe(as_json))  # the same data, as JSON escapes
+    assert document["run_id"] == RUN_ID
+    assert document["pending_approvals"][0]["arguments"] == arguments
+
     await timestep.approve(RUN_ID)
     final = await timestep.resume(RUN_ID)
     assert final.final_output.startswith("[demo model] done")

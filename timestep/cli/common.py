@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ..errors import TimestepError
-from .safe import visible
+from .safe import json_visible, visible
 
 EXIT_OK = 0
 """The command did what it was asked (a run finished, a decision was recorded, ...)."""
@@ -90,7 +90,7 @@ class Output:
         self.verbose = verbose
 
     def json(self, value: Any) -> None:
-        print(json.dumps(value, ensure_ascii=False, default=str), flush=True)
+        print(json_visible(json.dumps(value, ensure_ascii=False, default=str)), flush=True)
 
     def text(self, line: str = "", *, end: str = "\n") -> None:
         """A line for people: run text in it is shown escaped (`safe.visible`)."""

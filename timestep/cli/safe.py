@@ -48,6 +48,24 @@ def visible(text: object, *, keep_newlines: bool = False) -> str:
     )
 
 
+def json_visible(document: str) -> str:
+    """JSON text with the same characters escaped as JSON escapes (`\\u202e`): the same
+    data, valid JSON, and nothing in it acts on a terminal it is printed to."""
+    if document.isascii():
+        return document  # json.dumps escaped every control character already
+
+    def escape(character: str) -> str:
+        code = ord(character)
+        if code < 0x10000:
+            return f"\\u{code:04x}"
+        code -= 0x10000
+        return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
+
+    return "".join(
+        escape(c) if unicodedata.category(c) in _SHOWN_AS_ESCAPES else c for c in document
+    )
+
+
 def cell(text: object) -> Text:
     """A table cell of run text: escaped (`visible`) and never read as rich markup."""
     from rich.text import Text
