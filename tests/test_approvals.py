@@ -72,8 +72,12 @@ def test_three_processes_decide_and_finish(
         "sent to bob@example.com" if decision == "approve" else "not today"
     )
 
-    again = cli(decider_env, *args)
-    assert again.returncode == 0, again.stderr  # the same decision again is a no-op
+    again = cli(decider_env, *args)  # "every pending call" of a run with none pending
+    assert again.returncode == 4, again.stderr
+    assert again.stderr.startswith("timestep: error: run 'mail-1' is completed: no call is pending")
+    assert "approved" not in again.stdout and "rejected" not in again.stdout
+    repeat = cli(decider_env, args[0], "mail-1", "call_0_1", *args[2:])
+    assert repeat.returncode == 0, repeat.stderr  # the same decision on the call is a no-op
     other = cli(decider_env, "reject" if decision == "approve" else "approve", "mail-1")
     assert other.returncode == 1
     assert "already decided" in other.stderr

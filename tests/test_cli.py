@@ -109,9 +109,13 @@ def test_inspecting_and_deciding_import_neither_the_sdk_nor_dbos(env: dict[str, 
     assert exported == {"code": 0, "agents": False, "dbos": False, "sqlalchemy": True}
     decided = probe(env, "approve", "m-1")
     assert decided["code"] == 0 and decided["agents"] is False  # DBOS's client queues the rest
-    # A decision that queues nothing imports neither: a repeat, a conflicting one (an error).
-    repeated, conflicting = probes(env, ["approve", "m-1"], ["reject", "m-1"])
+    # A decision that queues nothing imports neither: a repeat, one on a run with nothing
+    # pending (exit code 4), a conflicting one (an error).
+    repeated, nothing, conflicting = probes(
+        env, ["approve", "m-1", "call_demo_0"], ["approve", "m-1"], ["reject", "m-1"]
+    )
     assert repeated == {"code": 0, "agents": False, "dbos": False, "sqlalchemy": True}
+    assert nothing == {"code": 4, "agents": False, "dbos": False, "sqlalchemy": True}
     assert conflicting == {"code": 1, "agents": False, "dbos": False, "sqlalchemy": True}
 
 

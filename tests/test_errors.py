@@ -26,6 +26,9 @@ NOT_TIMESTEP_ERRORS = {
     # Private to the HTTP layer: `_guarded` turns it into a 422 answer before any other handler
     # sees it; it never leaves timestep/web/_app.py.
     "timestep.web._app._BadRequest",
+    # The same for a body over the limit (413) and a path that names no route (404).
+    "timestep.web._app._TooLarge",
+    "timestep.web._app._NotFound",
 }
 
 DEFINED_OUTSIDE_ERRORS = {
@@ -42,7 +45,10 @@ NOT_EXPORTED = {
 
 STATUS_AND_EXIT_CODE = {
     # The HTTP status and exit code of every class that does not answer 500 with exit code 1.
+    # The inbox cannot serve without its database, whatever is wrong with it.
+    "ConfigurationError": (503, 1),
     "DatabaseUnavailableError": (503, 1),
+    "ReadOnlyDatabaseError": (503, 1),
     "InvalidArgumentError": (422, 1),
     "InvalidRunIdError": (422, 1),
     "RunExistsError": (422, 1),
@@ -50,6 +56,8 @@ STATUS_AND_EXIT_CODE = {
     "InterruptionException": (500, cli_common.EXIT_AWAITING_APPROVAL),
     "LifecycleError": (409, 1),
     "DecisionError": (409, 1),
+    "NothingPendingError": (409, cli_common.EXIT_NOTHING_PENDING),
+    "RejectionNotAppliedError": (409, 1),
     "ModelConfigurationError": (422, 1),
     "UnknownModelPrefixError": (422, 1),
 }

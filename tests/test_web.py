@@ -339,8 +339,11 @@ async def test_mounted_in_another_app(timestep_db: str, tmp_path: Path) -> None:
         assert (await http.get("/")).text == "hello"
         page = await http.get("/inbox/")
         assert page.status_code == 200 and "Timestep approvals" in page.text
-        # The page's requests are relative, so they reach the mounted API.
-        assert '"api/runs' in page.text and '"/api/runs' not in page.text
+        # The page's script and requests are relative, so they reach the mounted API.
+        assert 'src="static/app.js"' in page.text and '"/static' not in page.text
+        script = await http.get("/inbox/static/app.js")
+        assert script.status_code == 200 and "javascript" in script.headers["content-type"]
+        assert '"api/runs' in script.text and '"/api/' not in script.text
         [run] = (await http.get("/inbox/api/runs")).json()["runs"]
         assert run["run_id"] == "web-m"
         approved = await http.post("/inbox/api/runs/web-m/approve")
@@ -398,7 +401,7 @@ async def test_paging(timestep_db: str, tmp_path: Path) -> None:
         assert [r["run_id"] for r in by_agent.json()["runs"]] == ["page-1", "page-0"]
         assert by_agent.json()["next_offset"] is None
         bad = await http.get("/api/runs", params={"offset": -1})
-        assert bad.status_code == 422 and "offset must be at least 0" in error_of(bad)["message"]
+        assert bad.status_code == 422 and "offset must be between 0 and" in error_of(bad)["message"]
     # The agent filter is the database's: another agent's newer run is neither listed nor
     # counted against the page.
     await timestep.run_agent(streamer(ExecutionLog(tmp_path / "s.jsonl")), "go", run_id="other")

@@ -5,6 +5,7 @@ Under CI a missing chromium/chromedriver (or selenium) is a failure, not a skip.
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -140,8 +141,8 @@ def test_page_approves_a_pending_call_and_the_worker_finishes(browser: Any, tmp_
         server.terminate()
         output, _ = server.communicate(timeout=30)
     # The access log lists requests without headers: the token is in no log line...
-    assert "GET /api/runs" in output and "POST /api/runs/page-1/approve" in output
-    assert "POST /api/runs/page-2/reject" in output
+    assert "GET /api/runs" in output and "POST /api/run/approve?id=page-1" in output
+    assert "POST /api/run/reject?id=page-2" in output
     assert TOKEN not in output
     # ...and nowhere in the database.
     for path in tmp_path.glob("timestep.sqlite*"):
@@ -207,3 +208,72 @@ def test_page_shows_a_streaming_run_live(browser: Any, tmp_path: Path) -> None:
             runner.wait()
         server.terminate()
         server.wait(timeout=30)
+
+
+HOSTILE_RUN_IDS = ["..", ".", "a/b", "<img src=x onerror=\"document.title='pwned'\">\u202eid"]
+
+
+def test_page_shows_hostile_text_as_data_and_reaches_every_run_id(
+    browser: Any, tmp_path: Path
+) -> None:
+    """Run ids and arguments a model could steer, in real Chromium: nothing runs, nothing is
+    hidden or reordered (escapes are shown), and every run can be opened and approved."""
+    from selenium.common.exceptions import NoAlertPresentException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from tests.apps.mail_app import HOSTILE_BODY, HOSTILE_TO
+    from timestep.cli.safe import visible
+
+    database_url = f"sqlite:///{tmp_path}/timestep.sqlite"
+    env = env_for(database_url, tmp_path / "log.jsonl")
+    env.pop("TIMESTEP_TOKEN", None)
+    for run_id in HOSTILE_RUN_IDS:
+        parked = cli(env, "run", "tests.apps.mail_app:hostile_mailer", "mail", "--run-id", run_id)
+        assert parked.returncode == 3, parked.stderr
+    server, url = start_serve(env, "--token", TOKEN)
+    worker = None
+    try:
+        worker = start_worker(env, "tests.apps.mail_app")
+        wait = WebDriverWait(browser, 60)
+        browser.get(f"{url}#token={TOKEN}")
+        wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "tr.run")) == 4)
+        shown_ids = browser.execute_script(
+            "return Array.from(document.querySelectorAll('tr.run'), (r) => r.dataset.runId)"
+        )
+        assert sorted(shown_ids) == sorted(HOSTILE_RUN_IDS)
+        arguments = json.dumps({"to": HOSTILE_TO, "body": HOSTILE_BODY}, separators=(",", ":"))
+        for run_id in HOSTILE_RUN_IDS:
+            rows = browser.find_elements(By.CSS_SELECTOR, "tr.run")
+            [row] = [r for r in rows if r.get_attribute("data-run-id") == run_id]
+            assert visible(run_id) in row.text and "\u202e" not in row.text
+            row.click()
+            wait.until(
+                lambda d, run_id=run_id: (
+                    d.find_element(By.ID, "detail-title").text.startswith(visible(run_id))
+                    and d.find_elements(By.CSS_SELECTOR, ".call button.approve")
+                )
+            )
+            shown = browser.find_element(By.CSS_SELECTOR, ".call pre.arguments").text
+            # Exactly the arguments the tool receives, with the invisible parts made visible.
+            assert shown == visible(arguments)
+            assert "\\u202eexe.txt" in shown and "<script>" in shown and "[conceal]" in shown
+            browser.find_element(By.CSS_SELECTOR, ".call button.approve").click()
+            wait.until(lambda d: not d.find_elements(By.CSS_SELECTOR, ".call button.approve"))
+            assert browser.find_element(By.ID, "error").text == ""
+        for run_id in HOSTILE_RUN_IDS:
+            wait_for_status(database_url, run_id, "completed")
+        # Nothing a model wrote ran as markup or script on the page.
+        assert browser.title == "Timestep approvals"
+        assert browser.find_elements(By.TAG_NAME, "img") == []
+        assert len(browser.find_elements(By.TAG_NAME, "script")) == 1  # the page's own
+        with pytest.raises(NoAlertPresentException):
+            _ = browser.switch_to.alert
+    finally:
+        if worker is not None:
+            code, err = stop(worker)
+            assert code == 0, err
+        server.terminate()
+        server.wait(timeout=30)
+    sent = ExecutionLog(tmp_path / "log.jsonl").entries("tool")
+    assert [e["to"] for e in sent if e["name"] == "send_email"] == [HOSTILE_TO] * 4

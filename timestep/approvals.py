@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._engine import storage
 from ._engine.naming import segment_workflow_id
-from .errors import DecisionError
+from .errors import DecisionError, NothingPendingError
 from .state import records
 from .state.records import Decision, DecisionKind, RunRecord
 
@@ -91,10 +91,10 @@ def _decide(
             # The decision may repeat (or contradict) one that already let the run continue.
             targets = list(earlier) if call_id is None else [call_id]
             if not earlier or any(target not in earlier for target in targets):
-                raise DecisionError(
+                raise NothingPendingError(
                     f"run {run_id!r} is {record.status}, not awaiting approval"
                     + (f", and call {call_id!r} is not one it waited for" if call_id else "")
-                    + ": there is nothing to decide"
+                    + ": there is nothing to decide, nothing was recorded"
                 )
             for target in targets:
                 recorded = earlier[target]
@@ -102,6 +102,12 @@ def _decide(
                     run_id,
                     recorded,
                     Decision(target, recorded.tool_name, decision, always, message),
+                )
+            if call_id is None:
+                # "Every pending call" of a run with none pending: say so, never "approved".
+                raise NothingPendingError(
+                    f"run {run_id!r} is {record.status}: no call is pending, nothing was "
+                    f"recorded (its calls {', '.join(targets)} were decided earlier)"
                 )
             return None
         pending = {p["call_id"]: p for p in record.pending_approvals}
@@ -202,8 +208,11 @@ async def decide(
 async def approve(run_id: str, call_id: str | None = None, *, always: bool = False) -> None:
     """Approve a pending tool call of a parked run (every pending call when `call_id` is None).
 
-    With `always=True` the tool is approved for the rest of the run. Repeating a decision is a
-    no-op; contradicting one raises `DecisionError`. Once every pending call is decided, the
+    With `always=True` the tool is approved for the rest of the run: its later calls do not
+    stop for approval. A rejection always wins: another call of the tool rejected in the same
+    batch (by a person or by the approval deadline) does not run. Repeating a decision on a
+    call is a no-op; contradicting one raises `DecisionError`; a run with nothing pending
+    (`call_id` None) raises `NothingPendingError`. Once every pending call is decided, the
     run's next segment is queued for a worker that has the agent.
     """
     await decide(run_id, call_id, "approve", always=always)

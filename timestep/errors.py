@@ -9,8 +9,9 @@ The hierarchy, with each class's `http_status` and `exit_code` where it sets its
 
                                                                   HTTP exit
 * TimestepError                                                   500  1
-  + ConfigurationError
+  + ConfigurationError                                            503
     - DatabaseUnavailableError                                    503
+      . ReadOnlyDatabaseError
   + InvalidArgumentError (also ValueError)                        422
     - InvalidRunIdError
     - RunExistsError
@@ -25,6 +26,9 @@ The hierarchy, with each class's `http_status` and `exit_code` where it sets its
   + RunCancelledError
   + RunInterruptedError
   + DecisionError                                                 409
+    - NothingPendingError                                              4 (nothing pending)
+    - RejectionNotAppliedError
+  + ServeError
   + StateError
     - StateNotFoundError (also FileNotFoundError)
     - StateConversionError
@@ -68,11 +72,17 @@ class TimestepError(Exception):
 class ConfigurationError(TimestepError):
     """The database URL or another setting is missing, malformed or unusable."""
 
+    http_status = 503
+
 
 class DatabaseUnavailableError(ConfigurationError):
     """The configured database cannot be reached or opened."""
 
     http_status = 503
+
+
+class ReadOnlyDatabaseError(DatabaseUnavailableError):
+    """The database is open read-only here: nothing can be recorded (HTTP 503)."""
 
 
 class InvalidArgumentError(TimestepError, ValueError):
@@ -205,6 +215,21 @@ class DecisionError(TimestepError):
     """An approval decision conflicts with one already recorded, or names no pending call."""
 
     http_status = 409
+
+
+class ServeError(TimestepError):
+    """`timestep serve` cannot serve: the address is in use, the host does not resolve, ..."""
+
+
+class NothingPendingError(DecisionError):
+    """`approve`/`reject` of a run (or call) with nothing pending: no decision was recorded."""
+
+    exit_code = 4
+
+
+class RejectionNotAppliedError(DecisionError):
+    """A rejected call would not be rejected in the run's state; the run stops rather than
+    run it (a guard on the rule that a rejection always wins)."""
 
 
 class StateError(TimestepError):

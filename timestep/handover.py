@@ -62,7 +62,7 @@ async def export_run_state(
         return json.dumps(stored_state, ensure_ascii=False)
     from agents import RunState
 
-    from ._engine.workflow import apply_decisions
+    from ._engine.decisions import apply_decisions
     from .context import already_stored, as_read, declared_for, state_json
     from .state.typescript import to_typescript_json
 

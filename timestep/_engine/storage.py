@@ -36,6 +36,7 @@ class _Storage:
     engine: sa.Engine | None = None
     read_only: bool = False
     reads: SQLiteReads | None = None
+    writable: bool = True
 
 
 _storage = _Storage()
@@ -50,6 +51,11 @@ def open_read_only() -> None:
     PostgreSQL: a database that does not exist is not created.
     """
     _storage.read_only = True
+
+
+def is_writable() -> bool:
+    """False when the database was opened read-only because this process may not write it."""
+    return _storage.writable
 
 
 def is_read_only() -> bool:
@@ -138,6 +144,7 @@ def reset() -> None:
         _storage.reads = None
         _storage.target = None
         _storage.read_only = False
+        _storage.writable = True
 
 
 def _plain_sqlite_file(url: str) -> Path | None:
@@ -146,6 +153,16 @@ def _plain_sqlite_file(url: str) -> Path | None:
     if not url.startswith(prefix) or "?" in url or url in (prefix, f"{prefix}:memory:"):
         return None
     return Path(url[len(prefix) :]).expanduser()
+
+
+def unwritable_sqlite_file() -> bool:
+    """Whether the database in force is a plain SQLite file that exists and that this process
+    may not write (`timestep serve` then opens it read-only)."""
+    url = config.configured_database_url() or f"sqlite:///{config.default_database_path()}"
+    path = _plain_sqlite_file(url)
+    if path is None or not path.is_file():
+        return False
+    return not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK))
 
 
 def missing_sqlite_file() -> Path | None:
@@ -191,6 +208,7 @@ def _open_for_reading() -> tuple[DatabaseTarget, sa.Engine]:
     else:
         # Without a write-ahead log beside it, nothing is mid-commit: open it immutable (SQLite
         # then needs no -shm file, which a read-only directory could not hold).
+        _storage.writable = False
         has_wal = Path(f"{path}-wal").exists()
         flags = "mode=ro" if has_wal else "mode=ro&immutable=1"
         engine = sa.create_engine(

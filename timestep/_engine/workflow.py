@@ -40,7 +40,7 @@ from ..context import ContextStorage, declared_for, state_json, stored_context
 from ..errors import AgentMismatchError, TimestepError, wrapped
 from ..state import records
 from ..state.retry import until_reachable
-from . import registry, requests
+from . import decisions, registry, requests
 from .durable import ReplaySafeSession, durable_agent, durable_run_config, sequential_tools
 from .events import DurableEventQueue, StreamWriter, set_writer
 from .guardrails import describe_tripwire
@@ -304,18 +304,6 @@ async def _deadline_wait(run_id: str, parked_segment: int, deadline_at: float) -
     return await asyncio.to_thread(until_reachable, remaining)
 
 
-def apply_decisions(state: RunState[Any, Any], decisions: list[dict[str, Any]]) -> None:
-    by_call = {d["call_id"]: d for d in decisions}
-    for item in state.get_interruptions():
-        decision = by_call.get(approval_fields(item)["call_id"])
-        if decision is None:
-            continue
-        if decision["decision"] == "approve":
-            state.approve(item, always_approve=decision["always"])
-        else:
-            state.reject(item, rejection_message=decision["message"])
-
-
 async def _record_outcome(run_id: str, segment: int, values: dict[str, Any]) -> None:
     # Not a step: the write is idempotent, and guarded by the segment so that a replay of a
     # segment the run has moved past changes nothing.
@@ -431,7 +419,7 @@ async def run_segment(request: SegmentRequest) -> dict[str, Any]:
             opening_events.append({"type": "timestep.decisions", "decisions": loaded["decisions"]})
             run_input = await RunState.from_json(starting_agent, loaded["state"])
             written_context = stored_context(loaded["state"])
-            apply_decisions(run_input, loaded["decisions"])
+            decisions.apply_decisions(run_input, loaded["decisions"])
             segment.reserve_tool_slots([p["call_id"] for p in loaded["pending"]])
         elif request.get("state") is not None:
             run_input = await RunState.from_json(starting_agent, request["state"])

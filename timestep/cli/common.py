@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ..errors import CommandError as CommandError
+from .safe import json_visible, visible
 
 EXIT_OK = 0
 """The command did what it was asked (a run finished, a decision was recorded, ...)."""
@@ -22,12 +23,16 @@ EXIT_USAGE = 2
 EXIT_AWAITING_APPROVAL = 3
 """`run`/`resume`: the run stopped for approval of a tool call (decide, then `resume`)."""
 
+EXIT_NOTHING_PENDING = 4
+"""`approve`/`reject`: the run has no pending call (or not the one named): nothing was recorded."""
+
 EXIT_INTERRUPTED = 130
 """Ctrl-C (SIGINT). A run interrupted so is recorded; the same command finishes it."""
 
 EXIT_CODES_HELP = (
     f"exit codes: {EXIT_OK} done; {EXIT_ERROR} error; {EXIT_USAGE} usage error; "
-    f"{EXIT_AWAITING_APPROVAL} the run awaits approval; {EXIT_INTERRUPTED} interrupted (Ctrl-C)"
+    f"{EXIT_AWAITING_APPROVAL} the run awaits approval; {EXIT_NOTHING_PENDING} nothing pending "
+    f"to approve or reject; {EXIT_INTERRUPTED} interrupted (Ctrl-C)"
 )
 
 Handler = Callable[[argparse.Namespace, "Output"], Awaitable[int]]
@@ -81,17 +86,22 @@ class Output:
         self.verbose = verbose
 
     def json(self, value: Any) -> None:
-        print(json.dumps(value, ensure_ascii=False, default=str), flush=True)
+        print(json_visible(json.dumps(value, ensure_ascii=False, default=str)), flush=True)
 
     def text(self, line: str = "", *, end: str = "\n") -> None:
-        print(line, end=end, flush=True)
+        """A line for people: run text in it is shown escaped (`safe.visible`)."""
+        print(visible(line, keep_newlines=True), end=end, flush=True)
+
+    def data(self, text: str) -> None:
+        """A document exactly as it is (a state file's JSON on stdout for redirection)."""
+        print(text, flush=True)
 
     def note(self, line: str) -> None:
         """Progress and hints for people: stderr, never mixed into results."""
-        print(line, file=sys.stderr, flush=True)
+        print(visible(line, keep_newlines=True), file=sys.stderr, flush=True)
 
     def error(self, message: str, kind: str, code: int) -> None:
         if self.json_mode:
             self.json({"error": {"type": kind, "message": message, "exit_code": code}})
         else:
-            print(f"timestep: error: {message}", file=sys.stderr, flush=True)
+            print(f"timestep: error: {visible(message)}", file=sys.stderr, flush=True)

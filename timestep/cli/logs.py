@@ -16,6 +16,8 @@ from __future__ import annotations
 import logging
 import sys
 
+from .safe import visible
+
 DBOS_LOGGER = "dbos"
 NOISY = ("httpx", "httpcore", "openai", "openai.agents", "urllib3", "asyncio")
 QUEUE_EXISTS = "Workflow already exists in queue"
@@ -27,6 +29,14 @@ class _OnlyTimestep(logging.Filter):
         return record.name == "timestep" or record.name.startswith("timestep.")
 
 
+class _SafeFormatter(logging.Formatter):
+    """Log lines carry run text (ids, tool names, errors): shown escaped, never as terminal
+    control sequences (`safe.visible`; line breaks of tracebacks stay)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return visible(super().format(record), keep_newlines=True)
+
+
 class _TimestepFormatter(logging.Formatter):
     """Timestep's messages as they are (they start with `timestep:`), others named."""
 
@@ -34,7 +44,7 @@ class _TimestepFormatter(logging.Formatter):
         message = record.getMessage()
         if not message.startswith("timestep") and not record.name.startswith("timestep"):
             message = f"{record.name}: {record.levelname.lower()}: {message}"
-        return message  # no traceback: `--verbose` shows them
+        return visible(message, keep_newlines=True)  # no traceback: `--verbose` shows them
 
 
 class OneLineDBOS(logging.Filter):
@@ -57,7 +67,7 @@ class OneLineDBOS(logging.Filter):
 def _file_handler(path: str) -> logging.Handler:
     handler = logging.FileHandler(path, encoding="utf-8")
     handler.setLevel(logging.DEBUG)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(_SafeFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     return handler
 
 
@@ -68,7 +78,7 @@ def configure_cli(*, verbose: bool, log_file: str | None) -> None:
     terminal = logging.StreamHandler(sys.stderr)
     if verbose:
         terminal.setLevel(logging.INFO)
-        terminal.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        terminal.setFormatter(_SafeFormatter("%(levelname)s %(name)s: %(message)s"))
     else:
         terminal.setLevel(logging.WARNING)
         terminal.addFilter(_OnlyTimestep())
@@ -94,7 +104,7 @@ def configure_worker(*, verbose: bool, log_file: str | None = None) -> None:
     warnings on stderr, without per-request httpx lines or DBOS's tracebacks of failed runs
     (unless `verbose`)."""
     terminal = logging.StreamHandler(sys.stderr)
-    terminal.setFormatter(logging.Formatter("%(asctime)s %(name)s %(message)s"))
+    terminal.setFormatter(_SafeFormatter("%(asctime)s %(name)s %(message)s"))
     if not verbose:
         terminal.addFilter(OneLineDBOS())
     handlers: list[logging.Handler] = [terminal]

@@ -12,6 +12,8 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from .safe import cell, visible
+
 if TYPE_CHECKING:
     from rich.console import Console
     from rich.status import Status
@@ -89,7 +91,7 @@ def model_of(record: RunRecord) -> str:
 def call_line(pending: PendingApproval) -> str:
     decision = pending.get("decision")
     state = {None: "pending", "approve": "approved", "reject": "rejected"}[decision]
-    return f"{state} {pending['call_id']}: {pending['tool_name']}({pending['arguments']})"
+    return visible(f"{state} {pending['call_id']}: {pending['tool_name']}({pending['arguments']})")
 
 
 def _detail(record: RunRecord) -> str:
@@ -119,14 +121,14 @@ def runs_table(found: list[RunRecord]) -> None:
         table.add_column(name, justify=justify, no_wrap=name != "ERROR / WAITING FOR / NEXT")  # type: ignore[arg-type]
     for record in found:
         table.add_row(
-            record.run_id,
-            record.status,
-            record.agent_name,
-            model_of(record),
+            cell(record.run_id),
+            cell(record.status),
+            cell(record.agent_name),
+            cell(model_of(record)),
             when(record.updated_at),
             duration(run_duration(record)),
             usage_line(record.usage),
-            _detail(record),
+            cell(_detail(record)),
         )
     show(table)
 
@@ -164,7 +166,7 @@ def record_detail(record: RunRecord) -> None:
     for pending in record.pending_approvals:
         rows.append(("call", f"{call_line(pending)}  (agent {pending['agent']})"))
     for key, value in rows:
-        table.add_row(key, value)
+        table.add_row(key, cell(value))
     show(table)
 
 
@@ -188,11 +190,11 @@ def steps_table(steps: Sequence[Mapping[str, Any]]) -> None:
         table.add_row(
             str(step["segment"]),
             str(step["step"]),
-            step["kind"],
-            step["name"],
+            cell(step["kind"]),
+            cell(step["name"]),
             when(started) if started else "-",
             "-" if step["duration_s"] is None else f"{step['duration_s']:.3f}s",
-            step["status"] if step["error"] is None else f"error: {step['error']}",
+            cell(step["status"] if step["error"] is None else f"error: {step['error']}"),
         )
     show(table)
 
@@ -226,7 +228,7 @@ class StreamPrinter:
         if self._mid_line:
             print(flush=True)
             self._mid_line = False
-        print(text, file=sys.stderr, flush=True)
+        print(visible(text), file=sys.stderr, flush=True)
 
     def feed(self, event: dict[str, Any]) -> None:
         kind = event.get("type")
@@ -235,7 +237,7 @@ class StreamPrinter:
             self.waiting()
         elif kind == "raw_response_event" and data.get("type") == "response.output_text.delta":
             self._stop()
-            print(data.get("delta", ""), end="", flush=True)
+            print(visible(data.get("delta", ""), keep_newlines=True), end="", flush=True)
             self._mid_line = self.text_seen = True
         elif kind == "run_item_stream_event":
             self._item(event.get("name", ""), event.get("item") or {})

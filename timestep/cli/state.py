@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 from typing import Any
 
 from .common import Output
@@ -21,8 +22,11 @@ async def state_export(args: argparse.Namespace, out: Output) -> int:
         else:
             out.text(f"wrote {args.format} state of run {args.run_id} to {args.output}")
     else:
-        out.text(text)  # the state is JSON already
+        out.data(text)  # the state is JSON already
     return 0
+
+
+WORD = {"approve": "approved", "reject": "rejected"}
 
 
 async def state_import(args: argparse.Namespace, out: Output) -> int:
@@ -35,12 +39,36 @@ async def state_import(args: argparse.Namespace, out: Output) -> int:
     except (OSError, UnicodeDecodeError) as exc:
         raise StateError(f"cannot read the state file {args.file!r}: {exc}") from exc
     record = await import_run_state(text, app=args.app, agent_name=args.agent, run_id=args.run_id)
+    from .._engine import storage
+    from ..state import records
+
+    _, current, earlier = await asyncio.to_thread(
+        records.get_with_decisions, storage.storage_engine(), record.run_id
+    )
+    recorded = {**earlier, **current}  # `earlier` when the decisions let the run go on at once
+    calls: list[dict[str, Any]] = [
+        {**p, "decision": recorded[p["call_id"]].decision if p["call_id"] in recorded else None}
+        for p in record.pending_approvals
+    ]
     if out.json_mode:
-        out.json(record.as_dict())
+        out.json({**record.as_dict(), "pending_approvals": calls})
         return 0
     out.text(f"imported run {record.run_id} ({record.status})")
-    for pending in record.pending_approvals:
-        out.text(f"  {call_line(pending)}")
+    decided = [p for p in calls if p["decision"] is not None]
+    for pending in calls:
+        arrived = "  (decided in the imported state)" if pending["decision"] else ""
+        out.text(f"  {call_line(pending)}{arrived}")  # type: ignore[arg-type]
+    if decided:
+        out.note(
+            f"{len(decided)} of {len(record.pending_approvals)} calls arrived already decided "
+            "in the state file: "
+            + ", ".join(f"{p['call_id']} {WORD[p['decision']]}" for p in decided)
+            + (
+                "; no one will be asked about them"
+                if record.status == "awaiting_approval"
+                else "; the run goes on without asking anyone"
+            )
+        )
     return 0
 
 
