@@ -84,9 +84,7 @@ def durable_run_config(
         changes["output_guardrails"] = durable_output_guardrails(config.output_guardrails)
     if sequential_tools:
         execution = config.tool_execution or ToolExecutionConfig()
-        changes["tool_execution"] = dataclasses.replace(
-            execution, max_function_tool_concurrency=1
-        )
+        changes["tool_execution"] = dataclasses.replace(execution, max_function_tool_concurrency=1)
     return dataclasses.replace(config, **changes)
 
 
@@ -129,11 +127,13 @@ def _durable_tool(tool: FunctionTool, *, takes_steps: bool = False) -> FunctionT
         if segment is None or not in_workflow_body():
             return await original(context, arguments)
         reserved = segment.tool_slots.pop(call_id, None)
+        # An agent tool's inner calls are steps that wait at the stopping gate themselves: it is
+        # not a tool call in flight that a stopping process must wait for.
+        output = await original(context, arguments) if takes_steps else None
         await stopping.gate()
         token = enter_tool_call(segment.run_id, call_id)
         ran: list[bool] = []
         try:
-            output = await original(context, arguments) if takes_steps else None
 
             async def call() -> Any:
                 ran.append(True)
