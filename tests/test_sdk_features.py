@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from . import processes
 from .helpers import ExecutionLog
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -190,6 +191,30 @@ def test_mcp_approval_parks_and_resumes_elsewhere(tmp_path: Path) -> None:
     code, result, err = app(url, tmp_path, "resume")
     assert code == 0, err
     assert result["final_output"] == "closed"
+    assert [e["key"] for e in ExecutionLog(tmp_path / "log.jsonl").entries("mcp")] == [
+        "R1:call_0_0"
+    ]
+
+
+def test_a_worker_connects_the_mcp_servers_of_its_agents(tmp_path: Path) -> None:
+    """A parked MCP call, approved, is finished by a worker whose app module only declares the
+    server: the worker connects it, and the call runs once."""
+    url = f"sqlite:///{tmp_path}/timestep.sqlite"
+    assert app(url, tmp_path, "park")[:2] == (0, {"pending": ["add_entry"]})
+    assert app(url, tmp_path, "approve")[0] == 0
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "TIMESTEP_DB_URL": url,
+        "TIMESTEP_TEST_FEATURES": f"{url}|{tmp_path}|R1|resume",
+    }
+    worker = processes.start_worker(env, "tests.apps.features_app")
+    try:
+        record = processes.wait_for_status(url, "R1", "completed", timeout=120)
+    finally:
+        code, err = processes.stop(worker)
+    assert record["final_output"] == "closed", err
+    assert code == 0, err
     assert [e["key"] for e in ExecutionLog(tmp_path / "log.jsonl").entries("mcp")] == [
         "R1:call_0_0"
     ]

@@ -8,7 +8,9 @@ agent the module registers with `timestep.register_agent`) is registered. The wo
 launches DBOS, keeps a heartbeat, takes over the runs of dead processes, and takes runs from the
 queues of the registered agents until SIGTERM or SIGINT. Then it takes no more work, lets the
 tool calls in flight finish and be recorded (for `TIMESTEP_STOP_GRACE_SECONDS`, 30 s; past it
-they are cancelled and their runs taken over), and exits; a second signal exits at once.
+they are cancelled and their runs taken over), and exits; a second signal exits at once. The
+MCP servers of the registered agents are connected by the worker (an app module only declares
+them), on a loop of its own, and closed when it stops.
 
 Executor ids: each process gets a new one unless given `--executor-id` (or
 `TIMESTEP_EXECUTOR_ID`). A stable id lets a restarted worker resume its own leftovers at once;
@@ -32,6 +34,7 @@ def run_worker(apps: Sequence[str], executor_id: str | None = None) -> None:
     """Register `apps`, launch DBOS and work until SIGTERM/SIGINT (raises `TimestepError`)."""
     from . import config
     from ._engine import launch, registry, stopping
+    from ._engine.mcp_servers import ServerHost
 
     config.configure(executor_id=executor_id)
     stop = threading.Event()
@@ -46,6 +49,8 @@ def run_worker(apps: Sequence[str], executor_id: str | None = None) -> None:
         signal.signal(signum, on_signal)
     for module in apps:
         registry.register_module(module)
+    servers = ServerHost()  # the MCP servers of the agents registered, connected here
+    servers.connect(registry.registered_agents())
     launch.ensure_dbos()
     logger.info(
         "worker ready: agents %s; recovering pending runs and working their queues",
@@ -58,6 +63,7 @@ def run_worker(apps: Sequence[str], executor_id: str | None = None) -> None:
     stopping.begin()  # no step starts, nothing more is dequeued or taken over
     stopping.drain(grace)  # tool calls in flight finish and are recorded, or are cancelled
     launch.shutdown()
+    servers.close()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -14,6 +14,8 @@ MODE: `durable` runs it with `run_agent` (prints the result as JSON); `plain` wi
 `Runner.run` (the reference); `trip` makes the guardrail agent trip its wire; `park` runs it
 with the MCP server's `require_approval="always"` (the run parks on `add_entry`), `approve`
 approves the parked call, and `resume` connects the server, registers the agent and resumes.
+A worker given `--app tests.apps.features_app` and
+`TIMESTEP_TEST_FEATURES="DB_URL|WORKDIR|RUN_ID|MODE"` finds the agent `triage` at the top level.
 CRASH_AT: where the process kills itself (os._exit) the first time it gets there:
 mcp_inside (the MCP server kills this process after its side effect), mcp_recorded,
 inner_model, inner_tool, guardrail_model, handoff_recorded, closer_model, or none.
@@ -47,8 +49,11 @@ import timestep
 from tests.helpers import ExecutionLog, TurnModel
 from timestep._engine.segment import after_step_hooks
 
-db_url, workdir, run_id, mode = sys.argv[1:5]
-crash_at = sys.argv[5] if len(sys.argv) > 5 else "none"
+# Imported by a worker (`--app tests.apps.features_app`), its arguments come from the
+# environment, and its top level holds the agent with its MCP server (the worker connects it).
+ARGS = sys.argv[1:] if __name__ == "__main__" else os.environ["TIMESTEP_TEST_FEATURES"].split("|")
+db_url, workdir, run_id, mode = ARGS[:4]
+crash_at = ARGS[4] if len(ARGS) > 4 else "none"
 log = ExecutionLog(Path(workdir) / "log.jsonl")
 crashed_before = any(entry["at"] == crash_at for entry in log.entries("crash"))
 ROOT = Path(__file__).resolve().parents[2]
@@ -245,3 +250,5 @@ async def main() -> None:
 
 if __name__ == "__main__":
     asyncio.run(main())
+else:
+    triage = build_triage(mcp_server())

@@ -18,6 +18,8 @@ copy of an agent gets its servers wrapped in a `DurableMCPServer`:
   expires. A segment runs on whatever loop takes it (DBOS's own thread after a takeover or for a
   continuation), so every request is sent on the loop the server was handed to Timestep from
   (`note_loops`, called by `register_agent` and `run_agent`).
+- A worker connects the MCP servers of the agents it registers itself, on a loop of its own
+  (`ServerHost`): an app module only declares them.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import inspect
+import logging
+import threading
 import weakref
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -43,6 +47,8 @@ if TYPE_CHECKING:
     from agents.mcp.util import MCPToolMetaContext
 
 T = TypeVar("T")
+
+logger = logging.getLogger("timestep")
 
 IDEMPOTENCY_META_KEY = "timestep/idempotency_key"
 """The `_meta` key of an MCP tool request that carries `RUN_ID:CALL_ID`."""
@@ -201,3 +207,36 @@ class DurableMCPServer(MCPServer):
 
 def durable_servers(servers: list[MCPServer]) -> list[MCPServer]:
     return [s if isinstance(s, DurableMCPServer) else DurableMCPServer(s) for s in servers]
+
+
+class ServerHost:
+    """A thread running an event loop of its own, on which a worker connects the MCP servers of
+    its agents (and closes them when it stops): the servers' home loop (`note_loops`)."""
+
+    CONNECT_TIMEOUT_SECONDS = 60.0
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.servers: list[MCPServer] = []
+        threading.Thread(target=self.loop.run_forever, name="timestep-mcp", daemon=True).start()
+
+    def connect(self, agents: list[Agent[Any]]) -> None:
+        """Connect every MCP server of `agents` that has no home loop yet (raises what the
+        server's `connect` raises)."""
+        for agent in agents:
+            for server in agent.mcp_servers:
+                if server in _owner_loops or server in self.servers:
+                    continue
+                done = asyncio.run_coroutine_threadsafe(server.connect(), self.loop)
+                done.result(timeout=self.CONNECT_TIMEOUT_SECONDS)
+                _owner_loops[server] = self.loop
+                self.servers.append(server)
+                logger.info("timestep: MCP server %r connected", server.name)
+
+    def close(self) -> None:
+        for server in reversed(self.servers):
+            try:
+                asyncio.run_coroutine_threadsafe(server.cleanup(), self.loop).result(timeout=30)
+            except Exception as exc:  # closing is best effort: the process is exiting
+                logger.warning("timestep: closing MCP server %r failed: %s", server.name, exc)
+        self.loop.call_soon_threadsafe(self.loop.stop)

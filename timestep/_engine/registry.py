@@ -87,6 +87,11 @@ def get_agent(name: str) -> Agent[Any] | None:
     return _agents.get(name)
 
 
+def registered_agents() -> list[Agent[Any]]:
+    with _lock:
+        return list(_agents.values())
+
+
 def registered_names() -> list[str]:
     return sorted(_agents)
 
