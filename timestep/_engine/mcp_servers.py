@@ -40,7 +40,14 @@ from mcp.types import CallToolResult
 from .._compat import agents as agents_compat
 from . import stopping
 from .codecs import decode_tool_output, encode_tool_output
-from .segment import TOOL_STEP, current_segment, enter_tool_call, fire_hooks, leave_tool_call
+from .segment import (
+    TOOL_STEP,
+    current_segment,
+    enter_tool_call,
+    fire_hooks,
+    in_workflow_body,
+    leave_tool_call,
+)
 
 if TYPE_CHECKING:
     from agents import Agent
@@ -165,7 +172,7 @@ class DurableMCPServer(MCPServer):
     ) -> CallToolResult:
         segment = current_segment()
         call_id = _call_id.get()
-        if segment is None or call_id is None or DBOS.workflow_id is None:
+        if segment is None or call_id is None or not in_workflow_body():
             return await self._send(tool_name, arguments, meta)
         meta = {**(meta or {}), IDEMPOTENCY_META_KEY: f"{segment.run_id}:{call_id}"}
         ran: list[bool] = []
