@@ -45,11 +45,10 @@ def _tool_live(context: Any, *, started: bool) -> bool:
     return call_id not in segment.replayed_calls
 
 
-class LiveOnlyRunHooks(RunHooks[Any]):
-    """A run's `RunHooks`, quiet for recorded calls (see the module's docstring)."""
+class _QuietForReplays:
+    """The hooks about model and tool calls, left out for a call replayed from its record."""
 
-    def __init__(self, inner: RunHooks[Any]) -> None:
-        self.inner = inner
+    inner: Any
 
     async def on_llm_start(self, context: Any, agent: Any, *args: Any) -> None:
         if _starts_live():
@@ -58,15 +57,6 @@ class LiveOnlyRunHooks(RunHooks[Any]):
     async def on_llm_end(self, context: Any, agent: Any, response: Any) -> None:
         if _ended_live():
             await self.inner.on_llm_end(context, agent, response)
-
-    async def on_agent_start(self, context: Any, agent: Any) -> None:
-        await self.inner.on_agent_start(context, agent)
-
-    async def on_agent_end(self, context: Any, agent: Any, output: Any) -> None:
-        await self.inner.on_agent_end(context, agent, output)
-
-    async def on_handoff(self, context: Any, from_agent: Any, to_agent: Any) -> None:
-        await self.inner.on_handoff(context, from_agent, to_agent)
 
     async def on_tool_start(self, context: Any, agent: Any, tool: Any) -> None:
         if _tool_live(context, started=True):
@@ -77,7 +67,23 @@ class LiveOnlyRunHooks(RunHooks[Any]):
             await self.inner.on_tool_end(context, agent, tool, result)
 
 
-class LiveOnlyAgentHooks(AgentHooks[Any]):
+class LiveOnlyRunHooks(_QuietForReplays, RunHooks[Any]):
+    """A run's `RunHooks`, quiet for recorded calls (see the module's docstring)."""
+
+    def __init__(self, inner: RunHooks[Any]) -> None:
+        self.inner = inner
+
+    async def on_agent_start(self, context: Any, agent: Any) -> None:
+        await self.inner.on_agent_start(context, agent)
+
+    async def on_agent_end(self, context: Any, agent: Any, output: Any) -> None:
+        await self.inner.on_agent_end(context, agent, output)
+
+    async def on_handoff(self, context: Any, from_agent: Any, to_agent: Any) -> None:
+        await self.inner.on_handoff(context, from_agent, to_agent)
+
+
+class LiveOnlyAgentHooks(_QuietForReplays, AgentHooks[Any]):
     """An agent's `AgentHooks`, quiet for recorded calls (see the module's docstring)."""
 
     def __init__(self, inner: AgentHooks[Any]) -> None:
@@ -91,22 +97,6 @@ class LiveOnlyAgentHooks(AgentHooks[Any]):
 
     async def on_handoff(self, context: Any, agent: Any, source: Any) -> None:
         await self.inner.on_handoff(context, agent, source)
-
-    async def on_tool_start(self, context: Any, agent: Any, tool: Any) -> None:
-        if _tool_live(context, started=True):
-            await self.inner.on_tool_start(context, agent, tool)
-
-    async def on_tool_end(self, context: Any, agent: Any, tool: Any, result: Any) -> None:
-        if _tool_live(context, started=False):
-            await self.inner.on_tool_end(context, agent, tool, result)
-
-    async def on_llm_start(self, context: Any, agent: Any, *args: Any) -> None:
-        if _starts_live():
-            await self.inner.on_llm_start(context, agent, *args)
-
-    async def on_llm_end(self, context: Any, agent: Any, response: Any) -> None:
-        if _ended_live():
-            await self.inner.on_llm_end(context, agent, response)
 
 
 def live_only_run_hooks(hooks: RunHooks[Any] | None) -> RunHooks[Any] | None:
