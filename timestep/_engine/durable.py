@@ -39,6 +39,7 @@ from .guardrails import durable_input_guardrails, durable_output_guardrails
 from .hooks import live_only_agent_hooks
 from .mcp_servers import durable_servers
 from .model_calls import DurableModel, DurableModelProvider
+from .naming import HANDOFF_STEP_NAME
 from .registry import walk_agents
 from .segment import (
     TOOL_STEP,
@@ -250,7 +251,7 @@ class _GraphWrapper:
         return dataclasses.replace(handoff, on_invoke_handoff=invoke)
 
 
-HANDOFF_STEP: StepOptions = {"name": "timestep.handoff"}
+HANDOFF_STEP: StepOptions = {"name": HANDOFF_STEP_NAME}
 
 
 def _durable_config(config: RunConfig) -> RunConfig:

@@ -37,9 +37,9 @@ from agents import (
 from dbos import DBOS, StepOptions
 from pydantic_core import to_jsonable_python
 
+from .naming import GUARDRAIL_STEP_NAME
 from .segment import in_workflow_body
 
-GUARDRAIL_STEP_NAME = "timestep.guardrail"
 GUARDRAIL_STEP: StepOptions = {"name": GUARDRAIL_STEP_NAME}
 
 _TRIPWIRE_PREFIX = "tripwire of guardrail "

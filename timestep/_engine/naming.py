@@ -23,7 +23,13 @@ MODEL_STEP_NAME = "timestep.model_call"
 """The DBOS step name of a recorded model call (one per turn)."""
 
 TOOL_STEP_NAME = "timestep.tool_call"
-"""The DBOS step name of a recorded function-tool call."""
+"""The DBOS step name of a recorded tool call (function tool, MCP tool, agent tool)."""
+
+GUARDRAIL_STEP_NAME = "timestep.guardrail"
+"""The DBOS step name of a recorded input or output guardrail result."""
+
+HANDOFF_STEP_NAME = "timestep.handoff"
+"""The DBOS step name of a recorded handoff (its target agent's name)."""
 
 DECIDED_TOPIC = "timestep.decided"
 """The DBOS message topic that tells a waiting deadline segment every call is decided."""
