@@ -34,15 +34,22 @@ def env_for(database_url: str, log: Path, **extra: str) -> dict[str, str]:
     }
 
 
-def cli(env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def run_module(
+    env: dict[str, str], module: str, *args: str, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """`python -m MODULE ARGS...` from the repository root, run to its end, output captured."""
     return subprocess.run(
-        [sys.executable, "-m", "timestep.cli", *args],
+        [sys.executable, "-m", module, *args],
         cwd=ROOT,
         env=env,
         capture_output=True,
         text=True,
         timeout=timeout,
     )
+
+
+def cli(env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return run_module(env, "timestep.cli", *args, timeout=timeout)
 
 
 def start_stream_app(

@@ -10,26 +10,18 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import uuid
 from pathlib import Path
 
 from tests.helpers import ExecutionLog
-from tests.processes import ROOT, env_for
+from tests.processes import env_for, run_module
 
 
 def _app(
     database_url: str, log: Path, workflow_id: str, executor: str, mode: str
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "tests.apps.dbos_app", database_url, str(log)]
-        + [workflow_id, executor, mode],
-        cwd=ROOT,
-        env=env_for(database_url, log),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    args = [database_url, str(log), workflow_id, executor, mode]
+    return run_module(env_for(database_url, log), "tests.apps.dbos_app", *args)
 
 
 def test_an_application_workflow_recovers_after_a_crash_in_a_tool(

@@ -23,8 +23,9 @@ import pytest
 
 from . import processes
 from .helpers import ExecutionLog
+from .pgcluster import free_port
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = processes.ROOT
 VOLATILE = ("key", "amount", "verdict")
 
 IN_FLIGHT: dict[str, list[dict[str, Any]]] = {
@@ -84,15 +85,12 @@ def app(
     env: dict[str, str] | None = None,
 ) -> tuple[int, Any, str]:
     """Run the features app to its end; (exit code, its JSON line or None, stderr)."""
-    process = subprocess.run(
-        [sys.executable, "-m", "tests.apps.features_app", database_url, str(workdir), "R1"]
-        + [mode, crash_at],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
+    process = processes.run_module(
+        {**os.environ, "PYTHONPATH": str(ROOT), "TIMESTEP_LEASE_SECONDS": "2", **(env or {})},
+        "tests.apps.features_app",
+        *(database_url, str(workdir), "R1", mode, crash_at),
         # A stalled MCP answer waits 600 s (the client's session timeout): this fails first.
         timeout=180,
-        env={**os.environ, "PYTHONPATH": str(ROOT), "TIMESTEP_LEASE_SECONDS": "2", **(env or {})},
     )
     lines = process.stdout.strip().splitlines()
     return process.returncode, json.loads(lines[-1]) if lines else None, process.stderr
@@ -140,14 +138,8 @@ def test_postgres_crash_inside_mcp_call_then_finish(
     assert executions(tmp_path) == expected_after("mcp_inside", expected)
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def test_streamable_http_mcp_server(reference: tuple[Any, Counter[str]], tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "tests.apps.mcp_server", str(tmp_path / "log.jsonl")]
         + ["streamable-http", str(port)],
@@ -236,14 +228,8 @@ def test_an_agent_tools_approval_parks_the_whole_run(tmp_path: Path) -> None:
     url, log = f"sqlite:///{tmp_path}/timestep.sqlite", tmp_path / "log.jsonl"
     outputs = []
     for mode in ("run", "approve", "resume"):
-        process = subprocess.run(
-            [sys.executable, "-m", "tests.apps.nested_app", url, str(log), mode],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=180,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
-        )
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        process = processes.run_module(env, "tests.apps.nested_app", url, str(log), mode)
         assert process.returncode == 0, process.stderr
         outputs.append(process.stdout.strip())
     assert json.loads(outputs[0]) == {"pending": [["pay", "Payer"]]}

@@ -9,8 +9,6 @@ none added twice when a run is finished in a fresh process after a crash.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,7 +22,7 @@ from openai import AsyncOpenAI
 import timestep
 from tests.fake_openai import FakeOpenAI
 from tests.helpers import ExecutionLog, TurnModel
-from tests.processes import ROOT, env_for
+from tests.processes import env_for, run_module
 
 
 @pytest.fixture
@@ -71,15 +69,8 @@ def _shape(items: list[Any]) -> list[tuple[Any, ...]]:
 
 
 def _app(database_url: str, log: Path, run_id: str, kind: str, target: str, mode: str) -> Any:
-    return subprocess.run(
-        [sys.executable, "-m", "tests.apps.session_app", database_url, str(log), run_id]
-        + [kind, target, mode],
-        cwd=ROOT,
-        env=env_for(database_url, log),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    args = [database_url, str(log), run_id, kind, target, mode]
+    return run_module(env_for(database_url, log), "tests.apps.session_app", *args)
 
 
 async def test_a_lazily_created_conversation_works_as_in_the_plain_sdk(

@@ -8,6 +8,7 @@ environment variable, then a SQLite file in the user data directory chosen by `p
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -173,16 +174,23 @@ def _check_lease(value: float, where: str) -> float:
 
 
 def lease_seconds() -> float:
-    if _settings.lease_seconds is not None:
-        return _settings.lease_seconds
-    text = os.environ.get(LEASE_ENV, "").strip()
+    return _seconds(_settings.lease_seconds, LEASE_ENV, DEFAULT_LEASE_SECONDS, _check_lease)
+
+
+def _seconds(
+    configured: float | None, env: str, default: float, check: Callable[[float, str], float]
+) -> float:
+    """A duration: as configured, else from the environment variable `env`, else `default`."""
+    if configured is not None:
+        return configured
+    text = os.environ.get(env, "").strip()
     if not text:
-        return DEFAULT_LEASE_SECONDS
+        return default
     try:
         value = float(text)
     except ValueError:
-        raise ConfigurationError(f"{LEASE_ENV}={text!r} is not a number of seconds") from None
-    return _check_lease(value, LEASE_ENV)
+        raise ConfigurationError(f"{env}={text!r} is not a number of seconds") from None
+    return check(value, env)
 
 
 def _check_grace(value: float, where: str) -> float:
@@ -193,16 +201,9 @@ def _check_grace(value: float, where: str) -> float:
 
 def stop_grace_seconds() -> float:
     """How long a stopping process lets its tool calls in flight finish (`stop_grace_seconds`)."""
-    if _settings.stop_grace_seconds is not None:
-        return _settings.stop_grace_seconds
-    text = os.environ.get(STOP_GRACE_ENV, "").strip()
-    if not text:
-        return DEFAULT_STOP_GRACE_SECONDS
-    try:
-        value = float(text)
-    except ValueError:
-        raise ConfigurationError(f"{STOP_GRACE_ENV}={text!r} is not a number of seconds") from None
-    return _check_grace(value, STOP_GRACE_ENV)
+    return _seconds(
+        _settings.stop_grace_seconds, STOP_GRACE_ENV, DEFAULT_STOP_GRACE_SECONDS, _check_grace
+    )
 
 
 def worker_concurrency() -> int | None:
