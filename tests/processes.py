@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
+import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +51,27 @@ def run_module(
         text=True,
         timeout=timeout,
     )
+
+
+@contextlib.contextmanager
+def read_only_copy(source: Path) -> Iterator[tuple[Path, list[str]]]:
+    """A read-only copy of the SQLite file `source`, alone in a read-only folder outside pytest's
+    private (0700) directory, and the command prefix that runs a process as an unprivileged user
+    when this one is root (as root every file is writable); removed afterwards."""
+    shared = Path(tempfile.mkdtemp(prefix="timestep-ro-"))
+    db = shared / "ro.sqlite"
+    connection = sqlite3.connect(source)
+    connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # everything in the main file
+    connection.close()
+    shutil.copy(source, db)
+    db.chmod(0o444)
+    shared.chmod(0o555)
+    prefix = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
+    try:
+        yield db, prefix if os.geteuid() == 0 else []
+    finally:
+        shared.chmod(0o755)
+        shutil.rmtree(shared)
 
 
 def cli(env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:

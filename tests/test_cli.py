@@ -10,10 +10,8 @@ import json
 import os
 import shutil
 import signal
-import sqlite3
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -22,7 +20,7 @@ import pytest
 
 from timestep.errors import RunNotFoundError
 
-from .processes import cli
+from .processes import cli, read_only_copy
 
 ROOT = Path(__file__).resolve().parent.parent
 ARITHMETIC = "What is 12 * 7, then add 5?"
@@ -435,23 +433,9 @@ def test_a_read_only_database_file_can_be_listed_and_shown(
     env: dict[str, str], tmp_path: Path
 ) -> None:
     assert cli(env, "run", "timestep.demo:assistant", ARITHMETIC, "--run-id", "a-1").returncode == 0
-    # Outside pytest's private (0700) directory, so that another user can reach it.
-    shared = Path(tempfile.mkdtemp(prefix="timestep-ro-"))
-    db = shared / "ro.sqlite"
-    source = sqlite3.connect(tmp_path / "cli.sqlite")
-    source.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # everything in the main file
-    source.close()
-    shutil.copy(tmp_path / "cli.sqlite", db)
-    db.chmod(0o444)
-    shared.chmod(0o555)
-    # As root every file is writable: read as an unprivileged user instead.
-    prefix = (
-        ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
-        if os.geteuid() == 0
-        else []
-    )
-    ro_env = {**env, "TIMESTEP_DB_URL": f"sqlite:///{db}", "HOME": str(shared)}
-    try:
+    with read_only_copy(tmp_path / "cli.sqlite") as (db, prefix):
+        shared = db.parent
+        ro_env = {**env, "TIMESTEP_DB_URL": f"sqlite:///{db}", "HOME": str(shared)}
         for args in (["runs", "list", "--json"], ["runs", "show", "a-1", "--json"]):
             done = subprocess.run(
                 [*prefix, sys.executable, "-m", "timestep.cli", *args],
@@ -465,9 +449,6 @@ def test_a_read_only_database_file_can_be_listed_and_shown(
             found = json.loads(done.stdout)
             assert (found[0] if isinstance(found, list) else found)["run_id"] == "a-1"
         assert sorted(p.name for p in shared.iterdir()) == ["ro.sqlite"]
-    finally:
-        shared.chmod(0o755)
-        shutil.rmtree(shared)
 
 
 # --- tables, steps, streaming -------------------------------------------------------------

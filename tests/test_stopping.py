@@ -26,7 +26,7 @@ from agents import Agent, function_tool
 
 import timestep
 from tests.helpers import ExecutionLog, TurnModel
-from tests.processes import ROOT, env_for, start_worker, stop, submit_runs, wait_for_status
+from tests.processes import ROOT, cli, env_for, start_worker, stop, submit_runs, wait_for_status
 from timestep import RunCancelledError
 
 
@@ -226,20 +226,11 @@ def test_ctrl_c_in_timestep_run_keeps_the_finished_tool(tmp_path: Path) -> None:
     _out, rest = process.communicate(timeout=120)
     assert process.returncode == 130, "".join(seen) + rest
 
-    steps = subprocess.run(
-        [sys.executable, "-m", "timestep.cli", "--json", "runs", "steps", "int-1"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    steps = cli(env, "--json", "runs", "steps", "int-1")
     assert steps.returncode == 0, steps.stderr
     assert "multiply" in steps.stdout  # recorded before the process exited
 
-    finished = subprocess.run(
-        command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
-    )
+    finished = cli(env, *command[3:])
     assert finished.returncode == 0, finished.stderr
     assert "[tool multiply] executing" not in finished.stderr  # not executed again
     assert "[tool add] executing" in finished.stderr

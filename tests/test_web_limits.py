@@ -6,10 +6,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import sqlite3
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -26,7 +24,7 @@ from timestep.web._app import MAX_BODY_BYTES
 
 from .helpers import ExecutionLog
 from .pgcluster import free_port
-from .processes import ROOT, cli, env_for
+from .processes import ROOT, cli, env_for, read_only_copy
 from .test_approvals import mail_agent
 from .test_web import AUTH, TOKEN, client, error_of, park
 
@@ -254,48 +252,35 @@ def test_serve_reads_a_read_only_database_and_refuses_decisions(
     env.pop("TIMESTEP_TOKEN", None)
     parked = cli(env, "run", "tests.apps.mail_app:mailer", "mail bob", "--run-id", "ro-1")
     assert parked.returncode == 3, parked.stderr
-    source_path = database_url.removeprefix("sqlite:///")
-    shared = Path(tempfile.mkdtemp(prefix="timestep-ro-"))
-    db = shared / "ro.sqlite"
-    source = sqlite3.connect(source_path)
-    source.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    source.close()
-    shutil.copy(source_path, db)
-    db.chmod(0o444)
-    shared.chmod(0o555)
-    prefix = (
-        ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
-        if os.geteuid() == 0
-        else []
-    )
-    port = free_port()
-    ro_env = {**env, "TIMESTEP_DB_URL": f"sqlite:///{db}", "HOME": str(shared)}
-    server = _serve(ro_env, "--port", str(port), "--token", TOKEN, prefix=prefix)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 60
-        while time.time() < deadline and server.poll() is None:
-            try:
-                httpx.get(f"{base}/openapi.json", timeout=2)
-                break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        assert server.poll() is None, server.communicate()
-        listed = httpx.get(f"{base}/api/runs", headers=AUTH)
-        assert listed.status_code == 200, listed.text
-        assert [r["run_id"] for r in listed.json()["runs"]] == ["ro-1"]
-        assert httpx.get(f"{base}/api/runs/ro-1/steps", headers=AUTH).status_code == 200
-        refused = httpx.post(f"{base}/api/runs/ro-1/approve", headers=AUTH)
-        assert refused.status_code == 503, refused.text
-        assert refused.json()["error"]["type"] == "ReadOnlyDatabaseError"
-        assert "read-only" in refused.json()["error"]["message"]
-        assert str(shared) not in refused.text
-        assert httpx.post(f"{base}/api/runs/ro-1/cancel", headers=AUTH).status_code == 503
-    finally:
-        server.terminate()
-        _, err = server.communicate(timeout=30)
-        shared.chmod(0o755)
-        shutil.rmtree(shared)
+    source_path = Path(database_url.removeprefix("sqlite:///"))
+    with read_only_copy(source_path) as (db, prefix):
+        shared = db.parent
+        port = free_port()
+        ro_env = {**env, "TIMESTEP_DB_URL": f"sqlite:///{db}", "HOME": str(shared)}
+        server = _serve(ro_env, "--port", str(port), "--token", TOKEN, prefix=prefix)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.time() + 60
+            while time.time() < deadline and server.poll() is None:
+                try:
+                    httpx.get(f"{base}/openapi.json", timeout=2)
+                    break
+                except httpx.TransportError:
+                    time.sleep(0.1)
+            assert server.poll() is None, server.communicate()
+            listed = httpx.get(f"{base}/api/runs", headers=AUTH)
+            assert listed.status_code == 200, listed.text
+            assert [r["run_id"] for r in listed.json()["runs"]] == ["ro-1"]
+            assert httpx.get(f"{base}/api/runs/ro-1/steps", headers=AUTH).status_code == 200
+            refused = httpx.post(f"{base}/api/runs/ro-1/approve", headers=AUTH)
+            assert refused.status_code == 503, refused.text
+            assert refused.json()["error"]["type"] == "ReadOnlyDatabaseError"
+            assert "read-only" in refused.json()["error"]["message"]
+            assert str(shared) not in refused.text
+            assert httpx.post(f"{base}/api/runs/ro-1/cancel", headers=AUTH).status_code == 503
+        finally:
+            server.terminate()
+            _, err = server.communicate(timeout=30)
     assert "the database is read-only here" in err
     assert json.loads(cli(env, "runs", "show", "ro-1", "--json").stdout)["status"] == (
         "awaiting_approval"
