@@ -60,15 +60,18 @@ def starts_by_key(log: ExecutionLog) -> dict[str, list[dict[str, Any]]]:
 
 def assert_never_concurrent(log: ExecutionLog, killed: dict[int, float]) -> None:
     """No tool call ran in two processes at once: a second execution of a call starts only
-    after the process of the first one was killed, and the first one never ended."""
-    ends = {(e["key"], e["pid"]) for e in log.entries("tool_end")}
+    after the process of the first one was killed, and after the first one's end if it ended.
+
+    (The first may have ended: a kill between the tool's return and the commit of its step is
+    the at-least-once window the README states; a CI run at fab0963 killed a worker there.)"""
+    ends = {(e["key"], e["pid"]): e["t"] for e in log.entries("tool_end")}
     for key, starts in starts_by_key(log).items():
         assert len(starts) <= 2, (key, starts)
         if len(starts) == 2:
             first, second = sorted(starts, key=lambda e: e["t"])
             assert first["pid"] in killed, (key, starts)
-            assert (key, first["pid"]) not in ends, (key, starts)
             assert second["t"] >= killed[first["pid"]], (key, starts)
+            assert second["t"] >= ends.get((key, first["pid"]), first["t"]), (key, starts)
 
 
 def test_a_second_process_never_runs_a_live_run(database_url: str, tmp_path: Path) -> None:
