@@ -213,6 +213,29 @@ def test_page_shows_a_streaming_run_live(browser: Any, tmp_path: Path) -> None:
 HOSTILE_RUN_IDS = ["..", ".", "a/b", "<img src=x onerror=\"document.title='pwned'\">\u202eid"]
 
 
+def open_row(browser: Any, run_id: str) -> str:
+    """Click the list's row of `run_id` and return the text it showed.
+
+    The page redraws its list as it polls, so a row found a moment ago may be gone: find, read
+    and click it again until one attempt sees the same element throughout."""
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    def attempt(d: Any) -> str:
+        [row] = [
+            r
+            for r in d.find_elements(By.CSS_SELECTOR, "tr.run")
+            if r.get_attribute("data-run-id") == run_id
+        ]
+        text: str = row.text
+        row.click()
+        return text
+
+    wait = WebDriverWait(browser, 60, ignored_exceptions=(StaleElementReferenceException,))
+    return str(wait.until(attempt))
+
+
 def test_page_shows_hostile_text_as_data_and_reaches_every_run_id(
     browser: Any, tmp_path: Path
 ) -> None:
@@ -244,10 +267,8 @@ def test_page_shows_hostile_text_as_data_and_reaches_every_run_id(
         assert sorted(shown_ids) == sorted(HOSTILE_RUN_IDS)
         arguments = json.dumps({"to": HOSTILE_TO, "body": HOSTILE_BODY}, separators=(",", ":"))
         for run_id in HOSTILE_RUN_IDS:
-            rows = browser.find_elements(By.CSS_SELECTOR, "tr.run")
-            [row] = [r for r in rows if r.get_attribute("data-run-id") == run_id]
-            assert visible(run_id) in row.text and "\u202e" not in row.text
-            row.click()
+            row_text = open_row(browser, run_id)
+            assert visible(run_id) in row_text and "\u202e" not in row_text
             wait.until(
                 lambda d, run_id=run_id: (
                     d.find_element(By.ID, "detail-title").text.startswith(visible(run_id))
