@@ -290,7 +290,8 @@ def count_pending_workflows(engine: sa.Engine, executor_id: str | None = None) -
 def use_database(url: str) -> sa.Engine:
     """Point this process's Timestep at `url` (without launching DBOS); returns its engine."""
     import timestep
-    from timestep._engine import launch, storage
+    from timestep._engine import launch
+    from timestep.state import storage
 
     launch.reset_for_tests()
     timestep.configure(database_url=url)

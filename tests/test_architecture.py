@@ -10,7 +10,8 @@ Layers, lowest first; a module may import from its own layer and the layers belo
 - `_engine`: DBOS workflows and steps around the SDK's runner.
 - `result`: the result classes the use cases return.
 - use cases: `run`, `runs`, `approvals`, `lifecycle`, `stream`, `tool`, `handover`, `store`,
-  `pglite`. They do not import one another (but the edges listed in USE_CASE_IMPORTS).
+  `pglite`. They do not import one another (but the edges listed in USE_CASE_IMPORTS), and
+  enter the engine through its facade (`timestep._engine` itself) only.
 - `cli`, `web`, `worker`, `demo` (the demo app), and the package itself (`timestep/__init__.py`,
   that module only).
 - `workflows/`: the entry point of `dbos start`; it imports `timestep.worker` and nothing else.
@@ -67,8 +68,7 @@ PACKAGE_ONLY = {"timestep"}
 `timestep.x` is in no layer until it is added to LAYERS."""
 
 USE_CASE_IMPORTS = {
-    # Each edge is a use case calling another one's entry point; the engine facade (issue 26,
-    # item 1) is where these calls go instead.
+    # Each edge is a use case calling another one's entry point.
     ("timestep.approvals", "timestep.run"): "resume collects its result as run_agent does "
     "(run.collect_result)",
     ("timestep.handover", "timestep.approvals"): "an imported state whose calls are all decided "
@@ -89,6 +89,8 @@ DYNAMIC_IMPORTS = {
     "timestep._engine.codecs": "the recorded pydantic type of a tool output",
     # `--app MODULE` and `module:attribute` names given by the user.
     "timestep._engine.registry": "the user's app modules",
+    # PEP 562: the engine facade loads the submodule of a name on its first use.
+    "timestep._engine": "the engine facade's lazily imported operations",
 }
 """Modules that call `importlib.import_module` with a name that is not a constant, and why."""
 
@@ -194,6 +196,17 @@ def use_case_imports() -> list[list[str]]:
         if _layer(module) == LAYERS.index(USE_CASES)
         for target in _imports(module)
         if _layer(target) == LAYERS.index(USE_CASES)
+    )
+
+
+def engine_internals_used() -> list[list[str]]:
+    """[use case, engine submodule] for each use case that goes past the engine facade."""
+    return sorted(
+        [module, target]
+        for module in MODULES
+        if _layer(module) == LAYERS.index(USE_CASES)
+        for target in _imports(module)
+        if target.startswith("timestep._engine.")
     )
 
 
@@ -381,6 +394,22 @@ def test_use_cases_do_not_import_one_another() -> None:
     assert not stale, f"drop from USE_CASE_IMPORTS: {sorted(stale)}"
 
 
+def test_use_cases_enter_the_engine_through_its_facade() -> None:
+    """`timestep._engine` (its `__init__`) is the one way in: its submodules are internals."""
+    assert not _findings()["engine_internals"], _findings()["engine_internals"]
+
+
+def test_the_engine_facade_names_what_it_loads() -> None:
+    """Every name of the facade loads (a renamed internal fails here, not in a user's run)."""
+    import timestep._engine as engine
+
+    submodules = {m.rsplit(".", 1)[1] for m in MODULES if m.startswith("timestep._engine.")}
+    # A submodule, once imported, is an attribute of the package that hides a facade name.
+    assert not set(engine.__all__) & submodules, set(engine.__all__) & submodules
+    for name in engine.__all__:
+        assert getattr(engine, name) is not None, name
+
+
 def test_the_entry_point_only_starts_the_worker() -> None:
     assert set(_findings()["entry_point"]) == ENTRY_POINT_IMPORTS
 
@@ -405,6 +434,7 @@ if __name__ == "__main__":
                 "unplaced": unplaced_modules(),
                 "use_case_imports": use_case_imports(),
                 "entry_point": entry_point_imports(),
+                "engine_internals": engine_internals_used(),
                 "dynamic": dynamic_imports(),
             }
         )

@@ -120,8 +120,7 @@ def test_inspecting_and_deciding_import_neither_the_sdk_nor_dbos(env: dict[str, 
 def test_sqlite_reads_agree_with_the_storage_engine(env: dict[str, str]) -> None:
     """`runs list/show` read a SQLite file without SQLAlchemy: the same records as the engine."""
     from timestep import configure
-    from timestep._engine import storage
-    from timestep.state import records, schema, sqlite_reads
+    from timestep.state import records, schema, sqlite_reads, storage
 
     assert sqlite_reads.SCHEMA_VERSION == schema.MIGRATIONS[-1][0]
     assert cli(env, "run", "timestep.demo:assistant", ARITHMETIC, "--run-id", "a-1").returncode == 0
@@ -156,8 +155,7 @@ def test_sqlite_reads_agree_with_the_storage_engine(env: dict[str, str]) -> None
 def test_deciding_one_of_two_calls_imports_neither_the_sdk_nor_dbos(env: dict[str, str]) -> None:
     """Only the decision that lets a run continue imports DBOS (its client queues the run)."""
     from timestep import configure
-    from timestep._engine import storage
-    from timestep.state import records
+    from timestep.state import records, storage
 
     # A real parked run first: like every parked run's, its segment made DBOS's tables.
     assert cli(env, "run", "timestep.demo:mailer", MAIL, "--run-id", "m-1").returncode == 3

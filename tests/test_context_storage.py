@@ -24,8 +24,9 @@ from agents import Agent, RunContextWrapper, function_tool
 import timestep
 from timestep import ContextSecretMissingError, ContextStorage, ContextStorageError
 from timestep._compat.agents import application_context
-from timestep._engine import registry, storage
+from timestep._engine import registry
 from timestep.handover import export_run_state
+from timestep.state import storage
 from timestep.state.typescript import StateConversionError, to_typescript_json
 
 from .helpers import ExecutionLog, TurnModel

@@ -19,7 +19,8 @@ from timestep import (
     RunNotFoundError,
     ToolOutputNotSerializableError,
 )
-from timestep._engine import launch, storage
+from timestep._engine import launch
+from timestep.state import storage
 
 from .helpers import ExecutionLog, TurnModel
 

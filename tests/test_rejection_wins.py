@@ -17,6 +17,7 @@ import pytest
 
 import timestep
 from timestep._engine.decisions import apply_decisions
+from timestep.state.records import Decision
 
 from .helpers import ExecutionLog
 from .processes import cli, env_for, start_worker, stop, wait_for_status
@@ -98,9 +99,9 @@ async def test_the_rule_on_a_bare_state(timestep_db: str, tmp_path: Path) -> Non
     log = ExecutionLog(tmp_path / "log.jsonl")
     agent = mail_agent(log, TWO_CALLS)
     parked = await timestep.run_agent(agent, "mail", run_id="bare")
-    decisions: list[dict[str, Any]] = [
-        {"call_id": CALL[ATTACKER], "decision": "reject", "always": False, "message": "no"},
-        {"call_id": CALL[BOB], "decision": "approve", "always": True, "message": None},
+    decisions = [
+        Decision(CALL[ATTACKER], "send_email", "reject", False, "no"),
+        Decision(CALL[BOB], "send_email", "approve", True, None),
     ]
     for listed in (decisions, decisions[::-1]):
         state = parked.to_state()

@@ -7,9 +7,9 @@ import json
 
 import sqlalchemy as sa
 
-from timestep._engine.storage import storage_engine
 from timestep.state import records
 from timestep.state.schema import runs
+from timestep.state.storage import storage_engine
 
 
 def _stored_usage(engine: sa.Engine, run_id: str) -> dict[str, object]:
@@ -26,17 +26,28 @@ def test_segment_usage_is_merged_per_segment_and_guarded_by_the_segment(
     engine = storage_engine()
     records.create_or_find(engine, "usage-1", "Agent", {"start": "Agent"}, "f" * 64)
     one = {"m-a": records.ModelUsage(2, 20, 10, 30)}
-    records.update(engine, "usage-1", 1, segment_usage=one, status="awaiting_approval")
+    records.write_outcome(
+        engine, "usage-1", 1, records.SegmentOutcome(status="awaiting_approval", segment_usage=one)
+    )
     assert _stored_usage(engine, "usage-1") == {"1": {"m-a": one["m-a"].as_dict()}}
 
     # A replay of segment 1 recounts the same calls: the segment's entry is replaced.
-    records.update(engine, "usage-1", 1, segment_usage=one, status="awaiting_approval")
+    records.write_outcome(
+        engine, "usage-1", 1, records.SegmentOutcome(status="awaiting_approval", segment_usage=one)
+    )
     assert records.advance_segment(engine, "usage-1", 1)
     two = {"m-a": records.ModelUsage(1, 5, 5, 10), 'm "b"': records.ModelUsage(1, 1, 1, 2)}
-    records.update(engine, "usage-1", 2, segment_usage=two, status="completed")
+    records.write_outcome(
+        engine, "usage-1", 2, records.SegmentOutcome(status="completed", segment_usage=two)
+    )
     # A stale write for a segment the run has moved past changes nothing.
-    records.update(
-        engine, "usage-1", 1, segment_usage={"x": records.ModelUsage(9, 9, 9, 9)}, status="failed"
+    records.write_outcome(
+        engine,
+        "usage-1",
+        1,
+        records.SegmentOutcome(
+            status="failed", segment_usage={"x": records.ModelUsage(9, 9, 9, 9)}
+        ),
     )
 
     record = records.get(engine, "usage-1")
@@ -54,13 +65,23 @@ def test_segment_usage_is_merged_per_segment_and_guarded_by_the_segment(
 def test_a_forks_inherited_usage_is_kept_when_its_segment_records(timestep_db: str) -> None:
     engine = storage_engine()
     records.create_or_find(engine, "orig", "Agent", {"start": "Agent"}, "f" * 64)
-    records.update(
-        engine, "orig", 1, segment_usage={"m": records.ModelUsage(1, 1, 1, 2)}, status="completed"
+    records.write_outcome(
+        engine,
+        "orig",
+        1,
+        records.SegmentOutcome(
+            status="completed", segment_usage={"m": records.ModelUsage(1, 1, 1, 2)}
+        ),
     )
     original = records.get(engine, "orig")
     assert records.create_fork(engine, original, "branch", None, from_segment=2)
-    records.update(
-        engine, "branch", 1, segment_usage={"n": records.ModelUsage(1, 2, 3, 5)}, status="completed"
+    records.write_outcome(
+        engine,
+        "branch",
+        1,
+        records.SegmentOutcome(
+            status="completed", segment_usage={"n": records.ModelUsage(1, 2, 3, 5)}
+        ),
     )
     assert records.get(engine, "branch").usage_by_model == {
         "m": records.ModelUsage(1, 1, 1, 2),

@@ -172,7 +172,8 @@ async def test_export_both_forms(timestep_db: str, tmp_path: Path) -> None:
 
 
 async def test_connection_string_selects_another_sqlite_file(tmp_path: Path) -> None:
-    from timestep._engine import launch, storage
+    from timestep._engine import launch
+    from timestep.state import storage
 
     launch.reset_for_tests()  # nothing configured: the store must not need configure()
     try:

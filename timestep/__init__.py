@@ -87,7 +87,7 @@ _LAZY: dict[str, str] = {
 """Public name -> the module that defines it."""
 
 if TYPE_CHECKING:
-    from ._engine.registry import register_agent
+    from ._engine import register_agent
     from .approvals import approve, reject, resume
     from .config import ModelRetryPolicy, configure
     from .context import ContextStorage

@@ -10,63 +10,19 @@ any worker that has the agent runs it, exactly once however many deciders race.
 from __future__ import annotations
 
 import asyncio
+import functools
 from typing import TYPE_CHECKING, Any
 
-from ._engine import storage
-from ._engine.naming import segment_workflow_id
+from . import _engine as engine
 from .errors import DecisionError, NothingPendingError
-from .state import records
+from .state import records, storage
 from .state.records import Decision, DecisionKind, RunRecord
 
 if TYPE_CHECKING:  # the Agents SDK is imported by `resume` only: deciders do not need it
-    import sqlalchemy as sa
-
     from .result import DurableRunResult
 
 # DBOS (its client) is imported only where a decision lets a run continue: a decider that
 # records a decision and leaves others pending, or repeats one, never imports it.
-
-
-def _check_same(run_id: str, recorded: Decision, wanted: Decision) -> None:
-    if (recorded.decision, recorded.always, recorded.message) != (
-        wanted.decision,
-        wanted.always,
-        wanted.message,
-    ):
-        raise DecisionError(
-            f"call {recorded.call_id!r} ({recorded.tool_name}) of run {run_id!r} was already "
-            f"decided: {recorded.decision}"
-            + (f" with message {recorded.message!r}" if recorded.message else "")
-            + "; a decision is recorded once and cannot be changed"
-        )
-
-
-def _enqueuer(record: RunRecord) -> Any:
-    """What enqueues `record`'s next segment inside the transaction that advances it."""
-    from ._engine import queues, requests
-
-    next_id = segment_workflow_id(record.run_id, record.segment + 1)
-    request = requests.continuation(
-        record.run_id,
-        record.segment + 1,
-        record.agent_name,
-        approval_timeout=record.approval_timeout,
-        stream=record.streamed,
-    )
-    queues.client(make_tables=False)  # made before the transaction: it holds a write lock
-
-    def enqueue(connection: sa.Connection) -> None:
-        # A run with an approval deadline has this segment enqueued already, delayed (the
-        # enqueue is then a no-op): `wake` tells it where it waits out its deadline.
-        queues.enqueue_segment_in(
-            connection,
-            next_id,
-            record.agent_name,
-            request,
-            wake=record.approval_timeout is not None,
-        )
-
-    return enqueue
 
 
 _STILL_PARKED = object()
@@ -84,9 +40,9 @@ def _decide(
     transaction that records the decisions and, when they are the last, advances the run and
     enqueues its next segment.
     """
-    engine = storage.storage_engine()
+    database = storage.storage_engine()
     for _ in range(3):  # again only if the run moved on between the read and the write
-        record, current, earlier = records.get_with_decisions(engine, run_id)
+        record, current, earlier = records.get_with_decisions(database, run_id)
         if record.status != "awaiting_approval":
             # The decision may repeat (or contradict) one that already let the run continue.
             targets = list(earlier) if call_id is None else [call_id]
@@ -98,7 +54,7 @@ def _decide(
                 )
             for target in targets:
                 recorded = earlier[target]
-                _check_same(
+                engine.check_repeat(
                     run_id,
                     recorded,
                     Decision(target, recorded.tool_name, decision, always, message),
@@ -122,7 +78,7 @@ def _decide(
         for target in targets:
             wanted = Decision(target, pending[target]["tool_name"], decision, always, message)
             if target in current:
-                _check_same(run_id, current[target], wanted)  # a repeat: nothing to write
+                engine.check_repeat(run_id, current[target], wanted)  # a repeat: nothing to write
             else:
                 new.append(wanted)
         already = set(current)
@@ -130,21 +86,21 @@ def _decide(
             return _STILL_PARKED  # a repeated decision while others are still pending
         completes = set(pending) <= already | {d.call_id for d in new}
         done = records.decide(
-            engine,
+            database,
             run_id,
             record.segment,
             list(pending),
             new,
             already,
-            lambda recorded, wanted: _check_same(run_id, recorded, wanted),
-            _enqueuer(record) if completes else None,
+            functools.partial(engine.check_repeat, run_id),
+            engine.continuation_enqueuer(record) if completes else None,
         )
         if done.moved_on:
             continue
         if done.advanced:
             if record.approval_timeout is not None:
                 # The deadline enqueued the segment with a delay: start it now.
-                _start_now(segment_workflow_id(run_id, record.segment + 1))
+                engine.start_segment_now(run_id, record.segment + 1)
             return None
         # Another decider decided the other calls meanwhile: someone must queue the run.
         if not done.all_decided:
@@ -153,38 +109,31 @@ def _decide(
     raise DecisionError(f"run {run_id!r} changed while it was being decided; try again")
 
 
-def _start_now(workflow_id: str) -> None:
-    from ._engine import queues
-
-    queues.client(make_tables=False).set_workflow_delay(workflow_id, delay_seconds=0)
-
-
 def _advance_and_enqueue(record: RunRecord) -> bool:
     """Move a parked run whose calls are all decided to its next segment and enqueue it, in
     one transaction; False if another caller did (or the run is not parked there)."""
-    engine = storage.storage_engine()
     done = records.decide(
-        engine,
+        storage.storage_engine(),
         record.run_id,
         record.segment,
         [p["call_id"] for p in record.pending_approvals],
         [],
         {p["call_id"] for p in record.pending_approvals},
         lambda recorded, wanted: None,
-        _enqueuer(record),
+        engine.continuation_enqueuer(record),
     )
     if done.advanced and record.approval_timeout is not None:
-        _start_now(segment_workflow_id(record.run_id, record.segment + 1))
+        engine.start_segment_now(record.run_id, record.segment + 1)
     return done.advanced
 
 
 async def continue_if_decided(record: RunRecord) -> None:
     """Queue the next segment of a parked run once every pending call of it is decided."""
-    engine = storage.storage_engine()
-    decided = await asyncio.to_thread(records.decisions_for, engine, record.run_id, record.segment)
-    if any(p["call_id"] not in decided for p in record.pending_approvals):
-        return
-    await asyncio.to_thread(_advance_and_enqueue, record)
+    decided = await asyncio.to_thread(
+        records.decisions_for, storage.storage_engine(), record.run_id, record.segment
+    )
+    if engine.all_decided(record.pending_approvals, decided):
+        await asyncio.to_thread(_advance_and_enqueue, record)
 
 
 async def decide(
@@ -237,15 +186,15 @@ async def resume(run_id: str) -> DurableRunResult:
     """
     from dbos import DBOS, WorkflowHandleAsync
 
-    from ._engine import launch, queues, registry
     from .errors import AgentNotRegisteredError
     from .run import collect_result
 
-    engine = storage.storage_engine()
-    record, decided, _ = await asyncio.to_thread(records.get_with_decisions, engine, run_id)
-    workflow_id = segment_workflow_id(run_id, record.segment)
+    record, decided, _ = await asyncio.to_thread(
+        records.get_with_decisions, storage.storage_engine(), run_id
+    )
+    workflow_id = engine.segment_workflow_id(run_id, record.segment)
     if record.status == "awaiting_approval":
-        undecided = [p for p in record.pending_approvals if p["call_id"] not in decided]
+        undecided = engine.undecided(record.pending_approvals, decided)
         if undecided and record.approval_timeout is None:
             raise DecisionError(
                 f"run {run_id!r} still awaits decisions on "
@@ -254,14 +203,14 @@ async def resume(run_id: str) -> DurableRunResult:
         if not undecided:
             await asyncio.to_thread(_advance_and_enqueue, record)
         # Otherwise the deadline's delayed segment continues the run.
-        workflow_id = segment_workflow_id(run_id, record.segment + 1)
-    agent = registry.get_agent(record.agent_name)
+        workflow_id = engine.segment_workflow_id(run_id, record.segment + 1)
+    agent = engine.get_agent(record.agent_name)
     if agent is None:
         raise AgentNotRegisteredError(
             f"resume({run_id!r}) needs agent {record.agent_name!r} registered in this process "
             "(timestep.register_agent); get_run() reads the run without it"
         )
-    await asyncio.to_thread(launch.ensure_dbos)
-    await queues.listen_for_registered_agents_async()
+    await asyncio.to_thread(engine.ensure_dbos)
+    await engine.listen_for_registered_agents_async()
     handle: WorkflowHandleAsync[Any] = await DBOS.retrieve_workflow_async(workflow_id)
     return await collect_result(agent, run_id, workflow_id, handle)

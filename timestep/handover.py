@@ -8,14 +8,12 @@ pending call is decided the run continues on its agent's queue like any other.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 from typing import TYPE_CHECKING, Any, Literal
 
-from ._engine import registry, storage
-from ._engine.naming import run_id_or_new
+from . import _engine as engine
 from .errors import AgentNotRegisteredError, StateError
-from .state import records
+from .state import records, storage
 from .state.records import Decision, PendingApproval, RunRecord
 
 if TYPE_CHECKING:
@@ -28,8 +26,8 @@ if TYPE_CHECKING:
 
 def _agent_for(name: str, app: str | None) -> Agent[Any]:
     if app is not None:
-        registry.register_module(app)
-    agent = registry.get_agent(name)
+        engine.register_module(app)
+    agent = engine.get_agent(name)
     if agent is None:
         raise AgentNotRegisteredError(
             f"agent {name!r} is not defined here; pass --app MODULE naming the module that "
@@ -48,36 +46,35 @@ async def export_run_state(
     are loaded to apply the decisions and resolve names. The TypeScript form fails closed
     (`StateError`) on anything it cannot carry faithfully.
     """
-    engine = storage.storage_engine()
-    record, decided, _ = await asyncio.to_thread(records.get_with_decisions, engine, run_id)
+    database = storage.storage_engine()
+    record, decided, _ = await asyncio.to_thread(records.get_with_decisions, database, run_id)
     if record.status != "awaiting_approval":
         raise StateError(
             f"run {run_id!r} is {record.status}, not awaiting approval: only a parked run can "
             "be exported for another process to continue"
         )
-    stored_state = await asyncio.to_thread(records.load_state, engine, run_id)
+    stored_state = await asyncio.to_thread(records.load_state, database, run_id)
     if stored_state is None:
         raise StateError(f"run {run_id!r} has no stored state yet (status {record.status})")
     if format == "python" and not decided:
         return json.dumps(stored_state, ensure_ascii=False)
     from agents import RunState
 
-    from ._engine.decisions import apply_decisions
     from .context import already_stored, as_read, declared_for, state_json
     from .state.typescript import to_typescript_json
 
-    if app is None and registry.get_agent(record.agent_name) is None and decided:
+    if app is None and engine.get_agent(record.agent_name) is None and decided:
         raise AgentNotRegisteredError(
             f"run {run_id!r} has decisions recorded on {', '.join(sorted(decided))}; pass --app "
             f"MODULE naming the module that defines agent {record.agent_name!r} so that the "
             "export carries them"
         )
     agent = _agent_for(record.agent_name, app)
-    registry.check_graph(run_id, record.graph, agent)
+    engine.check_graph(run_id, record.graph, agent)
     # The stored context crosses as it is stored (its secret fields were never written).
     stored = already_stored(declared_for(agent.name))
     state = await RunState.from_json(agent, stored_state, context_deserializer=as_read)
-    apply_decisions(state, [dataclasses.asdict(d) for d in decided.values()])
+    engine.apply_decisions(state, decided.values())
     if format == "python":
         return json.dumps(state_json(state, stored), ensure_ascii=False)
     return to_typescript_json(state, context_storage=stored)
@@ -119,8 +116,6 @@ async def import_run_state(
     from agents.usage import serialize_usage
 
     from ._compat import agents as agents_compat
-    from ._engine import queues
-    from ._engine.workflow import approval_fields
     from .approvals import continue_if_decided
     from .context import already_stored, as_read, declared_for, state_json
     from .state.typescript import (
@@ -167,13 +162,13 @@ async def import_run_state(
     interruptions = state.get_interruptions()
     if not interruptions:
         raise StateError("the state is not paused for approval: there is nothing to continue")
-    pending = [approval_fields(item) for item in interruptions]
+    pending = [engine.approval_fields(item) for item in interruptions]
     for item, fields in zip(interruptions, pending, strict=True):
         _check_pending_call(item.agent, fields)
-    graph = registry.describe_graph(agent)
-    run_id = run_id_or_new(run_id)
-    engine = storage.storage_engine()
-    await asyncio.to_thread(queues.client)  # creates DBOS's tables on a fresh database
+    graph = engine.describe_graph(agent)
+    run_id = engine.run_id_or_new(run_id)
+    database = storage.storage_engine()
+    await asyncio.to_thread(engine.make_dbos_tables)
     context = agents_compat.state_context(state)
     decided: list[Decision] = []
     if context is not None:
@@ -202,15 +197,15 @@ async def import_run_state(
             )
     record = await asyncio.to_thread(
         records.insert_parked,
-        engine,
+        database,
         run_id,
         agent.name,
         graph,
-        registry.fingerprint(graph),
+        engine.fingerprint(graph),
         state=state_json(state, already_stored(declared_for(agent.name))),
         pending=pending,
         usage=serialize_usage(context.usage) if context else {},
         decided=decided,
     )
     await continue_if_decided(record)
-    return await asyncio.to_thread(records.get, engine, run_id)
+    return await asyncio.to_thread(records.get, database, run_id)

@@ -9,15 +9,10 @@ from __future__ import annotations
 
 import asyncio
 
-from dbos import SetWorkflowID
-
-from . import config
-from ._engine import liveness, queues, stopping, storage
-from ._engine.naming import MODEL_STEP_NAME, queue_name, run_id_or_new, segment_workflow_id
-from ._engine.requests import from_workflow_input
+from . import _engine as engine
 from .errors import LifecycleError
 from .runs import get_run
-from .state import owners, records
+from .state import owners, records, storage
 from .state.records import RunOverrides, RunRecord
 
 ACTIVE = ("running", "awaiting_approval")
@@ -34,10 +29,9 @@ async def cancel(run_id: str) -> RunRecord:
     `retry` continues a cancelled run from its records. Cancelling a run that has finished
     raises `LifecycleError`.
     """
-    engine = storage.storage_engine()
-    client = queues.client()
+    database = storage.storage_engine()
     for _attempt in range(5):
-        record = await asyncio.to_thread(records.get, engine, run_id)
+        record = await asyncio.to_thread(records.get, database, run_id)
         if record.status not in ACTIVE:
             raise LifecycleError(
                 f"run {run_id!r} is {record.status}: only a running or parked run can be "
@@ -45,16 +39,13 @@ async def cancel(run_id: str) -> RunRecord:
             )
         # DBOS first: a segment that finishes meanwhile records its outcome, and the status
         # change below then finds the run no longer active.
-        current = segment_workflow_id(run_id, record.segment)
-        following = segment_workflow_id(run_id, record.segment + 1)  # an approval deadline
-        for workflow_id in (current, following):
-            if await _exists(workflow_id):
-                await client.cancel_workflow_async(workflow_id)
+        await engine.cancel_segment(run_id, record.segment)
+        await engine.cancel_segment(run_id, record.segment + 1)  # an approval deadline
         moved = await asyncio.to_thread(
-            records.change_status, engine, run_id, record.segment, ACTIVE, "cancelled"
+            records.change_status, database, run_id, record.segment, ACTIVE, "cancelled"
         )
         if moved:
-            stopping.cancelled_here(run_id)  # waiting calls here raise RunCancelledError now
+            engine.cancelled_here(run_id)  # waiting calls here raise RunCancelledError now
             return await get_run(run_id)
         # A decision or the segment moved the run on meanwhile: look again.
     raise LifecycleError(f"run {run_id!r} kept changing while it was being cancelled; try again")
@@ -70,36 +61,31 @@ async def retry(run_id: str) -> RunRecord:
     approval deadline if it had one. Raises `LifecycleError`
     for a run in any other status, and for a cancelled run whose last step is still finishing.
     """
-    engine = storage.storage_engine()
-    client = queues.client()
-    record = await asyncio.to_thread(records.get, engine, run_id)
+    database = storage.storage_engine()
+    record = await asyncio.to_thread(records.get, database, run_id)
     if not _retryable(record):
         raise LifecycleError(
             f"run {run_id!r} is {record.status}: only a failed or cancelled run can be retried"
         )
-    workflow_id = segment_workflow_id(run_id, record.segment)
-    found = await client.list_workflows_async(
-        workflow_ids=[workflow_id], load_input=False, load_output=False
-    )
-    status = found[0] if found else None
+    status = await engine.segment_status(run_id, record.segment)
     if record.status == "cancelled" and (status is None or status.status == "SUCCESS"):
         # Cancelled while parked: nothing ran since the segment ended; wait for decisions again.
-        deadline = None
-        if record.approval_timeout is not None:
-            deadline = await _cancelled_deadline(run_id, record.segment + 1)
+        has_deadline = record.approval_timeout is not None
+        if has_deadline:
+            await _check_cancelled_deadline(run_id, record.segment + 1)
         moved = await asyncio.to_thread(
             records.change_status,
-            engine,
+            database,
             run_id,
             record.segment,
             ("cancelled",),
             "awaiting_approval",
             error=None,
         )
-        if moved and deadline is not None:
+        if moved and has_deadline:
             # Its deadline segment waits out what is left of the deadline, or continues at once
             # with the undecided calls rejected if the deadline has passed meanwhile.
-            await client.resume_workflow_async(deadline, queue_name=queue_name(record.agent_name))
+            await engine.resume_segment(run_id, record.segment + 1, record.agent_name)
         return await get_run(run_id)
     if status is None:
         raise LifecycleError(f"run {run_id!r} has no recorded segment {record.segment} to retry")
@@ -109,12 +95,12 @@ async def retry(run_id: str) -> RunRecord:
         stopping = await _still_stopping(run_id, status.executor_id)
         if stopping is not None:
             raise LifecycleError(stopping)
-    steps = await client.list_workflow_steps_async(workflow_id)
+    steps = await engine.segment_steps(run_id, record.segment)
     failed = [step["function_id"] for step in steps if step["error"] is not None]
     start = min(failed) if failed else max((s["function_id"] for s in steps), default=0) + 1
     moved = await asyncio.to_thread(
         records.change_status,
-        engine,
+        database,
         run_id,
         record.segment,
         ("failed", "cancelled"),
@@ -122,9 +108,7 @@ async def retry(run_id: str) -> RunRecord:
         error=None,
     )
     if moved:
-        await client.rewind_workflow_async(
-            workflow_id, start_step=start, queue_name=queue_name(record.agent_name)
-        )
+        await engine.rewind_segment(run_id, record.segment, record.agent_name, start)
     return await get_run(run_id)
 
 
@@ -152,11 +136,10 @@ async def fork(
     """
     if not isinstance(turn, int) or turn < 0:
         raise LifecycleError(f"turn must be a whole number >= 0, got {turn!r}")
-    new_id = run_id_or_new(new_run_id)
-    engine = storage.storage_engine()
-    client = queues.client()
-    original = await asyncio.to_thread(records.get, engine, run_id)
-    calls = await _model_calls(run_id, original.segment)
+    new_id = engine.run_id_or_new(new_run_id)
+    database = storage.storage_engine()
+    original = await asyncio.to_thread(records.get, database, run_id)
+    calls = await engine.recorded_model_calls(run_id, original.segment)
     if turn >= len(calls):
         reachable = f" (turns 0..{len(calls) - 1} can)" if calls else ""
         raise LifecycleError(
@@ -164,9 +147,7 @@ async def fork(
             f"forked{reachable}"
         )
     segment, step_id = calls[turn]
-    workflow_id = segment_workflow_id(run_id, segment)
-    found = await client.list_workflows_async(workflow_ids=[workflow_id], load_input=True)
-    request = from_workflow_input(found[0].input) if found else None
+    request = await engine.segment_request(run_id, segment)
     if request is None:
         raise LifecycleError(f"run {run_id!r} has no recorded segment {segment} to fork")
     if request.get("session") or request.get("needs_attachments"):
@@ -181,59 +162,28 @@ async def fork(
         instructions=instructions if instructions is not None else kept.instructions,
     )
     created = await asyncio.to_thread(
-        records.create_fork, engine, original, new_id, overrides, segment
+        records.create_fork, database, original, new_id, overrides, segment
     )
     if not created:
         raise LifecycleError(f"run {new_id!r} already exists; fork under another run id")
-    # The fork's first segment is a copy of the original's segment `segment`, input included;
-    # the segment's workflow id tells it which run it belongs to.
-    with SetWorkflowID(new_id):
-        await client.fork_workflow_async(
-            workflow_id,
-            step_id,
-            application_version=config.settings().application_version,
-            queue_name=queue_name(original.agent_name),
-        )
+    # The fork's first segment is a copy of the original's segment `segment`, input included.
+    await engine.fork_segment(run_id, segment, step_id, new_id, original.agent_name)
     return await get_run(new_id)
 
 
-async def _model_calls(run_id: str, segments: int) -> list[tuple[int, int]]:
-    """(segment, DBOS step id) of each recorded model call of the run, in run order."""
-    calls: list[tuple[int, int]] = []
-    client = queues.client()
-    for segment in range(1, segments + 1):
-        steps = await client.list_workflow_steps_async(segment_workflow_id(run_id, segment))
-        calls.extend(
-            (segment, step["function_id"])
-            for step in sorted(steps, key=lambda s: s["function_id"])
-            if step["function_name"] == MODEL_STEP_NAME and step["error"] is None
-        )
-    return calls
-
-
-async def _cancelled_deadline(run_id: str, segment: int) -> str:
-    """The workflow id of a cancelled parked run's deadline segment, checked resumable."""
-    workflow_id = segment_workflow_id(run_id, segment)
-    found = await queues.client().list_workflows_async(workflow_ids=[workflow_id], load_input=True)
-    request = from_workflow_input(found[0].input) if found else None
+async def _check_cancelled_deadline(run_id: str, segment: int) -> None:
+    """Check that a cancelled parked run's deadline segment can be resumed."""
+    request = await engine.segment_request(run_id, segment)
     if request is None or request.get("deadline_at") is None:
         raise LifecycleError(
             f"run {run_id!r} was cancelled while parked with an approval deadline set by an "
             "earlier Timestep version, which cannot be set again; start a new run from its "
             "state (`timestep state export`)"
         )
-    return workflow_id
 
 
 def _retryable(record: RunRecord) -> bool:
     return record.status in ("failed", "cancelled")
-
-
-async def _exists(workflow_id: str) -> bool:
-    found = await queues.client().list_workflows_async(
-        workflow_ids=[workflow_id], load_input=False, load_output=False
-    )
-    return bool(found)
 
 
 async def _still_stopping(run_id: str, executor: str | None) -> str | None:
@@ -241,7 +191,7 @@ async def _still_stopping(run_id: str, executor: str | None) -> str | None:
     if not executor:
         return None  # cancelled while queued: it never started
     owner = await asyncio.to_thread(owners.get, storage.storage_engine(), executor)
-    if owner is None or not liveness.judge(owner).alive:
+    if owner is None or not engine.judge_liveness(owner).alive:
         return None
     return (
         f"run {run_id!r} is cancelled but its current step is still finishing in pid "

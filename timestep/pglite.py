@@ -171,11 +171,11 @@ def read_store(databases: list[Path], start: Agent[Any]) -> list[dict[str, Any]]
 
 
 def _starting_agent(app: str, agent_name: str | None) -> Agent[Any]:
-    from ._engine import registry
+    from . import _engine as engine
 
-    defined = registry.register_module(app)
+    defined = engine.register_module(app)
     if agent_name is not None:
-        agent = registry.get_agent(agent_name)
+        agent = engine.get_agent(agent_name)
         if agent is None:
             raise PgliteImportError(f"agent {agent_name!r} is not defined in {app}")
         return agent
@@ -206,10 +206,10 @@ async def import_pglite(
     the starting agent when the module has several. With `dry_run` nothing is written and the
     report says what would be imported.
     """
-    from ._engine.naming import run_id_or_new
-    from ._engine.storage import storage_engine
+    from ._engine import run_id_or_new
     from .handover import import_run_state
     from .state.records import find
+    from .state.storage import storage_engine
     from .state.typescript import from_typescript_json
 
     root = Path(directory).expanduser() if directory is not None else default_directory()

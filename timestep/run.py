@@ -12,28 +12,22 @@ from typing import Any, Literal, TypeVar, overload
 from agents import Agent, RunConfig, RunHooks, RunResult, RunResultStreaming, RunState
 from agents.memory import Session
 from agents.result import RunResultBase
-from dbos import DBOS, SetWorkflowID, WorkflowHandleAsync
+from dbos import WorkflowHandleAsync
 from pydantic_core import PydanticSerializationError, to_jsonable_python
 
+from . import _engine as engine
 from ._compat import dbos as dbos_compat
 from ._compat.agents import application_context
-from ._engine import launch as _launch
-from ._engine import queues, registry, stopping
-from ._engine.guardrails import tripwire_from_record
-from ._engine.naming import run_id_or_new, segment_workflow_id
-from ._engine.requests import PendingCallRef, RunInput, SegmentRequest
-from ._engine.storage import storage_engine
-from ._engine.workflow import (
+from ._engine import (
     Attachments,
     LiveStream,
+    PendingCallRef,
+    RunInput,
+    SegmentRequest,
     approval_fields,
-    attach,
-    expect_live_stream,
-    run_segment,
-    session_descriptor,
-    take_live_error,
-    take_live_result,
-    take_live_stream,
+    run_id_or_new,
+    segment_workflow_id,
+    start_segment,  # importing it registers Timestep's DBOS workflows (see `register_agent`)
 )
 from .context import ContextStorage, declared_for, state_json
 from .errors import (
@@ -49,12 +43,13 @@ from .errors import (
 from .result import DurableRunResult, DurableRunResultStreaming, rebuild_result
 from .state import records
 from .state.records import RunOverrides
+from .state.storage import storage_engine
 
 logger = logging.getLogger("timestep")
 
-register_agent = registry.register_agent
+register_agent = engine.register_agent
 """`timestep.register_agent`, resolved through this module: importing it registers Timestep's
-DBOS workflows (`_engine.workflow`), whatever else the application has imported, before the
+DBOS workflows (`start_segment` above), whatever else the application has imported, before the
 application launches its own DBOS (whose start-up recovery needs them)."""
 
 OnExisting = Literal["return", "error"]
@@ -72,11 +67,11 @@ def launch() -> None:
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        _launch.ensure_dbos()
+        engine.ensure_dbos()
         return
     # DBOS's synchronous start-up calls refuse to run on a thread with a running event loop.
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        pool.submit(_launch.ensure_dbos).result()
+        pool.submit(engine.ensure_dbos).result()
 
 
 def _json_or_none(value: Any) -> tuple[Any, bool]:
@@ -149,8 +144,8 @@ async def _create_or_check(
         raise InvalidArgumentError(
             f"approval_timeout must be a positive number of seconds, got {approval_timeout}"
         )
-    graph = registry.describe_graph(agent)
-    fingerprint = registry.fingerprint(graph)
+    graph = engine.describe_graph(agent)
+    fingerprint = engine.fingerprint(graph)
     record, created = await asyncio.to_thread(
         records.create_or_find,
         storage_engine(),
@@ -164,8 +159,35 @@ async def _create_or_check(
         input_hash,
     )
     if not created and record.fingerprint != fingerprint:
-        raise AgentMismatchError(run_id, registry.graph_differences(record.graph, graph))
+        raise AgentMismatchError(run_id, engine.graph_differences(record.graph, graph))
     return record, created
+
+
+async def _record_for(
+    agent: Agent[Any],
+    run_id: str,
+    given: RunInput,
+    approval_timeout: float | None,
+    streamed: bool,
+    models: RunOverrides | None,
+    on_existing: OnExisting,
+) -> tuple[records.RunRecord, bool]:
+    """`run_agent`'s and `submit`'s run record: created, or the existing one checked against
+    the agent's graph and against the input and model it was started with."""
+    input_hash = _input_hash(given)
+    record, created = await _create_or_check(
+        agent, run_id, approval_timeout, streamed, models, input_hash
+    )
+    if not created:
+        _check_reuse(record, input_hash, models, on_existing)
+    return record, created
+
+
+def _stored_context(storage: ContextStorage | None, context: Any) -> tuple[Any, bool]:
+    """The context as the run stores it, and whether it can be stored (JSON, or declared)."""
+    if storage is not None:
+        return storage.dump(context), True
+    return _json_or_none(context)
 
 
 def _input_request(run_input: Any, storage: ContextStorage | None = None) -> RunInput:
@@ -324,8 +346,8 @@ async def run_agent(
     if not isinstance(agent, Agent):
         raise ArgumentTypeError(f"run_agent expects an agents.Agent, got {type(agent).__name__}")
     run_id = run_id_or_new(run_id)
-    stopping.carry_on()  # a process that went on after SIGINT (a notebook) runs again
-    registry.register_agent(agent, context_storage=context_storage)
+    engine.carry_on()  # a process that went on after SIGINT (a notebook) runs again
+    engine.register_agent(agent, context_storage=context_storage)
     storage = declared_for(agent.name)
     live_context = context
     if live_context is None and isinstance(run_input, RunState):
@@ -333,26 +355,27 @@ async def run_agent(
     if storage is not None and live_context is not None:
         storage.check_secrets(live_context, f"run {run_id!r}")
     given = _input_request(run_input, storage)
-    context_json, context_is_json = (
-        (storage.dump(context), True) if storage is not None else _json_or_none(context)
+    context_json, context_is_json = _stored_context(storage, context)
+    if not engine.dbos_ready():
+        await asyncio.to_thread(engine.ensure_dbos)
+    await engine.listen_for_registered_agents_async()
+    database = storage_engine()
+    record, created = await _record_for(
+        agent,
+        run_id,
+        given,
+        approval_timeout,
+        stream,
+        _run_overrides(agent, run_config),
+        on_existing,
     )
-    if not _launch.dbos_ready():
-        await asyncio.to_thread(_launch.ensure_dbos)
-    await queues.listen_for_registered_agents_async()
-    engine = storage_engine()
-    models, input_hash = _run_overrides(agent, run_config), _input_hash(given)
-    record, created = await _create_or_check(
-        agent, run_id, approval_timeout, stream, models, input_hash
-    )
-    if not created:
-        _check_reuse(record, input_hash, models, on_existing)
     segment = record.segment
     if not created and record.status == "awaiting_approval" and isinstance(run_input, RunState):
         # The 2026.0.x resume form on a parked run: the state carries the decisions; the run
         # continues in a new segment (exactly one caller moves it there).
-        if await asyncio.to_thread(records.advance_segment, engine, run_id, segment):
+        if await asyncio.to_thread(records.advance_segment, database, run_id, segment):
             segment += 1
-    descriptor = session_descriptor(session)
+    descriptor = engine.session_descriptor(session)
     request = SegmentRequest(
         **given,
         run_id=run_id,
@@ -373,8 +396,10 @@ async def run_agent(
         ),
     )
     workflow_id = segment_workflow_id(run_id, segment)
-    attach(
-        workflow_id,
+    handle = await start_segment(
+        run_id,
+        segment,
+        request,
         Attachments(
             session=session,
             context=live_context,
@@ -384,8 +409,6 @@ async def run_agent(
             agent=agent,
         ),
     )
-    with SetWorkflowID(workflow_id):
-        handle = await DBOS.start_workflow_async(run_segment, request)
     watcher = None if dbos_compat.runs_here(handle) else _watch_owner(workflow_id)
     try:
         if stream:
@@ -397,7 +420,7 @@ async def run_agent(
         if watcher is not None:
             watcher.cancel()
     if raise_on_interruption and result.interruptions:
-        stored = await asyncio.to_thread(records.get, engine, run_id)
+        stored = await asyncio.to_thread(records.get, database, run_id)
         raise InterruptionException(run_id=run_id, pending=stored.pending_approvals)
     return result
 
@@ -427,21 +450,16 @@ async def submit(
     storage = declared_for(agent.name)
     if storage is not None and context is not None:
         storage.check_secrets(context, "submit")  # a worker re-supplies them, never the record
-    context_json, context_is_json = (
-        (storage.dump(context), True) if storage is not None else _json_or_none(context)
-    )
+    context_json, context_is_json = _stored_context(storage, context)
     if not context_is_json:
         raise InvalidArgumentError(
             f"submit needs a JSON context (a worker runs the run), not {type(context).__name__}; "
             "use run_agent to run with this context in this process"
         )
     run_id = run_id_or_new(run_id)
-    models, input_hash = _run_overrides(agent, None), _input_hash(given)
-    record, created = await _create_or_check(
-        agent, run_id, approval_timeout, False, models, input_hash
+    record, _ = await _record_for(
+        agent, run_id, given, approval_timeout, False, _run_overrides(agent, None), "return"
     )
-    if not created:
-        _check_reuse(record, input_hash, models, "return")
     request = SegmentRequest(
         **given,
         run_id=run_id,
@@ -455,14 +473,14 @@ async def submit(
         needs_attachments=False,
     )
     if record.segment == 1 and record.status == "running":
-        await queues.enqueue_segment(segment_workflow_id(run_id, 1), agent.name, request)
+        await engine.enqueue_segment(segment_workflow_id(run_id, 1), agent.name, request)
     return run_id
 
 
 def _watch_owner(workflow_id: str) -> asyncio.Task[None]:
     """While another process owns the segment: take it over (to run here) once that owner is
     dead. Cancelled when the caller has its result."""
-    owner = _launch.fleet()
+    owner = engine.process_fleet()
 
     async def watch() -> None:
         if owner is None:
@@ -482,13 +500,13 @@ async def _live_stream(workflow_id: str, handle: WorkflowHandleAsync[Any]) -> Li
 
     None when the segment does not run here: it finished before, or another process runs it.
     """
-    published = expect_live_stream(workflow_id)
+    published = engine.expect_live_stream(workflow_id)
     finished = asyncio.ensure_future(handle.get_result())
     try:
         await asyncio.wait({published, finished}, return_when=asyncio.FIRST_COMPLETED)
     finally:
         finished.cancel()
-    return take_live_stream(workflow_id)
+    return engine.take_live_stream(workflow_id)
 
 
 def _until_recorded(
@@ -505,7 +523,7 @@ def _until_recorded(
         try:
             await handle.get_result()
         except Exception:
-            original = take_live_error(workflow_id)
+            original = engine.take_live_error(workflow_id)
             if original is not None:
                 raise original from None
             raise
@@ -542,27 +560,27 @@ async def collect_result(
 ) -> DurableRunResult | DurableRunResultStreaming:
     """Wait for a segment and return the run's result: live when it ran here, else rebuilt
     (a finished streaming result when `streamed`)."""
-    engine = storage_engine()
+    database = storage_engine()
     try:
         await _wait_stoppable(run_id, handle)
     except (RunCancelledError, RunInterruptedError):
         raise
     except Exception as exc:
-        original = take_live_error(workflow_id)
-        record = await asyncio.to_thread(records.get, engine, run_id)
+        original = engine.take_live_error(workflow_id)
+        record = await asyncio.to_thread(records.get, database, run_id)
         if record.status == "cancelled" or dbos_compat.is_awaited_cancellation(exc):
             raise RunCancelledError(run_id) from None
         if original is not None:
             raise original from None
-        tripwire = tripwire_from_record(record.error, agent)
+        tripwire = engine.tripwire_from_record(record.error, agent)
         if tripwire is not None:
             raise tripwire from None
         raise TimestepError(f"run {run_id!r} failed: {record.error or exc}") from exc
-    live = take_live_result(workflow_id)
+    live = engine.take_live_result(workflow_id)
     if isinstance(live, RunResult) and not streamed:
         return DurableRunResult.adopt(live, run_id)
-    record = await asyncio.to_thread(records.get, engine, run_id)
-    state = await asyncio.to_thread(records.load_state, engine, run_id)
+    record = await asyncio.to_thread(records.get, database, run_id)
+    state = await asyncio.to_thread(records.load_state, database, run_id)
     return await rebuild_result(agent, run_id, state, record.final_output, streamed)
 
 
@@ -570,10 +588,10 @@ async def _wait_stoppable(run_id: str, handle: WorkflowHandleAsync[Any]) -> None
     """Wait for the segment's outcome. SIGINT/SIGTERM meanwhile stop this process without
     throwing away a tool call in flight (`stopping`); `cancel(run_id)` here ends the wait at
     once with `RunCancelledError`, whatever the segment is still finishing."""
-    stopping.carry_on()
+    engine.carry_on()
     outcome = asyncio.ensure_future(handle.get_result())
-    with stopping.cancellation_of(run_id) as ended:
-        async with stopping.signals_deferred():
+    with engine.cancellation_of(run_id) as ended:
+        async with engine.signals_deferred():
             try:
                 await asyncio.wait({outcome, ended}, return_when=asyncio.FIRST_COMPLETED)
             finally:

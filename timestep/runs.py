@@ -12,15 +12,9 @@ import dataclasses
 import time
 from typing import Any, Literal, Required, TypedDict
 
-from ._engine import storage
-from ._engine.naming import (
-    MODEL_STEP_NAME,
-    PROCESS_QUEUE_PREFIX,
-    TOOL_STEP_NAME,
-    queue_name,
-    segment_workflow_id,
-)
+from . import _engine as engine
 from .errors import InvalidArgumentError
+from .state import storage
 from .state.run_record import STATUSES, Decision, RunOwner, RunRecord
 
 # `records` (SQLAlchemy) is imported where the storage engine is used: on a SQLite file, the
@@ -100,24 +94,21 @@ def _with_decisions(record: RunRecord) -> RunRecord:
 
 def _with_owners(found: list[RunRecord]) -> list[RunRecord]:
     """Add who runs each running run, and what happens next when its owner is gone."""
-    running = {segment_workflow_id(r.run_id, r.segment): r for r in found if r.status == "running"}
+    running = {
+        engine.segment_workflow_id(r.run_id, r.segment): r for r in found if r.status == "running"
+    }
     if not running:
         return found
-    from ._engine import liveness, queues  # DBOS's client: imported only when a run is running
     from .state import owners
 
-    statuses = {
-        s.workflow_id: s
-        for s in queues.client().list_workflows(
-            workflow_ids=list(running), load_input=False, load_output=False
-        )
-    }
+    # DBOS's client: imported only when a run is running
+    statuses = engine.segment_statuses(list(running))
     executors = [s.executor_id for s in statuses.values() if s.executor_id]
     known = owners.get_many(storage.storage_engine(), executors)
     live_agents = {
         name
         for o in owners.unexpired(storage.storage_engine(), time.time())
-        if liveness.judge(o).alive
+        if engine.judge_liveness(o).alive
         for name in o.agents
     }
     described: dict[str, RunRecord] = {}
@@ -129,7 +120,7 @@ def _with_owners(found: list[RunRecord]) -> list[RunRecord]:
             note = _queued_note(record, queue, live_agents)
         elif status.status == "PENDING" and status.executor_id:
             holder = known.get(status.executor_id)
-            state = liveness.judge(holder) if holder is not None else None
+            state = engine.judge_liveness(holder) if holder is not None else None
             owner = RunOwner(
                 executor_id=status.executor_id,
                 alive=state.alive if state is not None else False,
@@ -149,9 +140,9 @@ def _with_owners(found: list[RunRecord]) -> list[RunRecord]:
 
 
 def _queued_note(record: RunRecord, queue: str | None, live_agents: set[str]) -> str:
-    if queue is not None and queue.startswith(PROCESS_QUEUE_PREFIX):
+    if queue is not None and queue.startswith(engine.PROCESS_QUEUE_PREFIX):
         return "queued for the process that took it over"
-    if queue is None or queue == queue_name(record.agent_name):
+    if queue is None or queue == engine.queue_name(record.agent_name):
         if record.agent_name in live_agents:
             return f"queued for a process with agent {record.agent_name!r}"
         return (
@@ -209,13 +200,13 @@ def _step(segment: int, info: Any) -> RecordedStep:
     name = str(info["function_name"])
     output = info.get("output")
     kind: Literal["model", "tool", "dbos"]
-    if name == MODEL_STEP_NAME:
+    if name == engine.MODEL_STEP_NAME:
         kind, label = "model", "model call"
         items = output.get("output") if isinstance(output, dict) else None
         if isinstance(items, list):
             calls = [str(i["name"]) for i in items if isinstance(i, dict) and i.get("name")]
             label = "-> " + ", ".join(calls) if calls else "-> message"
-    elif name == TOOL_STEP_NAME:
+    elif name == engine.TOOL_STEP_NAME:
         kind = "tool"
         label = str(output.get("tool")) if isinstance(output, dict) else "tool call"
     else:
@@ -240,14 +231,10 @@ def _step(segment: int, info: Any) -> RecordedStep:
 async def recorded_steps(run_id: str, include_dbos: bool = False) -> list[RecordedStep]:
     """The model and tool calls run `run_id` recorded, across its segments, in order (also
     DBOS's own steps with `include_dbos`). Raises `RunNotFoundError` for an unknown run."""
-    from ._engine import queues  # DBOS's client
-
     record = await get_run(run_id)
-    client = queues.client()
     steps: list[RecordedStep] = []
     for segment in range(1, record.segment + 1):
-        workflow_id = segment_workflow_id(record.run_id, segment)
-        infos = await client.list_workflow_steps_async(workflow_id, load_output=True)
+        infos = await engine.segment_steps(record.run_id, segment, load_output=True)
         steps.extend(_step(segment, info) for info in infos)
     if not include_dbos:
         steps = [s for s in steps if s["kind"] != "dbos"]
@@ -266,9 +253,9 @@ async def conversation(run_id: str) -> list[ConversationEntry]:
     """
     from .state import records
 
-    engine = storage.storage_engine()
-    await asyncio.to_thread(records.get, engine, run_id)  # RunNotFoundError
-    state = await asyncio.to_thread(records.load_state, engine, run_id)
+    database = storage.storage_engine()
+    await asyncio.to_thread(records.get, database, run_id)  # RunNotFoundError
+    state = await asyncio.to_thread(records.load_state, database, run_id)
     if not state:
         return []
     original = state.get("original_input")

@@ -198,7 +198,7 @@ class RunStateStore:
     def _engine(self) -> sa.Engine:
         if self.connection_string is not None:
             return _engine_for(self.connection_string)
-        from ._engine.storage import storage_engine
+        from .state.storage import storage_engine
 
         return storage_engine()
 

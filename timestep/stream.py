@@ -6,10 +6,8 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
-from ._engine import queues, storage
-from ._engine.events import DISCARD_MARKER, MODEL_CALL_MARKER, STREAM_KEY, entry_events
-from ._engine.naming import segment_workflow_id
-from .state import records
+from . import _engine as engine
+from .state import records, storage
 
 _FINAL = ("completed", "failed", "cancelled", "awaiting_approval")
 
@@ -30,31 +28,26 @@ async def stream_events(run_id: str, offset: int = 0) -> AsyncIterator[dict[str,
 
     Needs no agent code and does not launch DBOS.
     """
-    engine = storage.storage_engine()
-    client = queues.client()
+    database = storage.storage_engine()
     position = 0
     segment = 1
     seen_model_calls: set[Any] = set()
     while True:
-        record = await asyncio.to_thread(records.get, engine, run_id)
+        record = await asyncio.to_thread(records.get, database, run_id)
         if segment > record.segment:
             if record.status in _FINAL:
                 yield {"offset": None, "type": "timestep.run_ended", "status": record.status}
                 return
             await asyncio.sleep(0.2)
             continue
-        async for entry in client.read_stream_async(
-            segment_workflow_id(run_id, segment), STREAM_KEY, polling_interval_sec=0.1
-        ):
-            # An entry holds a batch of events; each event has its own offset.
-            for event in entry_events(entry):
-                current = position
-                position += 1
-                if event.get("type") == MODEL_CALL_MARKER:
-                    key = (segment, event.get("step"))
-                    if key in seen_model_calls and current >= offset:
-                        yield {"offset": None, "type": DISCARD_MARKER, "step": event.get("step")}
-                    seen_model_calls.add(key)
-                if current >= offset:
-                    yield {"offset": current, **event}
+        async for event in engine.segment_events(run_id, segment):
+            current = position
+            position += 1
+            if event.get("type") == engine.MODEL_CALL_MARKER:
+                key = (segment, event.get("step"))
+                if key in seen_model_calls and current >= offset:
+                    yield {"offset": None, "type": engine.DISCARD_MARKER, "step": event.get("step")}
+                seen_model_calls.add(key)
+            if current >= offset:
+                yield {"offset": current, **event}
         segment += 1

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from ._engine import workflow  # noqa: F401  registers Timestep's DBOS workflows (see run.py)
-from ._engine.durable import uninterruptible, unrecorded
-from ._engine.segment import current_tool_call
+from ._engine import (
+    current_tool_call,
+    start_segment,  # noqa: F401  importing it registers Timestep's DBOS workflows (see run.py)
+    uninterruptible,
+    unrecorded,
+)
 from .errors import TimestepError
 
 __all__ = ["idempotency_key", "uninterruptible", "unrecorded"]

@@ -16,8 +16,9 @@ from dbos import DBOS, DBOSConfig, DBOSPortableJSONSerializer
 
 from .. import config
 from .._compat import dbos as dbos_compat
+from ..state import storage
 from ..state.database import create_engine
-from . import liveness, registry, stopping, storage
+from . import liveness, registry, stopping
 from .fleet import Fleet
 from .naming import queue_name
 

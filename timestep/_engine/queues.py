@@ -7,6 +7,7 @@ has registered, so a process without an agent's code never takes that agent's wo
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import sqlalchemy as sa
 from dbos import (
@@ -19,8 +20,16 @@ from dbos import (
 
 from .. import config
 from .._compat import dbos as dbos_compat
-from . import storage
-from .naming import DECIDED_TOPIC, SEGMENT_WORKFLOW, process_queue_name, queue_name
+from ..state import storage
+from ..state.run_record import RunRecord
+from . import requests
+from .naming import (
+    DECIDED_TOPIC,
+    SEGMENT_WORKFLOW,
+    process_queue_name,
+    queue_name,
+    segment_workflow_id,
+)
 from .requests import SegmentRequest
 
 POLLING_INTERVAL_SECONDS = 0.5
@@ -157,3 +166,35 @@ def enqueue_segment_in(
 async def start_now(workflow_id: str) -> None:
     """Cancel the remaining delay of a delayed segment (no effect on one already running)."""
     await client(make_tables=False).set_workflow_delay_async(workflow_id, delay_seconds=0)
+
+
+def make_dbos_tables() -> None:
+    """Create DBOS's tables on a fresh database (a state imported before any worker ran)."""
+    client()
+
+
+def continuation_enqueuer(record: RunRecord) -> Callable[[sa.Connection], None]:
+    """What enqueues the next segment of parked run `record` inside the transaction that
+    advances it (`records.decide`): the run goes on exactly when the decisions commit."""
+    next_id = segment_workflow_id(record.run_id, record.segment + 1)
+    request = requests.continuation(
+        record.run_id,
+        record.segment + 1,
+        record.agent_name,
+        approval_timeout=record.approval_timeout,
+        stream=record.streamed,
+    )
+    client(make_tables=False)  # made before the transaction: it holds a write lock
+
+    def enqueue(connection: sa.Connection) -> None:
+        # A run with an approval deadline has this segment enqueued already, delayed (the
+        # enqueue is then a no-op): `wake` tells it where it waits out its deadline.
+        enqueue_segment_in(
+            connection,
+            next_id,
+            record.agent_name,
+            request,
+            wake=record.approval_timeout is not None,
+        )
+
+    return enqueue

@@ -1,4 +1,5 @@
-"""What a run segment's DBOS workflow is started with: its one input, stored as JSON.
+"""What a run segment's DBOS workflow is started with: its one input, stored as JSON
+(`SegmentRequest`), and its typed form for the workflow (`parse`).
 
 A run's first segment carries the run's input (text, input items, or a saved state); a
 continuation carries nothing of the run but its name: it loads the parked state and the
@@ -7,6 +8,7 @@ decisions on it from the database when it starts.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Required, TypedDict, cast
 
 
@@ -87,3 +89,68 @@ def from_workflow_input(inputs: Any) -> SegmentRequest | None:
     if args and isinstance(args[0], dict) and "agent" in args[0]:
         return cast(SegmentRequest, args[0])
     return None
+
+
+@dataclass(frozen=True)
+class _Parsed:
+    agent: str
+    """The starting agent's name."""
+
+    stream: bool
+    """Write the segment's events to its durable stream."""
+
+    approval_timeout: float | None
+    """Seconds each stop for approval waits for decisions."""
+
+    max_turns: int | None
+    context: Any
+    """The context in its stored form (JSON), None when it has none."""
+
+    session: dict[str, Any] | None
+    """How to reopen the run's session here (`sessions.reopen_session`)."""
+
+    needs_attachments: bool
+    """Only the caller's process can run the segment (`live.Attachments`)."""
+
+
+@dataclass(frozen=True)
+class StartRequest(_Parsed):
+    """The first segment of a run (or a run started from a saved state)."""
+
+    input: Any
+    """Text or JSON input items; None when the run starts from `state`."""
+
+    state: dict[str, Any] | None
+    """A saved RunState's JSON to start from."""
+
+    pending: list[str]
+    """The call ids that `state` waits on (their tool step ids are reserved)."""
+
+
+@dataclass(frozen=True)
+class ContinuationRequest(_Parsed):
+    """A segment after a stop for approval: state and decisions come from the database."""
+
+    deadline_at: float | None
+    """A deadline segment's deadline (seconds since the epoch)."""
+
+
+def parse(request: SegmentRequest) -> StartRequest | ContinuationRequest:
+    """The typed form of a segment's stored input (written by any version of this module)."""
+    common: dict[str, Any] = {
+        "agent": request["agent"],
+        "stream": bool(request.get("stream", False)),
+        "approval_timeout": request.get("approval_timeout"),
+        "max_turns": request.get("max_turns"),
+        "context": request.get("context"),
+        "session": request.get("session"),
+        "needs_attachments": bool(request.get("needs_attachments", False)),
+    }
+    if request.get("continuation"):
+        return ContinuationRequest(**common, deadline_at=request.get("deadline_at"))
+    return StartRequest(
+        **common,
+        input=request.get("input"),
+        state=request.get("state"),
+        pending=[p["call_id"] for p in request.get("pending", [])],
+    )

@@ -39,8 +39,7 @@ async def decide(args: argparse.Namespace, out: Output) -> int:
         return EXIT_OK
     # The decision was the last (or repeats one that let the run go on): read where it is now
     # (its record alone: `get_run` would also ask DBOS who runs it).
-    from .._engine import storage
-    from ..state import records
+    from ..state import records, storage
 
     record = await asyncio.to_thread(records.get, storage.storage_engine(), args.run_id)
     out.text(f"{what} {target} of run {args.run_id}; run is now {record.status}")

@@ -126,7 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if option(args, "db"):
             config.configure(database_url=args.db)
         if option(args, "read_only", False):
-            from .._engine import storage
+            from ..state import storage
 
             storage.open_read_only()
         handler = args.handler

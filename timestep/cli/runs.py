@@ -16,9 +16,9 @@ STATUSES = ("running", "awaiting_approval", "completed", "failed", "cancelled")
 
 
 async def runs_list(args: argparse.Namespace, out: Output) -> int:
-    from .._engine import storage
     from ..config import configured_database_url
     from ..runs import list_runs
+    from ..state import storage
 
     if configured_database_url() is None and storage.missing_sqlite_file() is not None:
         # The default database is made by the first run: nothing has run on this machine.

@@ -66,7 +66,7 @@ def _listen(host: str, port: int) -> socket.socket:
 def serve(args: argparse.Namespace, out: Output) -> int:
     import uvicorn
 
-    from .._engine import storage
+    from ..state import storage
     from ..web import app, resolve_token
 
     token = resolve_token(args.token)

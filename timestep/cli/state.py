@@ -39,8 +39,7 @@ async def state_import(args: argparse.Namespace, out: Output) -> int:
     except (OSError, UnicodeDecodeError) as exc:
         raise StateError(f"cannot read the state file {args.file!r}: {exc}") from exc
     record = await import_run_state(text, app=args.app, agent_name=args.agent, run_id=args.run_id)
-    from .._engine import storage
-    from ..state import records
+    from ..state import records, storage
 
     _, current, earlier = await asyncio.to_thread(
         records.get_with_decisions, storage.storage_engine(), record.run_id

@@ -230,7 +230,7 @@ async def conversation(request: Request) -> Response:
 async def _check_writable() -> None:
     import asyncio
 
-    from .._engine import storage
+    from ..state import storage
 
     await asyncio.to_thread(storage.storage_engine)
     if not storage.is_writable():

@@ -23,8 +23,8 @@ from ..errors import ConfigurationError, DatabaseUnavailableError
 if TYPE_CHECKING:
     import sqlalchemy as sa
 
-    from ..state.database import DatabaseTarget
-    from ..state.sqlite_reads import SQLiteReads
+    from .database import DatabaseTarget
+    from .sqlite_reads import SQLiteReads
 
 # SQLAlchemy (and the schema and database modules built on it) are imported where an engine
 # is made: a read-only command on a SQLite file reads without it (`sqlite_reads`).
@@ -89,7 +89,7 @@ def sqlite_reads() -> SQLiteReads | None:
         path = _plain_sqlite_file(url)
         if path is None or not path.is_file():
             return None  # the engine opens it, or says what is missing
-        from ..state.sqlite_reads import SQLiteReads
+        from .sqlite_reads import SQLiteReads
 
         _storage.reads = SQLiteReads.open(path)
         return _storage.reads
@@ -99,8 +99,8 @@ def storage_engine() -> sa.Engine:
     """The engine for Timestep's tables, migrated. Does not launch DBOS."""
     if _storage.engine is not None:
         return _storage.engine
-    from ..state import schema
-    from ..state.database import create_engine, ensure_postgres_database, parse_database_url
+    from . import schema
+    from .database import create_engine, ensure_postgres_database, parse_database_url
 
     with _lock:
         if _storage.engine is None:
@@ -186,8 +186,8 @@ def missing_sqlite_file() -> Path | None:
 def _open_for_reading() -> tuple[DatabaseTarget, sa.Engine]:
     import sqlalchemy as sa
 
-    from ..state import schema
-    from ..state.database import check_connection, create_engine, parse_database_url
+    from . import schema
+    from .database import check_connection, create_engine, parse_database_url
 
     missing = missing_sqlite_file()
     if missing is not None:
@@ -232,7 +232,7 @@ def _open_for_reading() -> tuple[DatabaseTarget, sa.Engine]:
 def _check_is_timestep(engine: sa.Engine, path: Path) -> None:
     import sqlalchemy as sa
 
-    from ..state import schema
+    from . import schema
 
     if schema.runs.name not in set(sa.inspect(engine).get_table_names()):
         raise ConfigurationError(
@@ -244,7 +244,7 @@ def _check_is_timestep(engine: sa.Engine, path: Path) -> None:
 def _schema_version(engine: sa.Engine) -> int:
     import sqlalchemy as sa
 
-    from ..state import schema
+    from . import schema
 
     with engine.connect() as connection:
         try:

@@ -1,0 +1,109 @@
+"""The segment after a stop for approval: the parked state and its decisions, loaded as a
+recorded step, and the approval deadline, a delayed segment that is the durable timer."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from dbos import DBOS
+
+from ..state import records
+from ..state.retry import until_reachable
+from ..state.run_record import Decision, PendingApproval
+from ..state.storage import storage_engine
+from . import decisions, requests
+from .naming import segment_workflow_id
+
+
+@dataclass(frozen=True)
+class Continuation:
+    """What a continuation segment starts from."""
+
+    state: dict[str, Any]
+    """The parked run's RunState JSON."""
+
+    pending: list[PendingApproval]
+    """The calls it stopped on (their tool step ids are reserved)."""
+
+    decisions: list[Decision]
+    """The decision on each of them (an approval deadline rejected the undecided ones)."""
+
+
+@DBOS.step(name="timestep.load_continuation")
+async def _load(run_id: str, previous_segment: int) -> dict[str, Any]:
+    """The parked state and the decisions on it, recorded so that a replay sees the same."""
+
+    def load() -> dict[str, Any]:
+        engine = storage_engine()
+        records.advance_segment(engine, run_id, previous_segment)
+        state = records.load_state(engine, run_id)
+        record = records.get(engine, run_id)
+        decided = records.decisions_for(engine, run_id, previous_segment)
+        # Only a deadline starts a segment before every call is decided.
+        for pending in decisions.undecided(record.pending_approvals, decided):
+            decided[pending["call_id"]] = records.record_decision(
+                engine, run_id, previous_segment, decisions.deadline_rejection(pending)
+            )
+        return {
+            "state": state,
+            "pending": record.pending_approvals,
+            "decisions": [dataclasses.asdict(d) for d in decided.values()],
+        }
+
+    return await asyncio.to_thread(until_reachable, load)
+
+
+async def load_continuation(run_id: str, previous_segment: int) -> Continuation:
+    """Move the run past its parked segment and load what the next one starts from."""
+    loaded = await _load(run_id, previous_segment)
+    return Continuation(
+        state=loaded["state"],
+        pending=loaded["pending"],
+        decisions=[Decision(**d) for d in loaded["decisions"]],
+    )
+
+
+@DBOS.step(name="timestep.deadline_wait")
+async def deadline_wait(run_id: str, parked_segment: int, deadline_at: float) -> float:
+    """Seconds a deadline segment still has to wait for decisions: 0 when every call is
+    decided or the deadline has passed. A step, so a replay takes the same path."""
+
+    def remaining() -> float:
+        engine = storage_engine()
+        record = records.get(engine, run_id)
+        decided = records.decisions_for(engine, run_id, parked_segment)
+        if decisions.all_decided(record.pending_approvals, decided):
+            return 0.0
+        return max(0.0, deadline_at - time.time())
+
+    return await asyncio.to_thread(until_reachable, remaining)
+
+
+async def schedule_deadline(
+    run_id: str, segment: int, agent: str, *, stream: bool, timeout: float
+) -> None:
+    """Enqueue the segment after parked segment `segment`, delayed by `timeout`: a durable
+    timer in the database.
+
+    Deciding every call earlier starts the same segment (same workflow id) at once; when the
+    delay runs out first, the segment rejects the undecided calls (`decisions.DEADLINE_MESSAGE`).
+    """
+    from .queues import enqueue_segment
+
+    await enqueue_segment(
+        segment_workflow_id(run_id, segment + 1),
+        agent,
+        requests.continuation(
+            run_id,
+            segment + 1,
+            agent,
+            approval_timeout=timeout,
+            stream=stream,
+            deadline_at=time.time() + timeout,
+        ),
+        delay_seconds=timeout,
+    )
