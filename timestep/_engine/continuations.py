@@ -35,12 +35,13 @@ class Continuation:
 
 @DBOS.step(name="timestep.load_continuation")
 async def _load(run_id: str, previous_segment: int) -> dict[str, Any]:
-    """The parked state and the decisions on it, recorded so that a replay sees the same."""
+    """The decisions on the parked calls, recorded so that a replay sees the same. The state
+    itself is not recorded here (every stop would store the whole run again): the step names
+    the parked state it starts from, which the records keep unchanged."""
 
     def load() -> dict[str, Any]:
         engine = storage_engine()
         records.advance_segment(engine, run_id, previous_segment)
-        state = records.load_state(engine, run_id)
         record = records.get(engine, run_id)
         decided = records.decisions_for(engine, run_id, previous_segment)
         # Only a deadline starts a segment before every call is decided.
@@ -49,7 +50,7 @@ async def _load(run_id: str, previous_segment: int) -> dict[str, Any]:
                 engine, run_id, previous_segment, decisions.deadline_rejection(pending)
             )
         return {
-            "state": state,
+            "state_of": {"run_id": run_id, "segment": previous_segment},
             "pending": record.pending_approvals,
             "decisions": [dataclasses.asdict(d) for d in decided.values()],
         }
@@ -60,8 +61,16 @@ async def _load(run_id: str, previous_segment: int) -> dict[str, Any]:
 async def load_continuation(run_id: str, previous_segment: int) -> Continuation:
     """Move the run past its parked segment and load what the next one starts from."""
     loaded = await _load(run_id, previous_segment)
+    if "state" in loaded:  # recorded by a version that kept the state in the step
+        state = loaded["state"]
+    else:
+        # The step's run id, not `run_id`: a fork replays another run's step.
+        of = loaded["state_of"]
+        state = await asyncio.to_thread(
+            until_reachable, records.parked_state, storage_engine(), of["run_id"], of["segment"]
+        )
     return Continuation(
-        state=loaded["state"],
+        state=state,
         pending=loaded["pending"],
         decisions=[Decision(**d) for d in loaded["decisions"]],
     )

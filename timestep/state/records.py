@@ -13,7 +13,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from ..errors import RunNotFoundError
+from ..errors import RunNotFoundError, StateError
+from . import compact
 from .database import autocommit, dialect_insert, json_text_with_key
 from .run_record import (
     RECORD_COLUMNS,
@@ -29,7 +30,7 @@ from .run_record import (
     record_from_row,
     usage_by_model,
 )
-from .schema import decisions, runs
+from .schema import decisions, parked_states, runs
 
 __all__ = [  # the record types, defined with no database code, are also read from here
     "STATUSES",
@@ -218,7 +219,9 @@ def write_outcome(engine: sa.Engine, run_id: str, segment: int, outcome: Segment
     """Record how segment `segment` of a run ended; a failure keeps the state it had.
 
     The segment guard makes a replayed segment's write a no-op once the run has moved on; a
-    cancelled run is left as it is (`note_stopped` records that its segment stopped).
+    cancelled run is left as it is (`note_stopped` records that its segment stopped). A run
+    that parks also keeps the state it parked with (`parked_state`), as its change from the
+    state it parked with before, in the same transaction.
     """
     values: dict[str, Any] = {
         "status": outcome.status,
@@ -234,16 +237,99 @@ def write_outcome(engine: sa.Engine, run_id: str, segment: int, outcome: Segment
             json.dumps({name: u.as_dict() for name, u in outcome.segment_usage.items()}),
         ),
     }
+    packed = None if outcome.state is None else compact.pack(outcome.state)
     if outcome.status != "failed":
         values.update(
             pending=json.dumps(outcome.pending),
             final_output=None if outcome.final_output is None else json.dumps(outcome.final_output),
             usage=None if outcome.usage is None else json.dumps(outcome.usage),
-            state=None if outcome.state is None else json.dumps(outcome.state),
+            state=None if packed is None else json.dumps(packed),
         )
     current = (runs.c.run_id == run_id, runs.c.segment == segment, runs.c.status != "cancelled")
-    with autocommit(engine) as connection:
+    parks = outcome.status == "awaiting_approval" and packed is not None
+    with engine.begin() if parks else autocommit(engine) as connection:
+        if parks:
+            assert packed is not None
+            # Read before the run's row changes: the state the segment started from.
+            before = connection.execute(sa.select(runs.c.state).where(*current)).first()
+            if before is None:
+                return  # the run moved on or was cancelled: nothing to write
+            _keep_parked_state(connection, run_id, segment, before.state, packed)
         connection.execute(runs.update().where(*current).values(**values))
+
+
+def _keep_parked_state(
+    connection: sa.Connection,
+    run_id: str,
+    segment: int,
+    previous_text: str | None,
+    packed: dict[str, Any],
+) -> None:
+    """Store the state segment `segment` parked with as its change from the state the run
+    parked with in the segment before (which the run's row still holds), once."""
+    exists = connection.execute(
+        sa.select(parked_states.c.segment).where(
+            parked_states.c.run_id == run_id, parked_states.c.segment == segment
+        )
+    ).first()
+    if exists is not None:
+        return  # a replay of the segment: it parked with the same state
+    base = connection.execute(
+        sa.select(parked_states.c.segment).where(
+            parked_states.c.run_id == run_id, parked_states.c.segment == segment - 1
+        )
+    ).first()
+    if base is not None and previous_text:
+        change = compact.diff(compact.pack(json.loads(previous_text)), packed)
+        base_segment: int | None = segment - 1
+    else:  # the run's first stop (or one parked before Timestep kept parked states)
+        change, base_segment = {"$set": packed}, None
+    connection.execute(
+        parked_states.insert().values(
+            run_id=run_id, segment=segment, base_segment=base_segment, change=json.dumps(change)
+        )
+    )
+
+
+def parked_state(engine: sa.Engine, run_id: str, segment: int) -> dict[str, Any]:
+    """The RunState JSON run `run_id` parked with at the end of segment `segment`.
+
+    Read from the run's row while it still holds it (the run is in the next segment, not yet
+    parked again or finished), else rebuilt from the run's kept parked states.
+    """
+    with engine.connect() as connection:
+        row = connection.execute(
+            sa.select(runs.c.segment, runs.c.status, runs.c.state).where(runs.c.run_id == run_id)
+        ).first()
+        if row is None:
+            raise RunNotFoundError(run_id)
+        holds_it = (row.segment == segment + 1 and row.status in ("running", "failed")) or (
+            row.segment == segment and row.status == "awaiting_approval"
+        )
+        if holds_it and row.state:
+            return compact.unpack(json.loads(row.state))
+        kept = {
+            r.segment: r
+            for r in connection.execute(
+                sa.select(parked_states).where(
+                    parked_states.c.run_id == run_id, parked_states.c.segment <= segment
+                )
+            )
+        }
+    chain = []
+    at: int | None = segment
+    while at is not None:
+        if at not in kept:
+            raise StateError(
+                f"the state run {run_id!r} parked with in segment {segment} is not kept (it "
+                "parked before this version of Timestep kept parked states)"
+            )
+        chain.append(json.loads(kept[at].change))
+        at = kept[at].base_segment
+    state: Any = None
+    for change in reversed(chain):
+        state = compact.patch(state, change)
+    return compact.unpack(state)
 
 
 STOPPED_ON_CANCEL = "cancelled: the segment has stopped"
@@ -275,9 +361,10 @@ def change_status(
 
 
 def load_state(engine: sa.Engine, run_id: str) -> dict[str, Any] | None:
+    """The run's latest RunState JSON (None before its first segment ended)."""
     with engine.connect() as connection:
         text = connection.execute(sa.select(runs.c.state).where(runs.c.run_id == run_id)).scalar()
-    return json.loads(text) if text else None
+    return compact.unpack(json.loads(text)) if text else None
 
 
 def _decision_row(run_id: str, segment: int, decision: Decision, now: float) -> dict[str, Any]:
@@ -504,9 +591,17 @@ def insert_parked(
             connection.execute(
                 runs.insert().values(
                     **_new_run(run_id, agent_name, graph, fingerprint, "awaiting_approval", now),
-                    state=json.dumps(state),
+                    state=json.dumps(compact.pack(state)),
                     pending=json.dumps(pending),
                     usage=json.dumps(usage),
+                )
+            )
+            connection.execute(
+                parked_states.insert().values(
+                    run_id=run_id,
+                    segment=1,
+                    base_segment=None,
+                    change=json.dumps({"$set": compact.pack(state)}),
                 )
             )
             for decision in decided:

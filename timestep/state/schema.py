@@ -60,6 +60,17 @@ states = sa.Table(
     sa.Column("updated_at", sa.Float, nullable=False),
 )
 
+parked_states = sa.Table(
+    "timestep_parked_states",
+    metadata,
+    sa.Column("run_id", sa.String(255), primary_key=True),
+    sa.Column("segment", sa.Integer, primary_key=True),  # the segment that parked with it
+    # The parked state of `base_segment` (NULL: none) this one changes; JSON: compact.diff of
+    # the packed states.
+    sa.Column("base_segment", sa.Integer),
+    sa.Column("change", sa.Text, nullable=False),
+)
+
 owners = sa.Table(
     "timestep_owners",
     metadata,
@@ -122,12 +133,17 @@ def _v5_model_usage(connection: sa.Connection) -> None:
     _add_run_column(connection, "model_usage", "TEXT")
 
 
+def _v6_parked_states(connection: sa.Connection) -> None:
+    metadata.create_all(connection, tables=[parked_states])
+
+
 MIGRATIONS: list[tuple[int, Callable[[sa.Connection], None]]] = [
     (1, _v1_initial),
     (2, _v2_ownership),
     (3, _v3_run_models),
     (4, _v4_input_hash),
     (5, _v5_model_usage),
+    (6, _v6_parked_states),
 ]
 """(version, apply) pairs in order. Append new ones; never edit an applied migration."""
 
