@@ -9,6 +9,6 @@ Top layer: it uses Timestep's public API only (`timestep.runs`, `timestep.approv
 
 from __future__ import annotations
 
-from ._app import API_ROUTES, app, openapi_schema, resolve_token
+from ._app import API_ROUTES, TOKEN_ENV, app, openapi_schema, resolve_token
 
-__all__ = ["API_ROUTES", "app", "openapi_schema", "resolve_token"]
+__all__ = ["API_ROUTES", "TOKEN_ENV", "app", "openapi_schema", "resolve_token"]
