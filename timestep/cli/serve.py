@@ -14,6 +14,7 @@ from .common import EXIT_OK, Output, option
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
+GRACEFUL_SHUTDOWN_SECONDS = 2
 
 
 def is_loopback(host: str) -> bool:
@@ -128,6 +129,9 @@ def serve(args: argparse.Namespace, out: Output) -> int:
             access_log=bool(args.access_log),
             proxy_headers=False,
             server_header=False,
+            # Open pages hold event streams that never end by themselves: on Ctrl-C or
+            # SIGTERM they are closed after this many seconds instead of waited for.
+            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
         )
     )
     try:

@@ -75,7 +75,8 @@ class InboxView:
     pending_more: bool
     """More than `PENDING_SHOWN` runs await approval."""
     runs: list[RunRecord]
-    """One page of runs (with the status filter and the search)."""
+    """One page of runs (with the status filter and the search), without those already in
+    `pending` (so a page may hold fewer than `limit`)."""
     next_offset: int | None
     selected: SelectedRun | None
     now: float
@@ -135,6 +136,8 @@ async def view(query: InboxQuery) -> InboxView:
     else:
         found = await list_runs(query.status, limit=query.limit + 1, offset=query.offset)
         page, more = found[: query.limit], len(found) > query.limit
+    listed = {r.run_id for r in pending}
+    page = [r for r in page if r.run_id not in listed]
     selected = None
     if query.selected is not None:
         try:
