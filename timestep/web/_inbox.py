@@ -30,7 +30,8 @@ MAX_PAGE = 200
 TICK_SECONDS = 1.0
 """How often the live view is read again (on the server, once per open page)."""
 KEEPALIVE_SECONDS = 15.0
-"""A comment is sent at least this often, so a closed page's stream is noticed and ended."""
+"""An event is sent at least this often (`{"keepalive": true}` when nothing changed), so
+proxies between the page and the server do not close a quiet stream."""
 
 __all__ = ["STATUSES", "InboxQuery", "InboxView", "live", "view"]
 
