@@ -343,8 +343,8 @@ async def test_mounted_in_another_app(timestep_db: str, tmp_path: Path) -> None:
         assert 'src="static/app.js"' in page.text and '"/static' not in page.text
         script = await http.get("/inbox/static/app.js")
         assert script.status_code == 200 and "javascript" in script.headers["content-type"]
-        assert '"api/runs' in script.text and '"/api/' not in script.text
-        [run] = (await http.get("/inbox/api/runs")).json()["runs"]
+        assert '"api/inbox/live' in script.text and '"/api/' not in script.text
+        [run] = (await http.get("/inbox/api/inbox")).json()["pending"]
         assert run["run_id"] == "web-m"
         approved = await http.post("/inbox/api/runs/web-m/approve")
         assert approved.json()["pending_approvals"][0]["decision"] == "approve"
