@@ -75,9 +75,8 @@ def _check_database_exists(create: bool) -> None:
         return
     raise DatabaseUnavailableError(
         f"no Timestep database at {str(missing)!r} (from {config.database_url_source()}): "
-        "nothing has run with it "
-        "yet, or the path is mistyped. Give the database runs were recorded in, or "
-        "`timestep serve --create` to serve a new, empty one"
+        "nothing has run with it yet, or the path is mistyped. Give the database runs were "
+        "recorded in, or `timestep serve --create` to serve a new, empty one"
     )
 
 

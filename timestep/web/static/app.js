@@ -263,10 +263,10 @@ function applyView(view) {
     : (state.search || state.status)
       ? "No other run" + searching + (state.status ? " with status " + state.status.replace("_", " ") : "") + "."
       : view.pending.length ? "No other runs yet." : "No runs yet. Runs appear here as soon as an agent runs with Timestep, e.g. timestep run timestep.demo:mailer \"Email bob@example.com that the build is green\".";
+  $("pager").hidden = state.offset === 0 && view.next_offset === null;
   $("newer").disabled = state.offset === 0;
   $("older").disabled = view.next_offset === null;
-  $("page-info").textContent = view.runs.length || state.offset
-    ? "from run " + (state.offset + 1) : "";
+  $("page-info").textContent = "page " + (Math.floor(state.offset / PAGE) + 1);
   if (state.selected !== null && view.selected && view.selected.run_id === state.selected) {
     showRun(view.selected.run, view.selected.steps, view.selected.streamed);
   }
