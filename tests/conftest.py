@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -183,3 +185,23 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if module is not None and module.__name__ in PROCESS_MODULES:
             item.add_marker(pytest.mark.processes)
     items.sort(key=lambda item: item.get_closest_marker("processes") is None)
+
+
+_STARTED = pytest.StashKey[float]()
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    session.config.stash[_STARTED] = time.time()
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    """Name the folder where the browser tests saved this run's screenshots of the inbox page
+    (tests/test_web_browser.py), so that a person can look at them."""
+    from tests.test_web_browser import SCREENSHOTS
+
+    started = config.stash.get(_STARTED, 0.0)
+    saved = sorted(p.name for p in SCREENSHOTS.glob("*.png") if p.stat().st_mtime >= started)
+    if saved:
+        terminalreporter.write_line(
+            f"inbox page screenshots ({len(saved)}): {SCREENSHOTS} ({', '.join(saved)})"
+        )

@@ -589,3 +589,84 @@ def test_readme_offline_quickstart(tmp_path: Path) -> None:
         ["demo-2", "completed"],
         ["demo-1", "completed"],
     ]
+
+
+# --- the rough edges a newcomer met (issue 27) ----------------------------------------------
+
+
+def test_every_command_has_a_description() -> None:
+    import argparse
+
+    from timestep.cli.main import build_parser
+
+    def walk(parser: argparse.ArgumentParser, path: str) -> list[str]:
+        missing = [] if parser.description else [path]
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    missing += walk(sub, f"{path} {name}")
+        return missing
+
+    assert walk(build_parser(), "timestep") == []
+
+
+def test_a_wrong_agent_reference_is_said_before_the_sdk_is_imported(env: dict[str, str]) -> None:
+    reports = probes(
+        env,
+        ["run", "timestep.demo", "hi"],
+        ["run", "timestep.no_such_module:assistant", "hi"],
+        ["run", "no_such_package.app:assistant", "hi"],
+        ["resume", "r-1", "--app", "no_such_module"],
+    )
+    assert [r["code"] for r in reports] == [1, 1, 1, 1]
+    assert not any(r["agents"] or r["dbos"] for r in reports), reports
+    shape = assert_one_error_line(cli(env, "run", "timestep.demo", "hi"), "MODULE:AGENT")
+    assert "timestep.demo:assistant" in shape
+    assert_one_error_line(cli(env, "run", "timestep.demox:a", "hi"), "'timestep.demox'")
+
+
+def test_hints_name_the_module_and_one_worker_command(env: dict[str, str]) -> None:
+    """A parked run's hint names the module it was run from; a re-run prints no DBOS warning;
+    after a decision with no live worker, every hint says `timestep worker`; tailing a run
+    that was not streamed says so."""
+    first = cli(env, "run", "timestep.demo:mailer", MAIL, "--run-id", "h-1")
+    again = cli(env, "run", "timestep.demo:mailer", MAIL, "--run-id", "h-1")
+    for done in (first, again):
+        assert done.returncode == 3, done.stderr
+        assert "timestep resume h-1 --app timestep.demo" in done.stdout
+        assert "timestep worker --app timestep.demo" in done.stdout
+        assert "MODULE" not in done.stdout
+        assert done.stderr == ""  # no "Workflow already exists in queue" from DBOS
+    tail = cli(env, "runs", "tail", "h-1")
+    assert_one_error_line(tail, "not started with streaming", "timestep runs steps h-1")
+    approved = cli(env, "approve", "h-1")
+    assert approved.returncode == 0 and "timestep worker --app" in approved.stderr
+    shown = cli(env, "runs", "show", "h-1")
+    assert "timestep worker --app" in shown.stdout
+    for done in (first, approved, shown):
+        assert "python -m workflows" not in done.stdout + done.stderr
+
+
+def test_database_errors_name_where_the_url_came_from(env: dict[str, str], tmp_path: Path) -> None:
+    unreachable = "postgresql://nobody@127.0.0.1:1/timestep"
+    given = cli(env, "--db", unreachable, "runs", "list")
+    assert_one_error_line(given, "127.0.0.1:1", "given by --db")
+    from_env = cli({**env, "TIMESTEP_DB_URL": unreachable}, "runs", "list")
+    assert_one_error_line(from_env, "given by TIMESTEP_DB_URL")
+    typo = tmp_path / "tpyo.sqlite"
+    listed = cli(env, "runs", "list", "--db", f"sqlite:///{typo}")
+    assert_one_error_line(listed, str(typo), "(from --db)")
+    # `serve` refuses it too (an empty inbox for a typo), unless asked to create it.
+    served = cli(env, "serve", "--db", f"sqlite:///{typo}", "--port", "1")
+    assert_one_error_line(served, str(typo), "--create")
+    assert not typo.exists()
+
+
+def test_an_imported_run_says_no_model_was_called_yet() -> None:
+    from timestep.cli.render import NO_MODEL_YET, model_of
+    from timestep.state.run_record import ModelUsage, RunRecord
+
+    imported = RunRecord("i-1", "Mailer", "awaiting_approval", 1.0, 1.0)
+    assert model_of(imported) == NO_MODEL_YET
+    ran = RunRecord("r-1", "Mailer", "completed", 1.0, 2.0, usage_by_model={"m": ModelUsage(1)})
+    assert model_of(ran) == "m"

@@ -18,16 +18,16 @@ import timestep
 import timestep.errors
 from timestep.cli import common as cli_common
 from timestep.cli.failures import exit_code
-from timestep.web._app import _status_of
+from timestep.web._errors import status_of as _status_of
 
 from .helpers import TurnModel
 
 NOT_TIMESTEP_ERRORS = {
     # Private to the HTTP layer: `_guarded` turns it into a 422 answer before any other handler
-    # sees it; it never leaves timestep/web/_app.py.
-    "timestep.web._app._BadRequest",
+    # sees it; it never leaves timestep/web/.
+    "timestep.web._routes.BadRequest",
     # The same for a body over the limit (413) and a path that names no route (404).
-    "timestep.web._app._TooLarge",
+    "timestep.web._routes.TooLarge",
     "timestep.web._app._NotFound",
 }
 
@@ -99,7 +99,7 @@ def test_the_walk_finds_every_module_of_the_package() -> None:
     }
     assert set(_package_modules()) == files
     assert "timestep.errors.TimestepError" in ERRORS
-    assert "timestep.web._app._BadRequest" in ERRORS
+    assert "timestep.web._routes.BadRequest" in ERRORS
 
 
 def test_every_error_class_derives_from_one_base_and_lives_in_errors() -> None:

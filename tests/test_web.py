@@ -343,8 +343,8 @@ async def test_mounted_in_another_app(timestep_db: str, tmp_path: Path) -> None:
         assert 'src="static/app.js"' in page.text and '"/static' not in page.text
         script = await http.get("/inbox/static/app.js")
         assert script.status_code == 200 and "javascript" in script.headers["content-type"]
-        assert '"api/runs' in script.text and '"/api/' not in script.text
-        [run] = (await http.get("/inbox/api/runs")).json()["runs"]
+        assert '"api/inbox/live' in script.text and '"/api/' not in script.text
+        [run] = (await http.get("/inbox/api/inbox")).json()["pending"]
         assert run["run_id"] == "web-m"
         approved = await http.post("/inbox/api/runs/web-m/approve")
         assert approved.json()["pending_approvals"][0]["decision"] == "approve"
@@ -413,3 +413,66 @@ async def test_paging(timestep_db: str, tmp_path: Path) -> None:
         assert mailer.json()["next_offset"] is None
         streamed = await http.get("/api/runs", params={"agent": "Streamer"})
         assert [r["run_id"] for r in streamed.json()["runs"]] == ["other"]
+
+
+async def test_inbox_view_lists_pending_first_searches_pages_and_goes_live(
+    timestep_db: str, tmp_path: Path
+) -> None:
+    """/api/inbox: runs awaiting approval first (and not again among the others), search by
+    run id, agent or tool, pages, the selected run with its steps; its live form sends the view
+    at once and again when a decision changes it."""
+    from timestep.web import _inbox
+
+    await park(tmp_path, "inbox-1", to="a")
+    await park(tmp_path, "inbox-2", to="b")
+    async with client() as http:
+        view = (await http.get("/api/inbox", params={"selected": "inbox-1", "limit": 1})).json()
+        assert view["pending_count"] == 2 and not view["pending_more"]
+        assert [r["run_id"] for r in view["pending"]] == ["inbox-2", "inbox-1"]
+        assert view["runs"] == [] and view["next_offset"] == 1  # the page held a pending run
+        selected = view["selected"]
+        assert selected["run"]["run_id"] == "inbox-1" and selected["streamed"] is False
+        assert [s["kind"] for s in selected["steps"]] == ["model"]
+        for search, found in (("INBOX-2", ["inbox-2"]), ("mailer", ["inbox-2", "inbox-1"])):
+            shown = (await http.get("/api/inbox", params={"q": search})).json()
+            assert [r["run_id"] for r in shown["pending"]] == found
+        by_tool = (await http.get("/api/inbox", params={"q": "send_em"})).json()
+        assert len(by_tool["pending"]) == 2
+        assert (await http.get("/api/inbox", params={"q": "zzz"})).json()["pending"] == []
+        gone = (await http.get("/api/inbox", params={"selected": "nope"})).json()["selected"]
+        assert gone == {"run_id": "nope", "run": None, "streamed": False, "steps": []}
+        bad = await http.get("/api/inbox", params={"status": "parked"})
+        assert bad.status_code == 422 and "status must be one of" in error_of(bad)["message"]
+        assert (
+            await http.get("/api/inbox", headers={"Authorization": "Bearer x"})
+        ).status_code == 401
+
+    live = _inbox.live(_inbox.InboxQuery(selected="inbox-1"))
+    first = await anext(live)
+    assert first["pending_count"] == 2
+    await timestep.approve("inbox-1")
+    second = await asyncio.wait_for(anext(live), timeout=30)
+    await live.aclose()
+    assert [r["run_id"] for r in second["pending"]] == ["inbox-2"]
+    assert second["selected"]["run"]["status"] != "awaiting_approval"  # this process goes on
+
+
+def test_openapi_is_made_from_the_route_table() -> None:
+    """Every operation of the one table is in /openapi.json with its method, parameters and
+    body fields, and every run route is reachable by both spellings."""
+    from timestep.web import API_ROUTES, OPERATIONS, openapi_schema
+    from timestep.web._routes import RUN_ACTIONS
+
+    schema = openapi_schema()
+    for op in OPERATIONS:
+        described = schema["paths"][op.path][op.method.lower()]
+        assert described["summary"] == op.summary
+        names = {p["name"] for p in described.get("parameters", [])}
+        assert {p.name for p in op.params} <= names
+        if op.on_run:
+            assert "run_id" in names and RUN_ACTIONS[(op.method, op.action)] is op
+        fields = described.get("requestBody", {}).get("content", {})
+        properties = fields.get("application/json", {}).get("schema", {}).get("properties", {})
+        assert set(properties) == {f.name for f in op.body or ()}
+    assert len(API_ROUTES) == len(OPERATIONS)
+    assert {("POST", "approve"), ("GET", "events"), ("GET", None)} <= set(RUN_ACTIONS)

@@ -20,7 +20,7 @@ import pytest
 import timestep
 from timestep import InvalidArgumentError
 from timestep.web import app
-from timestep.web._app import MAX_BODY_BYTES
+from timestep.web._routes import MAX_BODY_BYTES
 
 from .helpers import ExecutionLog
 from .pgcluster import free_port
@@ -217,7 +217,7 @@ def test_serve_failures_are_one_error_line(database_url: str, tmp_path: Path) ->
     env = env_for(database_url, tmp_path / "log.jsonl")
     env.pop("TIMESTEP_TOKEN", None)
     port = free_port()
-    holder = _serve(env, "--port", str(port), "--token", TOKEN)
+    holder = _serve(env, "--port", str(port), "--token", TOKEN, "--create")
     try:
         deadline = time.time() + 60
         while time.time() < deadline:
@@ -226,7 +226,7 @@ def test_serve_failures_are_one_error_line(database_url: str, tmp_path: Path) ->
                 break
             except httpx.TransportError:
                 time.sleep(0.1)
-        busy = cli(env, "serve", "--port", str(port), "--token", TOKEN)
+        busy = cli(env, "serve", "--port", str(port), "--token", TOKEN, "--create")
         assert busy.returncode == 1
         assert busy.stderr.splitlines() == [
             f"timestep: error: cannot serve on 127.0.0.1:{port}: Address already in use "

@@ -43,7 +43,7 @@ def test_reconnect_mid_run_with_last_event_id(database_url: str, tmp_path: Path)
     log_path = tmp_path / "log.jsonl"
     gate = tmp_path / "gate"
     env = env_for(database_url, log_path, TIMESTEP_TEST_GATE=str(gate))
-    server, url = start_serve(env, "--token", TOKEN, capture=True)
+    server, url = start_serve(env, "--token", TOKEN, "--create", capture=True)
     runner = None
     try:
         runner = start_stream_app(env, database_url, log_path, capture=True)

@@ -48,6 +48,10 @@ class Settings:
     database_url: str | None = None
     """Explicit database URL; `None` means `TIMESTEP_DB_URL` or the SQLite default."""
 
+    database_url_source: str | None = None
+    """Where `database_url` came from, as errors name it (the CLI: `--db`); `None` means
+    `timestep.configure(database_url=...)`."""
+
     executor_id: str | None = None
     """DBOS executor id of this process; `None` means `TIMESTEP_EXECUTOR_ID`, else a new id
     for each process (`HOST-PID-RANDOM`).
@@ -90,6 +94,7 @@ _frozen = False  # set once DBOS is launched with these settings
 def configure(
     *,
     database_url: str | None = None,
+    database_url_source: str | None = None,
     executor_id: str | None = None,
     application_version: str | None = None,
     lease_seconds: float | None = None,
@@ -100,7 +105,8 @@ def configure(
     """Set where runs are stored and how this process identifies itself.
 
     Must be called before the first run in the process; once DBOS is launched the database
-    cannot change (raises `ConfigurationError`).
+    cannot change (raises `ConfigurationError`). `database_url_source` names where the URL
+    came from in errors about the database (the CLI passes `--db`).
     """
     if _frozen:
         raise ConfigurationError(
@@ -109,6 +115,7 @@ def configure(
         )
     if database_url is not None:
         _settings.database_url = database_url
+        _settings.database_url_source = database_url_source
     if executor_id is not None:
         _settings.executor_id = executor_id
     if application_version is not None:
@@ -151,6 +158,15 @@ def default_database_path() -> Path:
 def configured_database_url() -> str | None:
     """The database URL given by `configure()` or `TIMESTEP_DB_URL`; None for the default."""
     return _settings.database_url or os.environ.get(DB_URL_ENV) or None
+
+
+def database_url_source() -> str:
+    """Where the database URL in force comes from, for errors that tell what to check."""
+    if _settings.database_url:
+        return _settings.database_url_source or "timestep.configure(database_url=...)"
+    if os.environ.get(DB_URL_ENV):
+        return DB_URL_ENV
+    return f"the default location (no --db, {DB_URL_ENV} or timestep.configure(database_url=...))"
 
 
 def database_url() -> str:

@@ -132,7 +132,7 @@ def _with_owners(found: list[RunRecord]) -> list[RunRecord]:
                 note = (
                     f"its owner {owner.executor_id} is dead ({owner.reason}); a live process "
                     f"with agent {record.agent_name!r} takes it over: a worker "
-                    f"(`python -m workflows --app MODULE`) or "
+                    f"(`timestep worker --app MODULE`) or "
                     f"`run_agent(..., run_id={record.run_id!r})`"
                 )
         described[record.run_id] = dataclasses.replace(record, owner=owner, note=note)
@@ -147,7 +147,7 @@ def _queued_note(record: RunRecord, queue: str | None, live_agents: set[str]) ->
             return f"queued for a process with agent {record.agent_name!r}"
         return (
             f"queued for a process with agent {record.agent_name!r}, and no live process has "
-            "it: start a worker (`python -m workflows --app MODULE`)"
+            "it: start a worker (`timestep worker --app MODULE`)"
         )
     return f"queued on {queue}"
 

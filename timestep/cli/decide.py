@@ -44,19 +44,24 @@ async def decide(args: argparse.Namespace, out: Output) -> int:
     record = await asyncio.to_thread(records.get, storage.storage_engine(), args.run_id)
     out.text(f"{what} {target} of run {args.run_id}; run is now {record.status}")
     if record.status == "running":
+        # The run records its agent's name, not the module that defines it: the hint says so.
         out.note(
-            f"a worker with agent {record.agent_name!r} continues it (`timestep worker --app "
-            f"MODULE`), or run it here: timestep resume {args.run_id} --app MODULE"
+            f"a worker with agent {record.agent_name!r} continues it (timestep worker --app "
+            f"<the module that defines {record.agent_name!r}>), or run it here: timestep "
+            f"resume {args.run_id} --app <that module>"
         )
     return EXIT_OK
 
 
 async def resume_run(args: argparse.Namespace, out: Output) -> int:
+    from .run import check_module, print_outcome
+
+    for module in args.app:
+        check_module(module)  # a typo is said before the heavy imports below
     from .. import config
     from .._engine import registry
     from ..approvals import resume
     from ..runs import get_run
-    from .run import print_outcome
 
     for module in args.app:
         registry.register_module(module)
@@ -64,7 +69,9 @@ async def resume_run(args: argparse.Namespace, out: Output) -> int:
     config.configure(take_queued_work=True)
     result = await resume(args.run_id)
     record = await get_run(args.run_id)
-    return print_outcome(out, record, result.final_output, bool(result.interruptions))
+    return print_outcome(
+        out, record, result.final_output, bool(result.interruptions), list(args.app)
+    )
 
 
 def register(commands: Any, common: argparse.ArgumentParser) -> None:

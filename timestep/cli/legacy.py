@@ -32,6 +32,9 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
         "import-pglite",
         parents=[common],
         help="import timestep 2026.0.x's PGLite states as parked runs",
+        description="Import the RunStates that timestep 2026.0.x saved in its PGLite store "
+        "(one database per session) as parked runs of this Timestep's database; cleared states "
+        "are left out. --dry-run lists what would be imported.",
     )
     legacy.add_argument("dir", nargs="?", help="the store (default: the original's location)")
     legacy.add_argument(

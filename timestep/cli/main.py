@@ -124,7 +124,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .. import config
 
         if option(args, "db"):
-            config.configure(database_url=args.db)
+            config.configure(database_url=args.db, database_url_source="--db")
         if option(args, "read_only", False):
             from ..state import storage
 

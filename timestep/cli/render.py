@@ -80,12 +80,17 @@ def usage_line(usage: dict[str, Any]) -> str:
     )
 
 
+NO_MODEL_YET = "(agent's; none called yet)"
+"""The model column of a run that has called no model here and was started without a model
+name (an imported state): its agent's own model is used when it goes on."""
+
+
 def model_of(record: RunRecord) -> str:
     """The model the run was started with, else the models it has called so far."""
     chosen = record.overrides
     if chosen is not None and (chosen.agent or chosen.run_config):
-        return chosen.agent or chosen.run_config or "-"
-    return ", ".join(record.usage_by_model) or "-"
+        return chosen.agent or chosen.run_config or NO_MODEL_YET
+    return ", ".join(record.usage_by_model) or NO_MODEL_YET
 
 
 def call_line(pending: PendingApproval) -> str:

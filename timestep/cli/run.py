@@ -7,6 +7,7 @@ import json
 import os
 from typing import TYPE_CHECKING, Any
 
+from ..errors import InvalidArgumentError
 from .common import EXIT_AWAITING_APPROVAL, EXIT_OK, CommandError, Output
 from .failures import missing_openai_key
 from .render import StreamPrinter, call_line
@@ -15,10 +16,21 @@ if TYPE_CHECKING:
     from ..state.records import RunRecord
 
 
+def app_options(modules: list[str]) -> str:
+    """`--app M1 --app M2`: the modules a command was given, for the hints it prints."""
+    return " ".join(f"--app {module}" for module in modules)
+
+
 def print_outcome(
-    out: Output, record: RunRecord, output: Any, parked: bool, streamed_text: bool = False
+    out: Output,
+    record: RunRecord,
+    output: Any,
+    parked: bool,
+    modules: list[str],
+    streamed_text: bool = False,
 ) -> int:
-    """Print a run's final output (or its pending calls) and return the exit code."""
+    """Print a run's final output (or its pending calls) and return the exit code. `modules`
+    define the run's agents (the command's MODULE:AGENT or --app): the hints name them."""
     if out.json_mode:
         out.json(record.as_dict())
     elif parked:
@@ -27,7 +39,8 @@ def print_outcome(
             out.text(f"  {call_line(pending)}")
         out.text(
             f"decide with: timestep approve {record.run_id}  (or: timestep reject "
-            f"{record.run_id}), then: timestep resume {record.run_id} --app MODULE"
+            f"{record.run_id}), then: timestep resume {record.run_id} {app_options(modules)}  "
+            f"(or let a worker go on: timestep worker {app_options(modules)})"
         )
     else:
         if not streamed_text:
@@ -47,7 +60,40 @@ def _check_openai_key(model: Any) -> None:
         raise CommandError(missing_openai_key())
 
 
+def check_agent_reference(reference: str) -> str:
+    """The module of `MODULE:AGENT`, checked for its shape and found on the path before the
+    Agents SDK and DBOS are imported (seconds): a typo is reported at once."""
+    module, _, attribute = reference.partition(":")
+    if not module or not attribute or not attribute.isidentifier():
+        raise InvalidArgumentError(
+            f"agent reference {reference!r} must look like MODULE:AGENT, e.g. "
+            "timestep.demo:assistant"
+        )
+    check_module(module)
+    return module
+
+
+def check_module(module: str) -> None:
+    """Raise `InvalidArgumentError` unless `module` can be found on the path (found, not
+    imported: importing an app module imports the Agents SDK)."""
+    import importlib.util
+    import sys
+
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())  # as the registry does: a module of this project
+    try:
+        found = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        found = None
+    if found is None:
+        raise InvalidArgumentError(
+            f"cannot import app module {module!r}: no module of that name on the path (run "
+            "from the project's directory, or check the spelling)"
+        )
+
+
 async def run(args: argparse.Namespace, out: Output) -> int:
+    module = check_agent_reference(args.agent)
     from .. import config
     from .._engine.events import encode_event
     from .._engine.naming import run_id_or_new
@@ -80,7 +126,7 @@ async def run(args: argparse.Namespace, out: Output) -> int:
     record = await get_run(run_id)
     streamed_text = printer is not None and printer.text_seen
     return print_outcome(
-        out, record, result.final_output, bool(result.interruptions), streamed_text
+        out, record, result.final_output, bool(result.interruptions), [module], streamed_text
     )
 
 

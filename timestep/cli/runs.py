@@ -96,6 +96,17 @@ async def runs_fork(args: argparse.Namespace, out: Output) -> int:
 
 
 async def runs_tail(args: argparse.Namespace, out: Output) -> int:
+    from ..errors import LifecycleError
+    from ..runs import get_run
+
+    record = await get_run(args.run_id)
+    if not record.streamed:
+        raise LifecycleError(
+            f"run {record.run_id} was not started with streaming (`timestep run --stream`, "
+            f"run_agent(..., stream=True)), so it has no events to tail; it is "
+            f"{record.status}: see `timestep runs show {record.run_id}` and `timestep runs "
+            f"steps {record.run_id}`"
+        )
     from ..stream import stream_events
 
     printer = None if out.json_mode else StreamPrinter()
@@ -130,7 +141,14 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     listing.add_argument("--limit", type=int, default=50, help="at most this many runs (50)")
     listing.set_defaults(handler=runs_list, read_only=True)
 
-    show = runs.add_parser("show", parents=[common], help="one run in detail")
+    show = runs.add_parser(
+        "show",
+        parents=[common],
+        help="one run in detail",
+        description="One run in detail: status, agent, model, segments, times, token usage by "
+        "model, its pending calls with their decisions, its output or error, and what happens "
+        "next (who runs it, or what to start).",
+    )
     show.add_argument("run_id", metavar="RUN", help=RUN_ID_HELP)
     show.set_defaults(handler=runs_show, read_only=True)
 
@@ -147,16 +165,33 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     )
     steps.set_defaults(handler=runs_steps, read_only=True)
 
-    for name, what in (
-        ("cancel", "stop a run at its next step (a parked run at once)"),
-        ("retry", "continue a failed or cancelled run from its records"),
+    for name, what, detail in (
+        (
+            "cancel",
+            "stop a run at its next step (a parked run at once)",
+            "Cancel a run: a running one stops at its next step (a tool call in flight is "
+            "finished and recorded first), a parked one at once. `timestep runs retry` "
+            "continues it later from its records.",
+        ),
+        (
+            "retry",
+            "continue a failed or cancelled run from its records",
+            "Continue a failed or cancelled run from its records: recorded model and tool "
+            "calls are not made again; the call that failed is tried again. A process with the "
+            "run's agent (a worker) runs it.",
+        ),
     ):
-        steer = runs.add_parser(name, parents=[common], help=what)
+        steer = runs.add_parser(name, parents=[common], help=what, description=detail)
         steer.add_argument("run_id", metavar="RUN", help=RUN_ID_HELP)
         steer.set_defaults(handler=runs_steer)
 
     branch = runs.add_parser(
-        "fork", parents=[common], help="a new run from a run's recorded turns before TURN"
+        "fork",
+        parents=[common],
+        help="a new run from a run's recorded turns before TURN",
+        description="Start a new run that reuses the recorded model and tool calls of a run's "
+        "turns before TURN and goes live from TURN (optionally with another model or new "
+        "instructions). The original run is left as it is.",
     )
     branch.add_argument("run_id", metavar="RUN", help="the run to fork")
     branch.add_argument("--turn", type=int, required=True, help="first turn that runs live (0..)")

@@ -9,11 +9,12 @@ import secrets
 import socket
 from typing import Any
 
-from ..errors import InvalidArgumentError, ServeError
+from ..errors import DatabaseUnavailableError, InvalidArgumentError, ServeError
 from .common import EXIT_OK, Output, option
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
+GRACEFUL_SHUTDOWN_SECONDS = 2
 
 
 def is_loopback(host: str) -> bool:
@@ -63,13 +64,30 @@ def _listen(host: str, port: int) -> socket.socket:
     return listener
 
 
+def _check_database_exists(create: bool) -> None:
+    """Refuse a SQLite file that does not exist (a mistyped --db would otherwise serve a new,
+    empty database and an empty inbox) unless `--create` asks for one."""
+    from .. import config
+    from ..state import storage
+
+    missing = storage.missing_sqlite_file()
+    if missing is None or create:
+        return
+    raise DatabaseUnavailableError(
+        f"no Timestep database at {str(missing)!r} (from {config.database_url_source()}): "
+        "nothing has run with it yet, or the path is mistyped. Give the database runs were "
+        "recorded in, or `timestep serve --create` to serve a new, empty one"
+    )
+
+
 def serve(args: argparse.Namespace, out: Output) -> int:
     import uvicorn
 
     from ..state import storage
-    from ..web import app, resolve_token
+    from ..web import TOKEN_ENV, app, resolve_token
 
     token = resolve_token(args.token)
+    generated = token is None
     if token is None:
         if not is_loopback(args.host):
             raise InvalidArgumentError(
@@ -77,11 +95,11 @@ def serve(args: argparse.Namespace, out: Output) -> int:
                 "TIMESTEP_TOKEN (a generated token is only used on a loopback address)"
             )
         token = secrets.token_urlsafe(32)
-        out.note(f"generated token (shown once): {token}")
     elif not is_loopback(args.host):
         _check_remote_token(token, args.host)
     if not 0 < args.port < 65536:
         raise InvalidArgumentError(f"--port must be between 1 and 65535, got {args.port}")
+    _check_database_exists(bool(args.create))
     if storage.unwritable_sqlite_file():
         # Reading works on a file this process may not write; decisions answer 503.
         storage.open_read_only()
@@ -89,10 +107,20 @@ def serve(args: argparse.Namespace, out: Output) -> int:
     inbox = app(token=token)
     listener = _listen(args.host, args.port)
     shown = f"[{args.host}]" if ":" in args.host else args.host
-    out.note(
-        f"approval inbox on http://{shown}:{args.port}/ (send 'Authorization: Bearer TOKEN'; "
-        f"the page: http://{shown}:{args.port}/#token=TOKEN)"
-    )
+    address = f"http://{shown}:{args.port}/"
+    if generated:
+        # The one place the generated token is ever shown: the page's link carries it (the
+        # page drops it from the address bar at once); API clients send it as a bearer token.
+        out.note(
+            f"approval inbox on {address}#token={token} (a generated token, shown only here; "
+            "API clients send it as 'Authorization: Bearer <token>')"
+        )
+    else:
+        out.note(
+            f"approval inbox on {address} (the page asks for the token given by "
+            f"{'--token' if args.token is not None else TOKEN_ENV}; API clients send it as "
+            "'Authorization: Bearer <token>')"
+        )
     server = uvicorn.Server(
         uvicorn.Config(
             inbox,
@@ -100,6 +128,9 @@ def serve(args: argparse.Namespace, out: Output) -> int:
             access_log=bool(args.access_log),
             proxy_headers=False,
             server_header=False,
+            # Open pages hold event streams that never end by themselves: on Ctrl-C or
+            # SIGTERM they are closed after this many seconds instead of waited for.
+            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
         )
     )
     try:
@@ -133,6 +164,12 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--token",
         help="the bearer token (default: TIMESTEP_TOKEN, else a generated one, printed once)",
+    )
+    parser.add_argument(
+        "--create",
+        action="store_true",
+        help="create the SQLite database when it does not exist (default: refuse, so that a "
+        "mistyped --db is not served as an empty inbox)",
     )
     parser.add_argument(
         "--access-log",

@@ -73,11 +73,20 @@ async def state_import(args: argparse.Namespace, out: Output) -> int:
 
 def register(commands: Any, common: argparse.ArgumentParser) -> None:
     state = commands.add_parser(
-        "state", parents=[common], help="export or import a parked run's state"
+        "state",
+        parents=[common],
+        help="export or import a parked run's state",
+        description="Move a parked run's RunState out of or into the database: as the Python "
+        "Agents SDK's JSON, or as @openai/agents' (TypeScript) JSON.",
     )
     state_commands = state.add_subparsers(dest="state_command", required=True, metavar="COMMAND")
     export = state_commands.add_parser(
-        "export", parents=[common], help="write a parked run's RunState JSON"
+        "export",
+        parents=[common],
+        help="write a parked run's RunState JSON",
+        description="Write a parked run's RunState JSON (to stdout, or a file with -o): "
+        "`RunState.from_json` (Python) or `RunState.fromString` (TypeScript, --format "
+        "typescript) loads it. The run's context is not part of it.",
     )
     export.add_argument("run_id", metavar="RUN", help="the parked run's id")
     export.add_argument(
@@ -92,7 +101,12 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     export.add_argument("-o", "--output", metavar="FILE", help="write to FILE (default: stdout)")
     export.set_defaults(handler=state_export, read_only=True)
     load = state_commands.add_parser(
-        "import", parents=[common], help="create a parked run from a state file"
+        "import",
+        parents=[common],
+        help="create a parked run from a state file",
+        description="Create a parked run from a RunState JSON file written by either SDK; its "
+        "pending calls are decided like any run's (approve, reject, the inbox). Decisions "
+        "already in the file are kept.",
     )
     load.add_argument("file", metavar="FILE", help="a RunState JSON file (Python or TypeScript)")
     load.add_argument(

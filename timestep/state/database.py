@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 
+from .. import config  # only to name where the URL came from in errors (issue 27)
 from ..errors import ConfigurationError, DatabaseUnavailableError
 
 _PASSWORD_IN_URL = re.compile(r"(?P<head>://[^:/?#@\s]*:)(?P<password>[^/?#\s]*)(?P<tail>@)")
@@ -129,8 +130,8 @@ def check_connection(engine: sa.Engine, target: DatabaseTarget) -> None:
         kind = "SQLite file" if target.is_sqlite else "PostgreSQL server"
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
         raise DatabaseUnavailableError(
-            f"cannot open the {kind} at {target.where}: {reason}. Check TIMESTEP_DB_URL "
-            "(or timestep.configure(database_url=...))"
+            f"cannot open the {kind} at {target.where}: {reason}. Check the URL given by "
+            f"{config.database_url_source()}"
         ) from exc
 
 
@@ -159,8 +160,8 @@ def ensure_postgres_database(target: DatabaseTarget) -> None:
     except OperationalError as exc:
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
         raise DatabaseUnavailableError(
-            f"cannot reach the PostgreSQL server at {target.where}: {reason}. Check "
-            "TIMESTEP_DB_URL (or timestep.configure(database_url=...))"
+            f"cannot reach the PostgreSQL server at {target.where}: {reason}. Check the URL "
+            f"given by {config.database_url_source()}"
         ) from exc
     finally:
         admin.dispose()

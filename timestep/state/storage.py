@@ -192,8 +192,9 @@ def _open_for_reading() -> tuple[DatabaseTarget, sa.Engine]:
     missing = missing_sqlite_file()
     if missing is not None:
         raise DatabaseUnavailableError(
-            f"no Timestep database at {str(missing)!r}: nothing has run with it yet, or the path "
-            "is mistyped. Check --db or TIMESTEP_DB_URL; `timestep run` creates the database"
+            f"no Timestep database at {str(missing)!r} (from {config.database_url_source()}): "
+            "nothing has run with it yet, or the path is mistyped; `timestep run` creates the "
+            "database"
         )
     url = config.configured_database_url() or f"sqlite:///{config.default_database_path()}"
     target = parse_database_url(url)
@@ -236,8 +237,8 @@ def _check_is_timestep(engine: sa.Engine, path: Path) -> None:
 
     if schema.runs.name not in set(sa.inspect(engine).get_table_names()):
         raise ConfigurationError(
-            f"{str(path)!r} is a SQLite database without Timestep's tables; check --db or "
-            "TIMESTEP_DB_URL"
+            f"{str(path)!r} is a SQLite database without Timestep's tables; check the URL "
+            f"given by {config.database_url_source()}"
         )
 
 

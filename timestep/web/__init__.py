@@ -9,6 +9,7 @@ Top layer: it uses Timestep's public API only (`timestep.runs`, `timestep.approv
 
 from __future__ import annotations
 
-from ._app import API_ROUTES, app, openapi_schema, resolve_token
+from ._app import TOKEN_ENV, app, resolve_token
+from ._routes import API_ROUTES, OPERATIONS, openapi_schema
 
-__all__ = ["API_ROUTES", "app", "openapi_schema", "resolve_token"]
+__all__ = ["API_ROUTES", "OPERATIONS", "TOKEN_ENV", "app", "openapi_schema", "resolve_token"]
