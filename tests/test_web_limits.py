@@ -202,6 +202,10 @@ async def test_page_csp_has_no_unsafe_inline(timestep_db: str) -> None:
         assert (await http.get("/static/index.html")).status_code == 404
 
 
+SLOW = 60
+"""Seconds a request may take on a loaded machine (the first read of steps imports DBOS)."""
+
+
 def _serve(env: dict[str, str], *args: str, prefix: list[str] | None = None) -> Any:
     return subprocess.Popen(
         [*(prefix or []), sys.executable, "-m", "timestep.cli", "serve", *args],
@@ -268,16 +272,18 @@ def test_serve_reads_a_read_only_database_and_refuses_decisions(
                 except httpx.TransportError:
                     time.sleep(0.1)
             assert server.poll() is None, server.communicate()
-            listed = httpx.get(f"{base}/api/runs", headers=AUTH)
+            listed = httpx.get(f"{base}/api/runs", headers=AUTH, timeout=SLOW)
             assert listed.status_code == 200, listed.text
             assert [r["run_id"] for r in listed.json()["runs"]] == ["ro-1"]
-            assert httpx.get(f"{base}/api/runs/ro-1/steps", headers=AUTH).status_code == 200
-            refused = httpx.post(f"{base}/api/runs/ro-1/approve", headers=AUTH)
+            steps = httpx.get(f"{base}/api/runs/ro-1/steps", headers=AUTH, timeout=SLOW)
+            assert steps.status_code == 200
+            refused = httpx.post(f"{base}/api/runs/ro-1/approve", headers=AUTH, timeout=SLOW)
             assert refused.status_code == 503, refused.text
             assert refused.json()["error"]["type"] == "ReadOnlyDatabaseError"
             assert "read-only" in refused.json()["error"]["message"]
             assert str(shared) not in refused.text
-            assert httpx.post(f"{base}/api/runs/ro-1/cancel", headers=AUTH).status_code == 503
+            cancelled = httpx.post(f"{base}/api/runs/ro-1/cancel", headers=AUTH, timeout=SLOW)
+            assert cancelled.status_code == 503
         finally:
             server.terminate()
             _, err = server.communicate(timeout=30)
