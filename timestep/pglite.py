@@ -340,8 +340,8 @@ async def import_pglite(
     opened = [db for db in found if db.pglite is not None]
     for database, answer in zip(opened, read, strict=True):
         if not answer["ok"]:
-            reason = f"{answer['error']} (PostgreSQL {database.postgres}, pglite {database.pglite})"
-            report.skipped.append(SkippedState(database.path, "-", reason))
+            why = f"{answer['error']} (PostgreSQL {database.postgres}, pglite {database.pglite})"
+            report.skipped.append(SkippedState(database.path, "-", why))
             continue
         for row in answer["rows"]:
             if row["is_active"]:

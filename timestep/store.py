@@ -119,10 +119,10 @@ class RunStateStore:
     `session_id` when both are), else `session_id`; with neither, a new run id is made on first
     use (`save`, `load`, `export` or reading `key`; `store.run_id` is None until then, as in
     timestep 2026.0.x), and `clear` before it does nothing. Keys are namespaced by kind, so
-    `session_id="x"` and `run_id="x"` are different rows. The database is `connection_string` when given (SQLite `sqlite:///PATH` or
-    PostgreSQL `postgresql://...`, used by this store only), otherwise the one Timestep is
-    configured with (`timestep.configure(database_url=...)`, `TIMESTEP_DB_URL`, or the SQLite
-    default). No database is opened until the first operation.
+    `session_id="x"` and `run_id="x"` are different rows. The database is `connection_string`
+    when given (SQLite `sqlite:///PATH` or PostgreSQL `postgresql://...`, used by this store
+    only), otherwise the one Timestep is configured with (`timestep.configure(database_url=...)`,
+    `TIMESTEP_DB_URL`, or the SQLite default). No database is opened until the first operation.
 
     `use_pglite` and `pglite_path` are accepted for code written for timestep 2026.0.x, whose
     default store was PGLite; states are stored in Timestep's database all the same (a

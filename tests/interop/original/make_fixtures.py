@@ -63,8 +63,8 @@ class WeatherModel(FakeOpenAI):
 
 
 async def flows(fake: WeatherModel) -> None:
-    import timestep  # noqa: F401  # the original 2026.0.8: its vendored Agents SDK becomes `agents`
-    from timestep import RunStateStore, run_agent
+    # The original 2026.0.8: importing it makes its vendored Agents SDK the `agents` package.
+    from timestep import RunStateStore, run_agent  # isort: skip
 
     from agents import Agent, OpenAIConversationsSession, SQLiteSession, function_tool
     from timestep._vendored.agents.model_settings import ModelSettings
@@ -90,7 +90,9 @@ async def flows(fake: WeatherModel) -> None:
     #    (database pglite/db_<conv id>), its input holding the conversation so far.
     fake.call_fields = {"namespace": None, "caller": None}
     session = OpenAIConversationsSession()
-    result = await run_agent(agent, [{"role": "user", "content": "Weather in Oakland?"}], session, False)
+    result = await run_agent(
+        agent, [{"role": "user", "content": "Weather in Oakland?"}], session, False
+    )
     assert result.interruptions, "the fake model asked for get_weather: expected an approval"
     state = result.to_state()
     state.approve(state.get_interruptions()[0])
@@ -141,14 +143,15 @@ def main() -> None:
 def dump_rows(store: Path) -> list[dict[str, Any]]:
     """Every row of every database, read with the same @electric-sql/pglite as the original."""
     script = """
-    const { PGlite } = require(require('path').join(process.cwd(), 'node_modules/@electric-sql/pglite'));
+    const path = require('path');
+    const { PGlite } = require(path.join(process.cwd(), 'node_modules/@electric-sql/pglite'));
     (async () => {
       const out = [];
       for (const dir of JSON.parse(process.argv[1])) {
         const db = new PGlite(dir);
         const r = await db.query(`SELECT run_id, state_type::text AS state_type, schema_version,
           state_data, is_active FROM run_states ORDER BY created_at, id`);
-        for (const row of r.rows) out.push({ database: require('path').basename(dir), ...row });
+        for (const row of r.rows) out.push({ database: path.basename(dir), ...row });
         await db.close();
       }
       console.log(JSON.stringify(out));
