@@ -1,7 +1,7 @@
 """`timestep import-pglite`: bring the states saved by timestep 2026.0.x over as parked runs.
 
 The original stored `RunStateStore` states in PGLite (PostgreSQL compiled to WebAssembly) under
-the platform config directory (`~/.config/timestep/pglite/default`, `pglite/db_<session_id>`),
+the platform config directory (`~/.config/timestep/pglite/db_default`, `db_<session or run id>`),
 in a `run_states` table of camelCase RunState documents. PGLite is opened from Node.js only,
 and a pglite release opens only data directories of its own PostgreSQL major version, so each
 database's `PG_VERSION` picks the release that reads it (`pglite_node/postgresNN/`, installed

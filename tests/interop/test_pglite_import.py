@@ -24,6 +24,8 @@ from tests.apps import legacy_app, original_app
 from tests.components import unavailable
 from timestep import pglite
 from timestep.errors import RunNotFoundError, TimestepError
+from timestep.state.typescript._original import OriginalDocument
+from timestep.state.typescript._original import original_document as original_document_of
 
 INTEROP_DIR = Path(__file__).resolve().parent
 GOLDEN = INTEROP_DIR / "golden" / "ts_to_py"
@@ -264,3 +266,24 @@ async def test_store_written_by_the_original_python_package(
         "message",
     ]
     assert conversation[2]["output"] == "sunny in Oakland"
+
+
+def test_original_documents_are_brought_to_the_typescript_item_shapes() -> None:
+    """What `original_document` changes in the documents 2026.0.8 wrote, and only that."""
+    written = json.loads((ORIGINAL / "documents.json").read_text())
+    by_run = {row["run_id"]: row["state_data"] for row in written if row["is_active"]}
+    fixed = original_document_of(by_run["conv_1"])
+    assert "originalInput[2].output: text output object" in fixed.changes
+    assert {"namespace", "caller"} == {
+        change.split(":")[0].rsplit(".", 1)[1] for change in fixed.changes if "null" in change
+    }
+    assert fixed.document["originalInput"][2]["output"] == {
+        "type": "text",
+        "text": "sunny in Oakland",
+    }
+    assert "namespace" not in fixed.document["generatedItems"][0]["rawItem"]
+    assert original_document_of(fixed.document).changes == []  # nothing left to change
+    for run_id, document in by_run.items():
+        if run_id != "conv_1":  # written without the null fields and without a session history
+            assert original_document_of(document) == OriginalDocument(document, [])
+    assert original_document_of("not an object").document == "not an object"

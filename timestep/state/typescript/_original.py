@@ -28,14 +28,17 @@ from typing import Any
 class OriginalDocument:
     """A document ready for `RunState.fromString`, and what was changed to make it so."""
 
-    document: dict[str, Any]
+    document: Any
     changes: list[str] = field(default_factory=list)
 
 
-def original_document(written: dict[str, Any]) -> OriginalDocument:
-    """`written` (a `run_states.state_data` of the original) with its items in today's shapes."""
+def original_document(written: Any) -> OriginalDocument:
+    """`written` (a `run_states.state_data` of the original) with its items in today's shapes;
+    anything but a JSON object is left to the SDK to refuse."""
     document = copy.deepcopy(written)
     out = OriginalDocument(document)
+    if not isinstance(document, dict):
+        return out
     for where, item in _protocol_items(document):
         for key in [key for key, value in item.items() if value is None]:
             del item[key]
