@@ -118,36 +118,36 @@ def tree_digest(root: Path) -> str:
     return digest.hexdigest()
 
 
-async def test_import_pglite_store(legacy_store: Path, timestep_db: str) -> None:
-    legacy_app.executions.clear()
-    legacy_app.model.turns = [{"text": "Sent."}]
-    legacy_app.model.problems.clear()
-    root = legacy_store
-    before = tree_digest(root)
-    releases = pglite.pglite_releases()
+LEGACY_IMPORTED = ["conv_abc123", "legacy-16", "legacy-approve"]
 
-    dry = await pglite.import_pglite(root, app="tests.apps.legacy_app", dry_run=True)
-    assert dry.databases == [
+
+def check_legacy_report(root: Path, report: pglite.PgliteImportReport) -> None:
+    """What import-pglite finds in `legacy_store`, dry run or not."""
+    releases = pglite.pglite_releases()
+    assert report.databases == [
         pglite.StoreDatabase(str(root / "db_old"), 16, releases[16]),
         pglite.StoreDatabase(str(root / "db_pg15"), 15, None),
         pglite.StoreDatabase(str(root / "db_sess-9"), 19, releases[19]),
         pglite.StoreDatabase(str(root / "default"), 18, releases[18]),
     ]
-    assert sorted(dry.imported) == ["conv_abc123", "legacy-16", "legacy-approve"]
-    reasons = {s.run_id: s.reason for s in dry.skipped}
+    assert sorted(report.imported) == LEGACY_IMPORTED
+    reasons = {s.run_id: s.reason for s in report.skipped}
     assert set(reasons) == {"-", "legacy-broken", "legacy-done"}
     assert reasons["-"].startswith("written by PostgreSQL 15 (its PG_VERSION)")
     assert f"PostgreSQL 19 (@electric-sql/pglite {releases[19]})" in reasons["-"]
     assert "@openai/agents cannot load the state (schema '1.0')" in reasons["legacy-broken"]
     assert "not paused for approval" in reasons["legacy-done"]
-    assert dry.cleared == 1
-    for run_id in dry.imported:
-        with pytest.raises(RunNotFoundError):
-            await timestep.get_run(run_id)  # a dry run writes nothing
+    assert report.cleared == 1
 
-    report = await pglite.import_pglite(root, app="tests.apps.legacy_app")
-    assert sorted(report.imported) == ["conv_abc123", "legacy-16", "legacy-approve"]
-    assert {s.run_id for s in report.skipped} == {"-", "legacy-broken", "legacy-done"}
+
+async def test_import_pglite_store(legacy_store: Path, timestep_db: str) -> None:
+    legacy_app.executions.clear()
+    legacy_app.model.turns = [{"text": "Sent."}]
+    legacy_app.model.problems.clear()
+    before = tree_digest(legacy_store)
+
+    report = await pglite.import_pglite(legacy_store, app="tests.apps.legacy_app")
+    check_legacy_report(legacy_store, report)
     for run_id in ("legacy-broken", "legacy-done", "legacy-cleared"):
         with pytest.raises(RunNotFoundError):
             await timestep.get_run(run_id)
@@ -160,13 +160,16 @@ async def test_import_pglite_store(legacy_store: Path, timestep_db: str) -> None
     assert result.final_output == "Sent."
     assert [e["callId"] for e in legacy_app.executions] == ["call_email_1"]
     assert legacy_app.model.problems == []
+    assert tree_digest(legacy_store) == before  # the store is only read
 
-    again = await pglite.import_pglite(root, app="tests.apps.legacy_app", dry_run=True)
-    assert again.imported == []
-    assert {s.run_id: s.reason for s in again.skipped}["conv_abc123"].startswith(
-        "a run with this id already exists"
-    )
-    assert tree_digest(root) == before  # the store is only read
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_dry_run_writes_nothing(legacy_store: Path, timestep_db: str) -> None:
+    dry = await pglite.import_pglite(legacy_store, app="tests.apps.legacy_app", dry_run=True)
+    check_legacy_report(legacy_store, dry)
+    for run_id in LEGACY_IMPORTED:
+        with pytest.raises(RunNotFoundError):
+            await timestep.get_run(run_id)
 
 
 async def test_store_of_unknown_postgres_version_is_a_clear_error(tmp_path: Path) -> None:
@@ -257,6 +260,11 @@ async def test_store_written_by_the_original_python_package(
         for d in active.values()
     ]
     assert original_app.model.problems == []
+    again = await pglite.import_pglite(root, app="tests.apps.original_app", dry_run=True)
+    assert again.imported == []
+    assert {s.run_id: s.reason[:33] for s in again.skipped} == {
+        run_id: "a run with this id already exists" for run_id in active
+    }
     # The session's earlier exchange (a tool call approved and answered) reaches the model.
     conversation = original_app.model.inputs[0]
     assert [item.get("type") for item in conversation[:4]] == [
