@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 import uuid
 from pathlib import Path
 from typing import Any
@@ -102,11 +103,18 @@ async def test_store_positional_order_and_ids(store_url: str) -> None:
     both = RunStateStore(agent, "run-2", "sess-2", store_url)
     assert both.key == "run:run-2", "with both ids, run_id wins"
 
+    # With neither id, as in the original: no run id until first use, then a fresh one.
     generated = RunStateStore(agent, connection_string=store_url)
+    assert generated.run_id is None
+    await generated.clear()  # nothing saved yet: nothing to do, and still no id
+    assert generated.run_id is None
+    await generated.save(state)
     assert generated.run_id is not None and generated.key == f"run:{generated.run_id}"
     uuid.UUID(generated.run_id)  # a real, fresh id
-    assert RunStateStore(agent).run_id != generated.run_id
-    await generated.save(state)
+    other = RunStateStore(agent, connection_string=store_url)
+    with pytest.raises(FileNotFoundError):
+        await other.load()
+    assert other.run_id not in (None, generated.run_id)
     again = RunStateStore(agent, generated.run_id, None, store_url)
     assert [i.name for i in (await again.load()).get_interruptions()] == ["send_email"]
 
@@ -124,6 +132,12 @@ def test_store_accepts_the_original_pglite_arguments(tmp_path: Path) -> None:
         RunStateStore(agent, "r", use_pglite="yes")  # type: ignore[arg-type]
     with pytest.raises(TimestepError, match="run_id"):
         RunStateStore(agent, "")
+    # The original's check, with its exception type and message (and a Timestep error too).
+    with pytest.raises(ValueError, match="^agent is required") as caught:
+        RunStateStore(None)  # type: ignore[arg-type]
+    assert isinstance(caught.value, TimestepError)
+    with pytest.raises(TypeError, match="expects an agents.Agent"):
+        RunStateStore("Mailer")  # type: ignore[arg-type]
 
 
 async def test_load_of_nothing_is_also_a_file_not_found_error(store_url: str) -> None:
@@ -216,9 +230,15 @@ async def test_multi_model_provider_takes_openai_options_positionally() -> None:
     assert fake.requests[0]["body"]["model"] == "gpt-4.1"
 
 
-def test_unknown_prefix_is_also_a_value_error() -> None:
-    with pytest.raises(ValueError, match="unknown model prefix 'nope'") as caught:
+def test_unknown_prefix_is_also_a_value_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ValueError, match="^Unknown prefix: nope: ") as caught:
         MultiModelProvider().get_model("nope/model")
+    assert isinstance(caught.value, TimestepError)
+    # The original said the same of litellm/ (it had no LiteLLM route); ours routes it when
+    # the SDK's litellm extension is installed, and says so when it is not.
+    monkeypatch.setitem(sys.modules, "agents.extensions.models.litellm_provider", None)
+    with pytest.raises(ValueError, match="^Unknown prefix: litellm: .*not installed") as caught:
+        MultiModelProvider().get_model("litellm/openai/gpt-4.1")
     assert isinstance(caught.value, TimestepError)
 
 

@@ -25,7 +25,15 @@ from agents import Agent, RunState
 
 from ._compat import agents as agents_compat
 from .context import ContextStorage, as_read, declared_for
-from .errors import ContextStorageError, StateError, StateNotFoundError, TimestepError, wrapped
+from .errors import (
+    ArgumentTypeError,
+    ContextStorageError,
+    InvalidArgumentError,
+    StateError,
+    StateNotFoundError,
+    TimestepError,
+    wrapped,
+)
 from .state import schema
 from .state.database import (
     create_engine,
@@ -108,12 +116,13 @@ class RunStateStore:
 
     The arguments keep timestep 2026.0.x's order, `(agent, run_id, session_id,
     connection_string, use_pglite, pglite_path)`. The key is `run_id` when given (it wins over
-    `session_id` when both are), else `session_id`; with neither, a new run id is generated
-    (`store.run_id`). Keys are namespaced by kind, so `session_id="x"` and `run_id="x"` are
-    different rows. The database is `connection_string` when given (SQLite `sqlite:///PATH` or
-    PostgreSQL `postgresql://...`, used by this store only), otherwise the one Timestep is
-    configured with (`timestep.configure(database_url=...)`, `TIMESTEP_DB_URL`, or the SQLite
-    default). No database is opened until the first operation.
+    `session_id` when both are), else `session_id`; with neither, a new run id is made on first
+    use (`save`, `load`, `export` or reading `key`; `store.run_id` is None until then, as in
+    timestep 2026.0.x), and `clear` before it does nothing. Keys are namespaced by kind, so
+    `session_id="x"` and `run_id="x"` are different rows. The database is `connection_string`
+    when given (SQLite `sqlite:///PATH` or PostgreSQL `postgresql://...`, used by this store
+    only), otherwise the one Timestep is configured with (`timestep.configure(database_url=...)`,
+    `TIMESTEP_DB_URL`, or the SQLite default). No database is opened until the first operation.
 
     `use_pglite` and `pglite_path` are accepted for code written for timestep 2026.0.x, whose
     default store was PGLite; states are stored in Timestep's database all the same (a
@@ -132,17 +141,22 @@ class RunStateStore:
         *,
         context_storage: ContextStorage | None = None,
     ) -> None:
+        if agent is None:  # the original's ValueError and message, then what to do
+            raise InvalidArgumentError(
+                "agent is required: RunStateStore(agent, ...) takes the starting agents.Agent "
+                "of the runs whose states it holds"
+            )
         if not isinstance(agent, Agent):
-            raise TimestepError(
+            raise ArgumentTypeError(
                 f"RunStateStore expects an agents.Agent, got {type(agent).__name__}"
             )
         for name, value in (("run_id", run_id), ("session_id", session_id)):
             if value is not None and (not isinstance(value, str) or not value):
-                raise TimestepError(f"RunStateStore {name} must be a non-empty string")
+                raise InvalidArgumentError(f"RunStateStore {name} must be a non-empty string")
         if use_pglite is not None and not isinstance(use_pglite, bool):
-            raise TimestepError("RunStateStore use_pglite must be True, False or None")
+            raise InvalidArgumentError("RunStateStore use_pglite must be True, False or None")
         if pglite_path is not None and not isinstance(pglite_path, str | os.PathLike):
-            raise TimestepError("RunStateStore pglite_path must be a path")
+            raise ArgumentTypeError("RunStateStore pglite_path must be a path")
         if use_pglite or pglite_path is not None:
             warnings.warn(
                 "RunStateStore(use_pglite=..., pglite_path=...) is accepted for timestep "
@@ -152,8 +166,6 @@ class RunStateStore:
                 DeprecationWarning,
                 stacklevel=2,
             )
-        if run_id is None and session_id is None:
-            run_id = str(uuid.uuid4())
         self.agent = agent
         """The starting agent of the runs whose states this store holds; `load` rebuilds
         against it."""
@@ -166,26 +178,43 @@ class RunStateStore:
         """How the state's context is saved and exported (`timestep.ContextStorage`); `None`
         uses the declaration registered for `agent` (`register_agent(..., context_storage=...)`),
         if any, else the SDK's own serialization."""
-        kind, ident = ("run", run_id) if run_id is not None else ("session", session_id)
-        assert ident is not None
-        self._kind = kind
-        self._ident = ident
-        self._key = f"{kind}:{ident}"
-        if len(self._key) > _MAX_KEY_LENGTH:
-            raise TimestepError(
-                f"RunStateStore {kind}_id is {len(ident)} characters long; "
-                f"at most {_MAX_KEY_LENGTH - len(kind) - 1} fit"
-            )
+        for kind, ident in (("run", run_id), ("session", session_id)):
+            if ident is not None and len(ident) > _MAX_KEY_LENGTH - len(kind) - 1:
+                raise InvalidArgumentError(
+                    f"RunStateStore {kind}_id is {len(ident)} characters long; "
+                    f"at most {_MAX_KEY_LENGTH - len(kind) - 1} fit"
+                )
         if connection_string is not None:
             parse_database_url(connection_string)  # a bad URL fails here, clearly
 
     def __repr__(self) -> str:
-        return f"RunStateStore(agent={self.agent.name!r}, {self._kind}_id={self._ident!r})"
+        kind, ident = ("session", self.session_id) if self._by_session else ("run", self.run_id)
+        return f"RunStateStore(agent={self.agent.name!r}, {kind}_id={ident!r})"
+
+    @property
+    def _by_session(self) -> bool:
+        return self.run_id is None and self.session_id is not None
+
+    @property
+    def _kind(self) -> str:
+        return "session" if self._by_session else "run"
+
+    @property
+    def _ident(self) -> str:
+        """The id of the key; with neither id, a new run id, made on first use (as timestep
+        2026.0.x did on its first save or load) and kept in `run_id`."""
+        if self._by_session:
+            assert self.session_id is not None
+            return self.session_id
+        if self.run_id is None:
+            self.run_id = str(uuid.uuid4())
+        return self.run_id
 
     @property
     def key(self) -> str:
-        """The row key: `session:<session_id>` or `run:<run_id>`."""
-        return self._key
+        """The row key: `session:<session_id>` or `run:<run_id>` (making the run id when the
+        store was given neither id)."""
+        return f"{self._kind}:{self._ident}"
 
     def _storage(self) -> ContextStorage | None:
         if self.context_storage is not None:
@@ -251,7 +280,7 @@ class RunStateStore:
                 f"object ({type(error).__name__}: {error})"
             ) from error
         engine = await asyncio.to_thread(self._engine)
-        await asyncio.to_thread(_upsert, engine, self._key, self.agent.name, text)
+        await asyncio.to_thread(_upsert, engine, self.key, self.agent.name, text)
 
     async def load(
         self,
@@ -286,8 +315,10 @@ class RunStateStore:
         (`timestep runs show`) is not touched. Idempotent: clearing a key that holds nothing (or
         was already cleared) does nothing and raises nothing.
         """
+        if self.run_id is None and self.session_id is None:
+            return  # nothing was saved under an id not made yet (as the original)
         engine = await asyncio.to_thread(self._engine)
-        await asyncio.to_thread(_delete, engine, self._key)
+        await asyncio.to_thread(_delete, engine, self.key)
 
     async def close(self) -> None:
         """Close the pooled connections of this store's `connection_string` database.
@@ -364,10 +395,10 @@ class RunStateStore:
 
     async def _stored_text(self) -> tuple[sa.Engine, str]:
         engine = await asyncio.to_thread(self._engine)
-        row = await asyncio.to_thread(_select, engine, self._key)
+        row = await asyncio.to_thread(_select, engine, self.key)
         if row is None:
             raise StateNotFoundError(
-                f"no state is saved for {self._describe()} (key {self._key!r}) in "
+                f"no state is saved for {self._describe()} (key {self.key!r}) in "
                 f"{_where(engine)}; save one with RunStateStore.save(result.to_state())"
             )
         agent_name, text = row

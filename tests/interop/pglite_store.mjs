@@ -1,14 +1,11 @@
 // Creates a PGLite store with timestep 2026.0.x's schema (facts: shared/notes/seed-store.md),
-// for the `timestep import-pglite` tests. Usage: node pglite_store.mjs PROJECT_DIR < spec.json
-// where PROJECT_DIR has @electric-sql/pglite installed and spec is
+// for the `timestep import-pglite` tests. Usage: node pglite_store.mjs PGLITE_ENTRY < spec.json
+// where PGLITE_ENTRY is the dist/index.js of an installed @electric-sql/pglite release (the
+// store gets that release's PostgreSQL version) and spec is
 // {"databases": {"/dir/pglite/default": [{"run_id", "state_type", "state_data", "is_active"}]}}.
-import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
-const project = process.argv[2];
-const { PGlite } = await import(
-  pathToFileURL(join(project, 'node_modules', '@electric-sql', 'pglite', 'dist', 'index.js')).href
-);
+const { PGlite } = await import(pathToFileURL(process.argv[2]).href);
 const chunks = [];
 for await (const chunk of process.stdin) chunks.push(chunk);
 const spec = JSON.parse(Buffer.concat(chunks).toString('utf8'));

@@ -18,6 +18,9 @@ async def import_pglite(args: argparse.Namespace, out: Output) -> int:
         return 0
     verb = "would import" if args.dry_run else "imported"
     out.text(f"{verb} {len(report.imported)} run(s) from {report.directory}")
+    for database in report.databases:
+        read = f"read with @electric-sql/pglite {database.pglite}" if database.pglite else "unread"
+        out.text(f"  {database.path}: PostgreSQL {database.postgres} ({read})")
     for run_id in report.imported:
         out.text(f"  {run_id}")
     for skipped in report.skipped:

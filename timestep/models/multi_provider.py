@@ -38,13 +38,20 @@ class UnknownModelPrefixError(ModelError, UserError, ValueError):
 
     http_status = 422
 
-    def __init__(self, model_name: str, prefix: str, known: list[str]) -> None:
-        UserError.__init__(
-            self,
-            f"unknown model prefix {prefix!r} in {model_name!r}; known prefixes: "
-            f"{', '.join(known)} (or no prefix for OpenAI). Add your own with "
-            f"MultiModelProviderMap().add_provider({prefix!r}, provider).",
-        )
+    def __init__(
+        self, model_name: str, prefix: str, known: list[str], missing: str | None = None
+    ) -> None:
+        # The message starts as timestep 2026.0.x's did ("Unknown prefix: litellm"), then says
+        # what to do.
+        if missing is not None:
+            detail = f"the {prefix} extension of the Agents SDK is not installed ({missing})"
+        else:
+            detail = (
+                f"no provider for {prefix!r} in {model_name!r}; known prefixes: "
+                f"{', '.join(known)} (or no prefix for OpenAI). Add your own with "
+                f"MultiModelProviderMap().add_provider({prefix!r}, provider)"
+            )
+        UserError.__init__(self, f"Unknown prefix: {prefix}: {detail}.")
         self.prefix = prefix
         self.known_prefixes = known
 
@@ -157,7 +164,12 @@ class MultiModelProvider(MultiProviderHooks):
         # Kept in the SDK's fallback cache, so the SDK's aclose() closes it too.
         if prefix == OLLAMA_PREFIX:
             return OllamaModelProvider(**self._ollama_args)
-        return super().create_fallback_provider(prefix)
+        try:
+            return super().create_fallback_provider(prefix)
+        except ImportError as missing:  # litellm/ or any-llm/ without its optional package
+            raise UnknownModelPrefixError(
+                f"{prefix}/...", prefix, self.known_prefixes(), missing=str(missing).rstrip(".")
+            ) from missing
 
     def resolve_prefixed_model(
         self,

@@ -186,6 +186,10 @@ def _py_persisted_count(js: Mapping[str, Any]) -> int:
         return 0
     generated: list[Mapping[str, Any]] = js["generatedItems"]
     ownership = js.get("currentResponseGeneratedItemOwnership")
+    if not ownership and _all_from_last_response(js):
+        # A state the SDK migrated from before ownership was recorded (timestep 2026.0.x's
+        # schema 1.0): when every generated item is the last response's, the turn starts at 0.
+        ownership = {"generatedItemStartIndex": 0}
     if count > len(generated) or not ownership:
         raise StateConversionError(
             f"currentTurnPersistedItemCount: {count} is not a session position this adapter can "
@@ -200,6 +204,13 @@ def _py_persisted_count(js: Mapping[str, Any]) -> int:
             "earlier turns are saved, so resuming would lose them from the session"
         )
     return sum(1 for item in generated[start:count] if item.get("type") != "tool_approval_item")
+
+
+def _all_from_last_response(js: Mapping[str, Any]) -> bool:
+    """True when `generatedItems` holds only the last model response's items (and approvals)."""
+    produced = [i for i in js["generatedItems"] if i.get("type") != "tool_approval_item"]
+    processed = js.get("lastProcessedResponse") or {}
+    return len(produced) == len(processed.get("newItems") or [])
 
 
 def _model_response(response: Mapping[str, Any], raw: Any, where: str) -> dict[str, Any]:
@@ -361,7 +372,9 @@ def _processed_response(
     functions = []
     for i, entry in enumerate(processed.get("functions") or []):
         where = f"lastProcessedResponse.functions[{i}]"
-        if entry.get("mcpToolBinding") not in (None,):
+        # "unknown": the SDK's migration of a state saved before bindings were recorded
+        # (timestep 2026.0.x's schema 1.0); require_tool then finds a function tool of the agent.
+        if entry.get("mcpToolBinding") not in (None, "unknown"):
             raise StateConversionError(f"{where}: MCP tool calls are not supported")
         tool = graph.require_tool(agent, (entry.get("tool") or {}).get("name"), where)
         functions.append(
