@@ -11,8 +11,9 @@ import sqlalchemy as sa
 from agents import Agent, function_tool
 
 import timestep
+import timestep._engine as timestep_engine
 from timestep.state import compact, records
-from timestep.state.schema import parked_states, runs
+from timestep.state.schema import decisions, parked_states, runs
 from timestep.state.storage import storage_engine
 
 from .helpers import TurnModel
@@ -120,3 +121,38 @@ async def test_parked_states_are_kept_as_changes_rebuilt_exactly_and_grow_linear
     # Twice the turns and stops store about twice the bytes: each stop stores what is new in it
     # (whole states at every stop would store about four times as much).
     assert _stored_bytes("long") < 2.4 * _stored_bytes("short")
+
+
+async def test_prune_deletes_finished_runs_and_everything_of_them_but_no_parked_one(
+    timestep_db: str, tmp_path: Any
+) -> None:
+    from .processes import cli, env_for
+
+    engine = storage_engine()
+    for run_id in ("done-1", "done-2"):
+        await _read(run_id, 2, stops=True)  # two stops each: decisions and parked states
+    parked = await timestep.run_agent(_reader(1, True), "read", run_id="parked", max_turns=9)
+    assert parked.interruptions
+
+    listed = cli(
+        env_for(timestep_db, tmp_path / "log.jsonl"),
+        *("runs", "prune", "--older-than", "0", "--dry-run", "--json"),
+    )
+    assert listed.returncode == 0, listed.stderr
+    assert sorted(json.loads(listed.stdout)["runs"]) == ["done-1", "done-2"]
+    assert (await timestep.get_run("done-1")).status == "completed"  # a dry run deletes nothing
+
+    report = await timestep.prune_runs(0)
+    assert sorted(report.deleted) == ["done-1", "done-2"]
+    with engine.connect() as connection:
+        for table in (runs, parked_states, decisions):
+            left = connection.execute(
+                sa.select(sa.func.count()).select_from(table).where(table.c.run_id != "parked")
+            ).scalar_one()
+            assert left == 0, table.name
+    for run_id, segment in (("done-1", 1), ("done-1", 3), ("done-2", 2)):
+        assert await timestep_engine.segment_status(run_id, segment) is None
+    # The parked run is untouched: it is approved and finishes.
+    await timestep.approve("parked")
+    assert (await timestep.resume("parked")).final_output == "read"
+    assert (await timestep.prune_runs(3600)).deleted == []  # nothing that old

@@ -64,6 +64,8 @@ _LAZY: dict[str, str] = {
     "OllamaModel": ".models",
     "OllamaModelProvider": ".models",
     "UnknownModelPrefixError": ".models",
+    "PruneReport": ".retention",
+    "prune_runs": ".retention",
     "DurableRunResult": ".result",
     "DurableRunResultStreaming": ".result",
     "consume_result": ".run",
@@ -100,6 +102,7 @@ if TYPE_CHECKING:
         UnknownModelPrefixError,
     )
     from .result import DurableRunResult, DurableRunResultStreaming
+    from .retention import PruneReport, prune_runs
     from .run import consume_result, launch, run_agent, submit
     from .runs import get_run, list_runs
     from .state.records import ModelUsage, RunOverrides, RunOwner, RunRecord
@@ -152,6 +155,7 @@ __all__ = [
     "OllamaModelProvider",
     "PgliteImportError",
     "PgliteStoreNotFoundError",
+    "PruneReport",
     "ReadOnlyDatabaseError",
     "RejectionNotAppliedError",
     "ReplayMismatchError",
@@ -181,6 +185,7 @@ __all__ = [
     "idempotency_key",
     "launch",
     "list_runs",
+    "prune_runs",
     "register_agent",
     "reject",
     "resume",

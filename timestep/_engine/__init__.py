@@ -63,6 +63,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "rewind_segment": ("segments", "rewind_segment"),
     "fork_segment": ("segments", "fork_segment"),
     "start_segment_now": ("segments", "start_segment_now"),
+    "delete_segments": ("segments", "delete_segments"),
     "segment_events": ("segments", "segment_events"),
     "session_descriptor": ("sessions", "session_descriptor"),
     "tripwire_from_record": ("guardrails", "tripwire_from_record"),
@@ -150,6 +151,7 @@ if TYPE_CHECKING:  # the names above, for type checkers (`x as x`: re-exported)
     from .requests import SegmentRequest as SegmentRequest
     from .segment import current_tool_call as current_tool_call
     from .segments import cancel_segment as cancel_segment
+    from .segments import delete_segments as delete_segments
     from .segments import fork_segment as fork_segment
     from .segments import recorded_model_calls as recorded_model_calls
     from .segments import resume_segment as resume_segment

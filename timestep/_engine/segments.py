@@ -120,3 +120,10 @@ async def segment_events(run_id: str, segment: int) -> AsyncIterator[dict[str, A
     ):
         for event in entry_events(entry):
             yield event
+
+
+async def delete_segments(run_id: str, segments: int) -> None:
+    """Delete the DBOS workflows of the run's segments 1..`segments` (and of the one after, an
+    approval deadline's), with their steps and streams."""
+    ids = [segment_workflow_id(run_id, s) for s in range(1, segments + 2)]
+    await queues.client().delete_workflows_async(ids)

@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from .common import Output
-from .render import StreamPrinter, record_detail, runs_table, steps_table
+from .render import StreamPrinter, duration, record_detail, runs_table, steps_table
 
 RUN_ID_HELP = "the run's id (`timestep runs list` shows them)"
 
@@ -122,6 +122,40 @@ async def runs_tail(args: argparse.Namespace, out: Output) -> int:
     return 0
 
 
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def duration_arg(text: str) -> float:
+    """`--older-than`'s value: seconds, or a number with s, m, h or d (`30d`, `12h`)."""
+    value, unit = text.strip(), "s"
+    if value and value[-1] in _UNITS:
+        value, unit = value[:-1], value[-1]
+    try:
+        seconds = float(value) * _UNITS[unit]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a duration: give seconds or a number with s, m, h or d (30d)"
+        ) from None
+    if not seconds >= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration >= 0")
+    return seconds
+
+
+async def runs_prune(args: argparse.Namespace, out: Output) -> int:
+    from ..retention import prune_runs
+
+    report = await prune_runs(args.older_than, statuses=args.status, dry_run=args.dry_run)
+    if out.json_mode:
+        out.json({"dry_run": report.dry_run, "cutoff": report.cutoff, "runs": report.deleted})
+        return 0
+    verb = "would delete" if report.dry_run else "deleted"
+    ago = duration(args.older_than)
+    out.text(f"{verb} {len(report.deleted)} run(s) last updated more than {ago} ago")
+    for run_id in report.deleted:
+        out.text(f"  {run_id}")
+    return 0
+
+
 def register(commands: Any, common: argparse.ArgumentParser) -> None:
     runs = commands.add_parser(
         "runs",
@@ -210,3 +244,26 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     tail.add_argument("run_id", metavar="RUN", help=RUN_ID_HELP)
     tail.add_argument("--offset", type=int, default=0, help="first event to print (0)")
     tail.set_defaults(handler=runs_tail, read_only=True)
+
+    prune = runs.add_parser(
+        "prune",
+        parents=[common],
+        help="delete finished runs older than a duration",
+        description="Delete finished runs (completed, failed, cancelled) last updated longer "
+        "ago than --older-than, with their decisions, states and DBOS workflows, steps and "
+        "streams. Parked and running runs are never deleted.",
+    )
+    prune.add_argument(
+        "--older-than",
+        type=duration_arg,
+        required=True,
+        help="how long ago the run was last updated: seconds, or 90m, 12h, 30d",
+    )
+    prune.add_argument(
+        "--status",
+        action="append",
+        choices=STATUSES[2:],
+        help="only runs with this status (repeatable; default: every finished status)",
+    )
+    prune.add_argument("--dry-run", action="store_true", help="list what would be deleted")
+    prune.set_defaults(handler=runs_prune)

@@ -613,3 +613,50 @@ def insert_parked(
             f"run {run_id!r} already exists; import the state under another --run-id"
         ) from exc
     return get(engine, run_id)
+
+
+FINISHED: tuple[RunStatus, ...] = ("completed", "failed", "cancelled")
+"""The statuses of runs that nothing continues by itself: the only ones retention deletes."""
+
+
+def finished_before(
+    engine: sa.Engine, cutoff: float, statuses: tuple[RunStatus, ...], limit: int, offset: int = 0
+) -> list[RunRecord]:
+    """Up to `limit` runs in `statuses` (finished ones) last updated before `cutoff`, oldest
+    first, from the `offset`-th."""
+    assert set(statuses) <= set(FINISHED)
+    query = (
+        sa.select(*_RUN_COLUMNS)
+        .where(runs.c.status.in_(statuses), runs.c.updated_at < cutoff)
+        .order_by(runs.c.updated_at, runs.c.run_id)
+        .limit(limit)
+        .offset(offset)
+    )
+    with engine.connect() as connection:
+        return [record_from_row(row) for row in connection.execute(query)]
+
+
+def delete_finished(
+    engine: sa.Engine, run_ids: list[str], cutoff: float, statuses: tuple[RunStatus, ...]
+) -> list[str]:
+    """Delete the runs of `run_ids` that are still in `statuses` and not updated since
+    `cutoff` (a run retried meanwhile is kept), with their decisions and parked states, in one
+    transaction; returns the ids deleted."""
+    assert set(statuses) <= set(FINISHED)
+    with engine.begin() as connection:
+        deleted = [
+            row.run_id
+            for row in connection.execute(
+                runs.delete()
+                .where(
+                    runs.c.run_id.in_(run_ids),
+                    runs.c.status.in_(statuses),
+                    runs.c.updated_at < cutoff,
+                )
+                .returning(runs.c.run_id)
+            )
+        ]
+        if deleted:
+            connection.execute(decisions.delete().where(decisions.c.run_id.in_(deleted)))
+            connection.execute(parked_states.delete().where(parked_states.c.run_id.in_(deleted)))
+    return deleted
