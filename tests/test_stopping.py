@@ -119,13 +119,22 @@ def test_a_process_that_goes_on_after_the_signal_finishes_the_run(tmp_path: Path
     assert kinds == ["model", "start", "end", "handled", "interrupted", "model"]
 
 
-def _slow_agent(log: ExecutionLog, seconds: float, *, interruptible: bool) -> Agent[Any]:
+def _slow_agent(
+    log: ExecutionLog,
+    seconds: float,
+    *,
+    interruptible: bool,
+    release: asyncio.Event | None = None,
+) -> Agent[Any]:
     @function_tool
     async def slow(n: int) -> str:
-        """Work for a while on n."""
+        """Work for a while on n (until `release` is set, when given)."""
         log.write("start", n=n)
         try:
-            await asyncio.sleep(seconds)
+            if release is not None:
+                await asyncio.wait_for(release.wait(), seconds)
+            else:
+                await asyncio.sleep(seconds)
         except asyncio.CancelledError:
             log.write("cancelled", n=n)
             raise
@@ -163,13 +172,15 @@ async def test_cancel_ends_a_waiting_run_agent_at_once_and_cancels_the_tool(
 
 async def test_cancel_lets_an_uninterruptible_tool_finish(timestep_db: str, tmp_path: Path) -> None:
     log = ExecutionLog(tmp_path / "log.jsonl")
-    agent = _slow_agent(log, 4, interruptible=False)
+    release = asyncio.Event()  # the tool runs until the test has seen the wait end
+    agent = _slow_agent(log, 120, interruptible=False, release=release)
     waiting = asyncio.ensure_future(timestep.run_agent(agent, "go", run_id="cancel-2"))
     await _wait_for_async(log, "start")
     await timestep.cancel("cancel-2")
     with pytest.raises(RunCancelledError):
         await waiting
     assert not log.entries("end")  # the wait ended while the tool still ran
+    release.set()
     await _wait_for_async(log, "end")
     assert not log.entries("cancelled")
     assert (await timestep.get_run("cancel-2")).status == "cancelled"
