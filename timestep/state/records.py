@@ -282,8 +282,6 @@ def decisions_for(engine: sa.Engine, run_id: str, segment: int) -> dict[str, Dec
         }
 
 
-
-
 def _decision(row: Any, prefix: str = "") -> Decision:
     def value(name: str) -> Any:
         return getattr(row, prefix + name)
