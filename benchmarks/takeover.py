@@ -157,44 +157,51 @@ def one_kill(
             time.sleep(max(0.0, down_at + args.outage - time.time()))
             cluster.restart_after_crash()
             origin = time.time()
-            result["record_after_outage_s"] = _recorded_after(workers, ids, down_at, origin)
+            result["record_after_outage_s"], moved = _after_outage(
+                workers, ids, executor, down_at, origin, timeout=10 * args.lease + 60
+            )
+        else:
+            moved = _until_moved(workers, ids, executor, timeout=10 * args.lease + 60)
         claimed = _first_claim(workers, executor, timeout=10 * args.lease + 60)
-        moved = _until_moved(workers, ids, executor, timeout=10 * args.lease + 60)
         result |= {"claim_s": claimed - origin, "moved_s": moved - origin}
         return result
     finally:
         workers.stop()
 
 
-def _recorded_after(workers: Workers, ids: list[str], down_at: float, up_at: float) -> list[float]:
-    """For the tool steps that returned during the outage (their `completed_at`, which DBOS
-    takes when the step returns): seconds from the server's return until their output is in
-    the database. Only the peer can record them: the victim is dead, so this window is how
-    long after the return the surviving workers' own tools are recorded."""
+def _after_outage(
+    workers: Workers, ids: list[str], victim: str, down_at: float, up_at: float, timeout: float
+) -> tuple[list[float], float]:
+    """After the server's return: for the tool steps that returned during the outage (their
+    `completed_at`, which DBOS takes when the step returns), seconds until their output is in
+    the database (polled every 20 ms; the peer's steps: the victim is dead); and when none of
+    the victim's runs is PENDING under it any more."""
     table = workers.table.replace("workflow_status", "operation_outputs")
     seen: dict[tuple[str, int], float] = {}
-    deadline = up_at + 30
-    pending_ids = set(ids)
-    while time.time() < deadline:
+    moved: float | None = None
+    while time.time() < up_at + timeout and (moved is None or time.time() < up_at + 5):
         try:
             with workers.engine.connect() as connection:
                 rows = connection.execute(
                     sa.text(
                         f"SELECT workflow_uuid, function_id, completed_at_epoch_ms FROM {table} "
-                        "WHERE function_name LIKE '%tool%'"
+                        "WHERE function_name = 'timestep.tool_call'"
                     )
                 ).all()
+            held = _held_by(workers, ids, victim)
         except sa.exc.OperationalError:
             time.sleep(0.02)
             continue
         now = time.time()
+        if moved is None and not held:
+            moved = now
         for workflow, function, completed_ms in rows:
-            if workflow in pending_ids and down_at * 1000 <= (completed_ms or 0) <= up_at * 1000:
+            if workflow in ids and down_at * 1000 <= (completed_ms or 0) <= up_at * 1000:
                 seen.setdefault((workflow, function), now - up_at)
         time.sleep(0.02)
-        if now - up_at > 5:
-            break
-    return sorted(seen.values())
+    if moved is None:
+        raise RuntimeError(f"the runs of {victim} were never moved")
+    return sorted(seen.values()), moved
 
 
 def spread(samples: list[float]) -> dict[str, float]:
@@ -271,10 +278,13 @@ def preemptible_window(database_url: str, concurrent: int, steps: int) -> dict[s
         for _ in range(steps):
             await (preemptible_step() if preemptible else plain_step())
 
+    from timestep.state.database import create_engine, parse_database_url
+
+    # Timestep's engine settings (SQLite in WAL mode), as a worker runs its steps.
     DBOS(
         config=DBOSConfig(
             name="bench-preemptible",
-            system_database_url=database_url,
+            system_database_engine=create_engine(parse_database_url(database_url)),
             serializer=DBOSPortableJSONSerializer(),
             log_level="WARNING",
         )
@@ -322,7 +332,11 @@ def main() -> int:
     parser.add_argument("--outage", type=float, default=5.0)
     parser.add_argument("--backends", default="sqlite,postgres")
     parser.add_argument("--concurrent", type=int, default=50)
-    parser.add_argument("--skip", default="", help="comma list of: kill,lease,restart,preemptible")
+    parser.add_argument(
+        "--skip",
+        default="",
+        help="comma list of parts to skip: kill, lease, restart, restart_lease, preemptible",
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     backends = args.backends.split(",")
@@ -342,10 +356,11 @@ def main() -> int:
                     claims.append(measured["claim_s"])
                     moves.append(measured["moved_s"])
                 report[f"{backend}_{path}"] = {"claim_s": spread(claims), "moved_s": spread(moves)}
-            if backend == "postgres" and "restart" not in skip:
-                for path, isolated in [("same_host", False)] + (
-                    [("lease", True)] if can_isolate and "lease" not in skip else []
-                ):
+            if backend == "postgres":
+                restart_paths = [("same_host", False)] if "restart" not in skip else []
+                if can_isolate and "restart_lease" not in skip:
+                    restart_paths.append(("lease", True))
+                for path, isolated in restart_paths:
                     claims, windows = [], []
                     for index in range(args.repetitions):
                         measured = one_kill(args, urls[backend](), isolated, urls["cluster"])

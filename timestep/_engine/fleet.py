@@ -175,23 +175,21 @@ class Fleet:
     def _beat(self) -> None:
         next_renewal = time.monotonic() + self.heartbeat_interval
         while not self._stop.wait(min(SCAN_SECONDS, self.heartbeat_interval)):
-            if self.outages.down or time.monotonic() >= next_renewal:
-                renewed = self._renew()
-                if renewed is None:
-                    return
-                if not renewed:
-                    continue
-                next_renewal = time.monotonic() + self.heartbeat_interval
-            if self.take_over_continuously:
-                try:
+            try:
+                if self.outages.down or time.monotonic() >= next_renewal:
+                    renewed = self._renew()
+                    if renewed is None:
+                        return
+                    if not renewed:
+                        continue
+                    next_renewal = time.monotonic() + self.heartbeat_interval
+                if self.take_over_continuously:
                     self.take_over_dead_owners()
-                except Exception as exc:  # keep beating whatever a takeover hit
-                    if is_unreachable(exc):
-                        self.outages.lost(exc)
-                    else:
-                        logger.warning(
-                            "timestep: takeover failed, will retry: %s", _first_line(exc)
-                        )
+            except Exception as exc:  # the heartbeat goes on whatever a takeover hit
+                if is_unreachable(exc):
+                    self.outages.lost(exc)
+                else:
+                    logger.warning("timestep: takeover failed, will retry: %s", _first_line(exc))
 
     def _renew(self) -> bool | None:
         """Renew the lease: True when renewed, False when the database did not answer, None

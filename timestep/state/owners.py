@@ -202,10 +202,12 @@ def heartbeat(
     same executor id holds it now.
 
     `excuse_since` (the database's time of this owner's last renewal before it lost the
-    database) renews, in the same transaction, the lease of every other owner that was alive
-    then and has not stopped: they were most likely cut off by the same outage, and must get
-    a whole lease to renew before anyone counts them dead. An owner whose process is known
-    gone is still taken over at once (`liveness.judge`)."""
+    database) excuses, in the same transaction, every other owner that was alive then and has
+    not stopped: they were most likely cut off by the same outage. Their lease is moved on by
+    the time this owner was cut off (never past now), so they get as long to renew as if
+    the outage had not been; a dead one is still taken over, that much later (and one whose
+    process is known gone, at once: `liveness.judge`). Moving by the outage, not to now,
+    keeps a dead owner from living on while its peers keep losing the database."""
     now = database_now(engine)
     with engine.begin() as connection:
         renewed = connection.execute(
@@ -215,6 +217,7 @@ def heartbeat(
             .returning(owners.c.heartbeat_at)
         ).scalar()
         if renewed is not None and excuse_since is not None:
+            moved_on = owners.c.heartbeat_at + (float(renewed) - excuse_since)
             connection.execute(
                 owners.update()
                 .where(
@@ -223,7 +226,7 @@ def heartbeat(
                     owners.c.heartbeat_at + owners.c.lease_seconds >= excuse_since,
                     owners.c.heartbeat_at < renewed,
                 )
-                .values(heartbeat_at=renewed)
+                .values(heartbeat_at=sa.case((moved_on > renewed, renewed), else_=moved_on))
             )
     return None if renewed is None else float(renewed)
 

@@ -190,58 +190,34 @@ def create_fork(
         return inserted.first() is not None
 
 
-@dataclass(frozen=True)
-class SegmentOutcome:
-    """How a segment ended, as its run's record stores it."""
+def update(
+    engine: sa.Engine,
+    run_id: str,
+    segment: int,
+    segment_usage: dict[str, ModelUsage] | None = None,
+    **values: Any,
+) -> None:
+    """Update columns of a run while it is in `segment`; JSON columns take Python values.
 
-    status: RunStatus
-    """`completed`, `awaiting_approval` or `failed`."""
-
-    segment_usage: dict[str, ModelUsage]
-    """The segment's usage by model (a replayed segment recounts the same calls)."""
-
-    pending: list[PendingApproval] = dataclasses.field(default_factory=list)
-    final_output: Any = None
-    """The final output as JSON (a completed run)."""
-
-    usage: dict[str, Any] | None = None
-    """The SDK's usage of the whole run, serialised."""
-
-    state: dict[str, Any] | None = None
-    """The RunState JSON the run ended or parked with."""
-
-    error: str | None = None
-    """What failed (a failed run)."""
-
-
-def write_outcome(engine: sa.Engine, run_id: str, segment: int, outcome: SegmentOutcome) -> None:
-    """Record how segment `segment` of a run ended; a failure keeps the state it had.
-
-    The segment guard makes a replayed segment's write a no-op once the run has moved on; a
-    cancelled run is left as it is (`note_stopped` records that its segment stopped).
+    `segment_usage` replaces the segment's usage by model (a replayed segment recounts the same
+    calls). The segment guard makes a replayed segment's write a no-op once the run has moved
+    on; a cancelled run is left as it is (`note_stopped` records that its segment stopped).
     """
-    values: dict[str, Any] = {
-        "status": outcome.status,
-        "error": outcome.error,
-        "updated_at": time.time(),
+    for column in ("usage", "final_output", "state", "pending"):
+        if column in values and values[column] is not None:
+            values[column] = json.dumps(values[column])
+    values["updated_at"] = time.time()
+    current = (runs.c.run_id == run_id, runs.c.segment == segment, runs.c.status != "cancelled")
+    if segment_usage is not None:
         # Merged into the stored JSON by the UPDATE itself (one statement, under the row's
         # lock): segments of one run never write at once, but a stale replay may race the
         # live one.
-        "model_usage": json_text_with_key(
+        values["model_usage"] = json_text_with_key(
             engine,
             runs.c.model_usage,
             str(segment),
-            json.dumps({name: u.as_dict() for name, u in outcome.segment_usage.items()}),
-        ),
-    }
-    if outcome.status != "failed":
-        values.update(
-            pending=json.dumps(outcome.pending),
-            final_output=None if outcome.final_output is None else json.dumps(outcome.final_output),
-            usage=None if outcome.usage is None else json.dumps(outcome.usage),
-            state=None if outcome.state is None else json.dumps(outcome.state),
+            json.dumps({name: u.as_dict() for name, u in segment_usage.items()}),
         )
-    current = (runs.c.run_id == run_id, runs.c.segment == segment, runs.c.status != "cancelled")
     with autocommit(engine) as connection:
         connection.execute(runs.update().where(*current).values(**values))
 
@@ -304,6 +280,8 @@ def decisions_for(engine: sa.Engine, run_id: str, segment: int) -> dict[str, Dec
             row.call_id: Decision(row.call_id, row.tool_name, row.decision, row.always, row.message)
             for row in connection.execute(query)
         }
+
+
 
 
 def _decision(row: Any, prefix: str = "") -> Decision:
