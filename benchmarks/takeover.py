@@ -55,8 +55,6 @@ from benchmarks.throughput import (  # noqa: E402
     Workers,
     _engine,
     _held_by,
-    _spawn,
-    _wait_ready,
     log,
     submit_runs,
     use_database,
@@ -76,12 +74,29 @@ def _args_env(args: argparse.Namespace, database_url: str) -> dict[str, str]:
     }
 
 
+LOGS = Path(tempfile.mkdtemp(prefix="timestep-takeover-logs-"))
+"""Each worker's stderr, kept for a look when a figure is odd (printed at the end)."""
+
+
 def _worker(args: argparse.Namespace, database_url: str, isolated: bool) -> subprocess.Popen[str]:
     command = [sys.executable, "-m", "workflows", "--app", "benchmarks._throughput_workers"]
     if isolated:
         command = ["unshare", "--pid", "--fork", "--kill-child", *command]
-    process = _spawn(command, _args_env(args, database_url))
-    _wait_ready(process)
+    path = LOGS / f"worker-{time.time():.3f}.log"
+    with open(path, "w") as stderr:
+        process = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env=_args_env(args, database_url),
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            text=True,
+        )
+    deadline = time.time() + 120
+    while "worker ready" not in path.read_text():
+        if process.poll() is not None or time.time() > deadline:
+            raise RuntimeError(f"worker did not start: {path.read_text()[-2000:]}")
+        time.sleep(0.05)
     return process
 
 
@@ -134,15 +149,16 @@ def one_kill(
 
     With `cluster`, the server crashes first, the victim is killed during the outage, and the
     times count from the server's return (plus the at-least-once window of that outage)."""
+    # The peer first: both are ready before the runs are submitted, so the victim holds runs
+    # from their first tool on (a slow start must not let it finish them all).
+    peer = _worker(args, database_url, False)
     victim = _worker(args, database_url, isolated)
     engine, table = _engine(database_url)
-    workers = Workers(database_url, [victim], engine, table)
+    workers = Workers(database_url, [victim, peer], engine, table)
     use_database(database_url)
     # 8 runs, 4 at a time per worker: the victim takes 4, the peer the others.
     ids = [f"tk-{uuid.uuid4().hex[:8]}-{index}" for index in range(8)]
     submit_runs(ids)
-    peer = _worker(args, database_url, False)
-    workers.processes.append(peer)
     result: dict[str, Any] = {}
     try:
         executor = _victim_executor(workers, ids, peer.pid)
@@ -377,6 +393,7 @@ def main() -> int:
                 )
                 log(f"{backend} preemptible: {report[f'{backend}_tool_step_window']}")
     print_report(report)
+    print(f"worker logs: {LOGS}")
     if args.json:
         print(json.dumps(report))
     return 0
