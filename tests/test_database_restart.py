@@ -24,7 +24,6 @@ from .processes import (
     ROOT,
     cli,
     env_for,
-    run_module,
     start_worker,
     stop,
     submit_runs,
@@ -87,14 +86,23 @@ def test_runs_survive_a_postgres_crash(own_cluster: PostgresCluster, tmp_path: P
         own_cluster.crash()
         # While the server is down, an inspecting command fails fast with one clear line, and
         # so does a worker told not to wait; a worker started now waits for the server.
+        hasty = subprocess.Popen(
+            [sys.executable, "-m", "workflows", "--app", "tests.apps.fleet_app"]
+            + ["--wait-for-db", "0"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        late = start_worker(env, "tests.apps.fleet_app")
         down = cli(env, "runs", "list")
         assert down.returncode == 1
         assert "cannot" in down.stderr and "PostgreSQL server" in down.stderr, down.stderr
-        late = start_worker(env, "tests.apps.fleet_app")
-        hasty = run_module(env, "workflows", "--app", "tests.apps.fleet_app", "--wait-for-db", "0")
-        assert hasty.returncode == 1
-        assert hasty.stderr.startswith("workflows: error: cannot reach the PostgreSQL server")
-        assert len(hasty.stderr.splitlines()) == 1, hasty.stderr
+        hasty_err = hasty.communicate(timeout=60)[1]
+        assert hasty.returncode == 1, hasty_err
+        assert hasty_err.startswith("workflows: error: cannot reach the PostgreSQL server")
+        assert len(hasty_err.splitlines()) == 1, hasty_err
         # Longer than the lease: nobody may count the others dead for it.
         time.sleep(max(0.0, down_at + 4 - time.time()))
         up_at = time.time()

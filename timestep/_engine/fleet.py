@@ -99,6 +99,8 @@ class Fleet:
     """The database's time of this process's last renewal of its lease (or registration)."""
     _renewed_at: float = field(default_factory=time.monotonic)
     """This process's clock (monotonic) at that renewal."""
+    _last_failure: str = ""
+    """The last takeover failure said (the same one is not said again at every scan)."""
     _quiet_until: dict[str, float] = field(default_factory=dict)
     """Dead owners (by instance) with nothing left to move: not looked at again until then."""
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -188,7 +190,8 @@ class Fleet:
             except Exception as exc:  # the heartbeat goes on whatever a takeover hit
                 if is_unreachable(exc):
                     self.outages.lost(exc)
-                else:
+                elif _first_line(exc) != self._last_failure:  # said once, not every scan
+                    self._last_failure = _first_line(exc)
                     logger.warning("timestep: takeover failed, will retry: %s", _first_line(exc))
 
     def _renew(self) -> bool | None:
@@ -203,10 +206,9 @@ class Fleet:
                 self.engine, self.executor_id, self.instance, self.agents(), excuse_since=excuse
             )
         except sa.exc.SQLAlchemyError as exc:
-            if is_unreachable(exc):
-                self.outages.lost(exc)
-            else:
-                logger.warning("timestep: heartbeat failed, will retry: %s", _first_line(exc))
+            # Unreachable or not (a SQLite file locked past its busy timeout), the lease is not
+            # renewed: one line now, one when a renewal succeeds again.
+            self.outages.lost(exc)
             return False
         if renewed is None:
             logger.error(
