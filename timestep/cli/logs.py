@@ -48,7 +48,7 @@ class _TimestepFormatter(logging.Formatter):
         return visible(message, keep_newlines=True)  # no traceback: `--verbose` shows them
 
 
-class OneLineDBOS(logging.Filter):
+class QuietDependencies(logging.Filter):
     """For a worker's terminal: DBOS's resume warning dropped, its failed-workflow traceback
     reduced to one line naming the exception (the run record keeps the error); what
     dependencies (DBOS, SQLAlchemy) say about a lost database connection dropped (the
@@ -62,7 +62,11 @@ class OneLineDBOS(logging.Filter):
         if message.startswith(QUEUE_EXISTS):
             return False
         exc = record.exc_info[1] if record.exc_info else None
-        if _about_lost_connection(record.getMessage(), exc):
+        try:
+            text = record.getMessage()
+        except Exception:  # a record whose arguments do not fit its format: shown as it is
+            text = message
+        if _about_lost_connection(text, exc):
             return False
         if message.startswith(WORKFLOW_EXCEPTION) and exc is not None:
             record.msg = f"a run segment failed: {type(exc).__name__}: {exc}"
@@ -70,7 +74,7 @@ class OneLineDBOS(logging.Filter):
             record.levelno, record.levelname = logging.WARNING, "WARNING"
         elif exc is not None:
             first = (str(exc).strip().splitlines() or [""])[0]
-            record.msg = f"{record.getMessage()} ({type(exc).__name__}: {first})"
+            record.msg = f"{text} ({type(exc).__name__}: {first})"
             record.args = None
         record.exc_info = None
         record.exc_text = None
@@ -130,7 +134,7 @@ def configure_worker(*, verbose: bool, log_file: str | None = None) -> None:
     terminal = logging.StreamHandler(sys.stderr)
     terminal.setFormatter(_SafeFormatter("%(asctime)s %(name)s %(message)s"))
     if not verbose:
-        terminal.addFilter(OneLineDBOS())
+        terminal.addFilter(QuietDependencies())
     handlers: list[logging.Handler] = [terminal]
     if log_file:
         handlers.append(_file_handler(log_file))
