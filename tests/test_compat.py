@@ -7,6 +7,7 @@ private name or its behaviour fails here, next to the one file that has to chang
 from __future__ import annotations
 
 import asyncio
+import inspect
 import threading
 from pathlib import Path
 from typing import Any
@@ -343,3 +344,40 @@ async def test_ollama_raw_request_sends_the_body_untouched(tmp_path: Path) -> No
     reply = await ollama_compat.post_json(client, "/api/chat", body)
     assert reply == {"message": {"role": "assistant", "content": "hi"}}
     assert b'"tool_call_id": "c1"' in sent[0] or b'"tool_call_id":"c1"' in sent[0]
+
+
+def test_dbos_connection_retries_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`db_retry` retries a lost connection with a backoff that `bound_connection_retries`
+    bounds: both where it decorates at call time (the closure that records a step's output)
+    and on the methods it decorated at class definition."""
+    import psycopg
+    import sqlalchemy as sa
+    from dbos import _sys_db
+
+    dbos_compat.bound_connection_retries(0.25, 1.0)
+    dbos_compat.bound_connection_retries(0.25, 1.0)  # idempotent: still bounded once
+    sleeps: list[float] = []
+    monkeypatch.setattr(_sys_db.time, "sleep", sleeps.append)
+    lost = sa.exc.OperationalError(
+        "SELECT 1", None, psycopg.OperationalError("connection failed: connection refused")
+    )
+    failures = iter([lost] * 8)
+
+    def flaky(_db: Any) -> str:
+        error = next(failures, None)
+        if error is not None:
+            raise error
+        return "written"
+
+    class Database:
+        _is_sqlite = False
+
+    assert _sys_db.db_retry()(flaky)(Database()) == "written"
+    assert len(sleeps) == 8 and max(sleeps) <= 1.5, sleeps  # DBOS's ±50% jitter on 1 s
+    assert "db_retry(sys_db=self)" in inspect.getsource(
+        _sys_db.SystemDatabase.record_operation_result
+    )
+    # A method decorated at class definition carries the bounds too.
+    method = _sys_db.SystemDatabase.check_operation_execution
+    bounds = [cell.cell_contents for cell in method.__closure__ or ()]
+    assert 0.25 in bounds and 1.0 in bounds and 60.0 not in bounds, bounds

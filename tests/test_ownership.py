@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from .helpers import ExecutionLog
 from .processes import (
@@ -234,3 +235,65 @@ def test_three_workers_share_runs_and_survive_a_killed_one(
         survivors = {w.pid for w in workers[1:]}
         assert twice, "the killed worker had tool calls in flight"
         assert all(starts[key][-1]["pid"] in survivors for key in twice)
+
+
+def test_a_killed_worker_is_taken_over_at_once_by_a_peer_on_its_host(
+    database_url: str, tmp_path: Path
+) -> None:
+    """The peer, started one second before the kill, claims the dead worker's runs as soon as
+    its process is gone: while the dead worker's lease still runs, and long before the peer
+    itself has been connected for a lease (the recorded claims and heartbeats say so, all by
+    the database's clock)."""
+    from tests.apps import fleet_app
+    from timestep.state import owners
+    from timestep.state.database import create_engine, parse_database_url
+    from timestep.state.schema import claims
+
+    lease = 60.0  # far longer than the test: a claim by lease would fail it
+    log = ExecutionLog(tmp_path / "log.jsonl")
+    env = env_for(
+        database_url,
+        log.path,
+        TIMESTEP_TEST_TOOL_SECONDS="60",
+        TIMESTEP_LEASE_SECONDS=str(lease),
+    )
+    engine = create_engine(parse_database_url(database_url), pool_size=1)
+    victim = start_worker(env, "tests.apps.fleet_app")
+    peer: subprocess.Popen[str] | None = None
+    try:
+        submit_runs(database_url, {"dies-1": fleet_app.alpha, "dies-2": fleet_app.beta})
+        wait_for(lambda: len(log.entries("tool_start")) == 2, what="both runs inside a tool")
+        peer = start_worker({**env, "TIMESTEP_TEST_TOOL_SECONDS": "0.1"}, "tests.apps.fleet_app")
+        pids = lambda: {o.pid: o for o in owners.others(engine, exclude="")}  # noqa: E731
+        wait_for(lambda: peer is not None and peer.pid in pids(), what="the peer to register")
+        victim.send_signal(signal.SIGKILL)
+        finish_worker(victim, timeout=30)
+        killed_at = time.time()
+        for run_id in ("dies-1", "dies-2"):
+            assert wait_for_status(database_url, run_id, "completed")["final_output"] == (
+                "two steps"
+            )
+        known = pids()
+    finally:
+        code, err = stop(peer) if peer is not None else (0, "")
+        if victim.poll() is None:
+            victim.kill()
+    assert code == 0, err
+    dead, taker = known[victim.pid], known[peer.pid]
+    with engine.connect() as connection:
+        taken = connection.execute(sa.select(claims)).all()
+    engine.dispose()
+    assert {row.workflow_id for row in taken} >= {"dies-1", "dies-2"}, taken
+    for row in taken:
+        assert (row.from_executor, row.claimed_by) == (dead.executor_id, taker.executor_id)
+        assert row.claimed_at < dead.heartbeat_at + lease, "claimed only when the lease ran out"
+        assert row.claimed_at < taker.started_at + lease, "claimed only once the peer was old"
+        assert row.claimed_at > taker.started_at
+    assert f"of dead executor {dead.executor_id!r}" in err
+    assert Counter(e["key"] for e in log.entries("tool_start")) == {
+        "dies-1:call_0_0": 2,
+        "dies-1:call_1_0": 1,
+        "dies-2:call_0_0": 2,
+        "dies-2:call_1_0": 1,
+    }
+    assert_never_concurrent(log, {victim.pid: killed_at})

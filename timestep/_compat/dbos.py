@@ -8,6 +8,8 @@
   model call they announce is replayed from its record.
 - DBOS's errors for a cancelled or taken-over execution, which it does not export.
 - Stopping the threads that dequeue work without destroying the instance (a stopping process).
+- DBOS's backoff when a database operation lost its connection (60 s at most), bounded so a
+  step that finished during an outage is recorded soon after the database is back.
 - Listening to a queue after launch: `DBOS.listen_queues` must be called before launch, but
   a process registers agents (and so their queues) whenever `run_agent` first sees them. DBOS's
   queue manager re-reads the listened list every second, so appending to it takes effect.
@@ -167,3 +169,39 @@ def stream_values(workflow_id: str, key: str) -> list[Any]:
                 values.append(value)
         if len(rows) < 1000:
             return values
+
+
+def bound_connection_retries(initial_seconds: float, max_seconds: float) -> None:
+    """Make DBOS's retries of database operations that lost their connection back off from
+    `initial_seconds` to `max_seconds` at most (DBOS 3.4: from 1 s to 60 s, with ±50% jitter).
+
+    DBOS blocks an operation that lost its database and retries it until it succeeds: right
+    for correctness, but after a 15 s outage the write of a finished step's output could sleep
+    on for up to 24 s more. `dbos._sys_db.db_retry` is the decorator doing it. It is applied
+    at class definition to most `SystemDatabase` methods, and at call time to the closures
+    inside others (`record_operation_result`, which records a step's output, among them):
+    the methods are wrapped again around the function they wrap, and the module's name is
+    replaced, so both take the bounds. Idempotent.
+    """
+    from dbos import _sys_db
+
+    original = getattr(_sys_db.db_retry, "__timestep_original__", _sys_db.db_retry)
+
+    def bounded(
+        initial_backoff: float = 1.0,
+        max_backoff: float = 60.0,
+        *,
+        sys_db: Any = None,
+    ) -> Any:
+        return original(
+            min(initial_backoff, initial_seconds), min(max_backoff, max_seconds), sys_db=sys_db
+        )
+
+    bounded.__timestep_original__ = original  # type: ignore[attr-defined]
+    _sys_db.db_retry = bounded
+    wrapper_code = original()(lambda: None).__code__
+    system_database = _sys_db.SystemDatabase  # its subclasses use no `db_retry` of their own
+    for name, value in list(vars(system_database).items()):
+        wrapped = getattr(value, "__wrapped__", None)
+        if getattr(value, "__code__", None) is wrapper_code and wrapped is not None:
+            setattr(system_database, name, bounded()(wrapped))

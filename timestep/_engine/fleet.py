@@ -1,8 +1,10 @@
 """Liveness and takeover around DBOS: heartbeats, leases, and claims on a dead owner's runs.
 
 Every process that launches DBOS is an owner with its own executor id. It renews a lease in
-`timestep_owners` every quarter lease. A workflow whose executor is dead (lease run out, or on
-this host its process gone) is taken over by one live process: it claims the workflow in
+`timestep_owners` every quarter lease, and looks for dead owners every `SCAN_SECONDS`. A
+workflow whose executor is dead (on this host its process gone: at once; elsewhere its lease
+run out by the database's clock, whatever this process's own age) is taken over by one live
+process: it claims the workflow in
 `timestep_claims` (an insert, or a compare-and-set when the previous claimant died first),
 checks that the workflow is still PENDING under the dead executor, and hands it back to DBOS
 with `resume_workflow` on a queue:
@@ -39,11 +41,17 @@ from ..state import owners
 from ..state.owners import OwnerRecord
 from . import liveness, requests
 from .naming import PROCESS_QUEUE_PREFIX, SEGMENT_WORKFLOW, process_queue_name, queue_name
+from .outages import Outages, is_unreachable
 
 logger = logging.getLogger("timestep")
 
 FORGET_AFTER_SECONDS = 300.0
 """A dead owner's row is deleted once nothing of it is left and it died this long ago."""
+
+SCAN_SECONDS = 0.5
+"""How often a process looks for dead owners (one read of the small owners table, and on this
+host a look at /proc), and tries the database again during an outage: a worker killed on this
+host is taken over within about this, plus DBOS's dequeue poll (1 s)."""
 
 
 @dataclass(frozen=True)
@@ -81,10 +89,25 @@ class Fleet:
     """Called before the first workflow is moved to this process's own queue (to listen to it)."""
 
     instance: str = field(default_factory=lambda: uuid.uuid4().hex)
+    outages: Outages = field(default_factory=lambda: Outages("the database"))
+    """The database outages this process saw (said once each; counted for the summary)."""
+    moved_count: int = 0
+    """How many workflows this process took over from dead owners."""
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
-    _connected_since: float | None = None
+    _last_renewal: float | None = None
+    """The database's time of this process's last renewal of its lease (or registration)."""
+    _renewed_at: float = field(default_factory=time.monotonic)
+    """This process's clock (monotonic) at that renewal."""
+    _last_failure: str = ""
+    """The last takeover failure said (the same one is not said again at every scan)."""
+    _quiet_until: dict[str, float] = field(default_factory=dict)
+    """Dead owners (by instance) with nothing left to move: not looked at again until then."""
     _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        if self.outages.where == "the database":
+            self.outages.where = _where(self.engine)
 
     @property
     def heartbeat_interval(self) -> float:
@@ -118,7 +141,8 @@ class Fleet:
             )
             time.sleep(min(1.0, self.heartbeat_interval))
         now = time.time()
-        owners.register(
+        self._renewed_at = time.monotonic()
+        self._last_renewal = owners.register(
             self.engine,
             OwnerRecord(
                 executor_id=self.executor_id,
@@ -128,11 +152,10 @@ class Fleet:
                 identity=liveness.this_process(),
                 agents=self.agents(),
                 lease_seconds=self.lease_seconds,
-                started_at=now,
+                started_at=now,  # the database's clock is written (`owners.register`)
                 heartbeat_at=now,
             ),
         )
-        self._connected_since = now
 
     def start(self) -> None:
         """Start the heartbeat thread (it also makes the continuous takeovers)."""
@@ -152,52 +175,71 @@ class Fleet:
             logger.warning("timestep: could not record this process's shutdown: %s", exc)
 
     def _beat(self) -> None:
-        while not self._stop.wait(self.heartbeat_interval):
+        next_renewal = time.monotonic() + self.heartbeat_interval
+        while not self._stop.wait(min(SCAN_SECONDS, self.heartbeat_interval)):
             try:
-                held = owners.heartbeat(self.engine, self.executor_id, self.instance, self.agents())
-            except sa.exc.SQLAlchemyError as exc:
-                if self._connected_since is not None:
-                    logger.warning("timestep: heartbeat failed, will retry: %s", _first_line(exc))
-                self._connected_since = None
-                continue
-            if not held:
-                logger.error(
-                    "timestep: executor id %r was taken by another start of it; this process "
-                    "no longer owns its runs",
-                    self.executor_id,
-                )
-                return
-            if self._connected_since is None:
-                self._connected_since = time.time()
-            if self.take_over_continuously:
-                try:
+                if self.outages.down or time.monotonic() >= next_renewal:
+                    renewed = self._renew()
+                    if renewed is None:
+                        return
+                    if not renewed:
+                        continue
+                    next_renewal = time.monotonic() + self.heartbeat_interval
+                if self.take_over_continuously:
                     self.take_over_dead_owners()
-                except Exception as exc:  # keep beating whatever a takeover hit
+            except Exception as exc:  # the heartbeat goes on whatever a takeover hit
+                if is_unreachable(exc):
+                    self.outages.lost(exc)
+                elif _first_line(exc) != self._last_failure:  # said once, not every scan
+                    self._last_failure = _first_line(exc)
                     logger.warning("timestep: takeover failed, will retry: %s", _first_line(exc))
 
-    def _settled(self) -> bool:
-        """Connected for a whole lease: after an outage, peers get time to renew first."""
-        since = self._connected_since
-        return since is not None and time.time() - since >= self.lease_seconds
+    def _renew(self) -> bool | None:
+        """Renew the lease: True when renewed, False when the database did not answer, None
+        when another start of this executor id holds it now."""
+        # Back from an outage (or from a renewal this late: the thread waited in a DBOS call
+        # that retried through one): the peers it cut off get a whole lease to renew theirs.
+        late = time.monotonic() - self._renewed_at > 2 * self.heartbeat_interval
+        excuse = self._last_renewal if self.outages.down or late else None
+        try:
+            renewed = owners.heartbeat(
+                self.engine, self.executor_id, self.instance, self.agents(), excuse_since=excuse
+            )
+        except sa.exc.SQLAlchemyError as exc:
+            # Unreachable or not (a SQLite file locked past its busy timeout), the lease is not
+            # renewed: one line now, one when a renewal succeeds again.
+            self.outages.lost(exc)
+            return False
+        if renewed is None:
+            logger.error(
+                "timestep: executor id %r was taken by another start of it; this process "
+                "no longer owns its runs",
+                self.executor_id,
+            )
+            return None
+        self.outages.back()
+        self._last_renewal, self._renewed_at = renewed, time.monotonic()
+        return True
 
     # --- takeovers ------------------------------------------------------------------------
 
     def take_over_dead_owners(self) -> list[Moved]:
-        """Take over the workflows of every owner that is dead now.
-
-        An owner whose process is known gone is taken over at once; one whose lease merely ran
-        out only once this process has itself been connected for a whole lease, so that after
-        a database outage every owner gets the time to renew before anyone counts it dead.
-        """
+        """Take over the workflows of every owner that is dead now: its process gone on this
+        host, or its lease run out by the database's clock (peers renew the leases of the
+        owners a database outage cut off, so an outage is not a death)."""
         moved: list[Moved] = []
-        settled = self._settled()
+        now = time.monotonic()
         for owner in owners.others(self.engine, exclude=self.executor_id):
             state = liveness.judge(owner)
-            if state.alive or not (state.certain or settled):
+            if state.alive or self._quiet_until.get(owner.instance, 0.0) > now:
                 continue
-            moved += self.take_over(owner.executor_id)
+            taken = self.take_over(owner.executor_id)
+            if not taken:  # nothing (more) to move: look again at the heartbeat's pace
+                self._quiet_until[owner.instance] = now + self.heartbeat_interval
+            moved += taken
             if state.heartbeat_age > FORGET_AFTER_SECONDS and not self._leftovers(owner):
                 owners.forget(self.engine, owner.executor_id, owner.instance)
+                self._quiet_until.pop(owner.instance, None)
                 self.client().delete_queue(process_queue_name(owner.executor_id))
         return moved
 
@@ -252,6 +294,7 @@ class Fleet:
             if self._claim_and_move(client, status.workflow_id, dead, target):
                 moved.append(Moved(status.workflow_id, dead, target))
         if moved:
+            self.moved_count += len(moved)
             logger.warning(
                 "timestep: took over %d workflow(s) of dead executor %r: %s",
                 len(moved),
@@ -318,6 +361,14 @@ def _stranding_executor(status: Any) -> str | None:
 
 def _still_stranded(status: Any, dead: str) -> bool:
     return _stranding_executor(status) == dead
+
+
+def _where(engine: sa.Engine) -> str:
+    """The database as shown in outage lines: host:port/database, or the SQLite file."""
+    url = engine.url
+    if url.get_backend_name() == "sqlite":
+        return str(url.database)
+    return f"{url.host or 'localhost'}:{url.port or 5432}/{url.database}"
 
 
 def _first_line(exc: BaseException) -> str:

@@ -18,7 +18,7 @@ from .. import config
 from .._compat import dbos as dbos_compat
 from ..state import storage
 from ..state.database import create_engine
-from . import liveness, registry, stopping
+from . import liveness, outages, registry, stopping
 from .fleet import Fleet
 from .naming import queue_name
 
@@ -66,6 +66,8 @@ def ensure_dbos() -> None:
 
         # Runs on Ollama alone must not try (and fail) to export traces to OpenAI.
         configure_tracing_for_keys()
+        # A step that finished during a database outage is recorded soon after it is back.
+        outages.shorten_dbos_retries()
 
         from . import queues
 

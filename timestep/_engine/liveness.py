@@ -1,9 +1,10 @@
 """Whether an owner is alive: its lease, and on the same host, its process.
 
-A lease that ran out means dead. A peer on the same host (same boot, same pid namespace) can tell
-sooner: when the owner's pid is gone, is a zombie, or belongs to a process started at another
-time (a reused pid), the owner is dead whatever its lease says. Elsewhere only the lease counts,
-so clocks of hosts sharing a database must agree to well within a lease.
+A lease that ran out by the database's clock means dead. A peer on the same host (same boot,
+same pid namespace) can tell sooner, and for certain: when the owner's pid is gone, is a
+zombie, or belongs to a process started at another time (a reused pid), the owner is dead
+whatever its lease says. Elsewhere only the lease counts; heartbeats and the "now" they are
+judged at are both the database's clock, so the hosts' own clocks do not matter.
 """
 
 from __future__ import annotations
@@ -97,14 +98,21 @@ def _process_gone(owner: OwnerRecord) -> bool:
 
 
 def judge(owner: OwnerRecord, now: float | None = None) -> Liveness:
-    now = time.time() if now is None else now
+    """Whether `owner` is alive at `now` (by default the database's clock when the record was
+    read, else this host's).
+
+    A process known gone (on this host) or stopped is dead for certain, whatever its lease
+    says; otherwise a lease run out by the database's clock means dead (peers renew the leases
+    of owners cut off by a database outage, see `owners.heartbeat`)."""
+    if now is None:
+        now = owner.read_at if owner.read_at is not None else time.time()
     age = max(0.0, now - owner.heartbeat_at)
+    if _same_host(owner) and _process_gone(owner):
+        return Liveness(False, f"process {owner.pid} on {owner.host} has exited", age, True)
+    if owner.stopped_at is not None:
+        return Liveness(False, "stopped", age, True)
     if owner.lease_expired(now):
         return Liveness(
             False, f"no heartbeat for {age:.0f} s (lease {owner.lease_seconds:g} s)", age
         )
-    if _same_host(owner) and _process_gone(owner):
-        return Liveness(False, f"process {owner.pid} on {owner.host} has exited", age)
-    if owner.stopped_at is not None:
-        return Liveness(False, "stopped", age)
     return Liveness(True, f"heartbeat {age:.1f} s ago", age)

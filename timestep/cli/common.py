@@ -105,3 +105,22 @@ class Output:
             self.json({"error": {"type": kind, "message": message, "exit_code": code}})
         else:
             print(f"timestep: error: {visible(message)}", file=sys.stderr, flush=True)
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def duration_arg(text: str) -> float:
+    """`--older-than`'s value: seconds, or a number with s, m, h or d (`30d`, `12h`)."""
+    value, unit = text.strip(), "s"
+    if value and value[-1] in _UNITS:
+        value, unit = value[:-1], value[-1]
+    try:
+        seconds = float(value) * _UNITS[unit]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a duration: give seconds or a number with s, m, h or d (30d)"
+        ) from None
+    if not seconds >= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration >= 0")
+    return seconds

@@ -22,6 +22,7 @@ DBOS_LOGGER = "dbos"
 NOISY = ("httpx", "httpcore", "openai", "openai.agents", "urllib3", "asyncio")
 QUEUE_EXISTS = "Workflow already exists in queue"
 WORKFLOW_EXCEPTION = "Exception encountered in asynchronous workflow"
+DB_RETRY = "Database connection failed"
 
 
 class _OnlyTimestep(logging.Filter):
@@ -47,21 +48,48 @@ class _TimestepFormatter(logging.Formatter):
         return visible(message, keep_newlines=True)  # no traceback: `--verbose` shows them
 
 
-class OneLineDBOS(logging.Filter):
+class QuietDependencies(logging.Filter):
     """For a worker's terminal: DBOS's resume warning dropped, its failed-workflow traceback
-    reduced to one line naming the exception (the run record keeps the error)."""
+    reduced to one line naming the exception (the run record keeps the error); what
+    dependencies (DBOS, SQLAlchemy) say about a lost database connection dropped (the
+    worker's heartbeat says it once per outage, and when it ends), and any other traceback of
+    theirs reduced to one line (`-v` shows them)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if record.name == "timestep" or record.name.startswith("timestep."):
+            return True
         message = str(record.msg)
         if message.startswith(QUEUE_EXISTS):
             return False
-        if message.startswith(WORKFLOW_EXCEPTION) and record.exc_info:
-            exc = record.exc_info[1]
+        exc = record.exc_info[1] if record.exc_info else None
+        try:
+            text = record.getMessage()
+        except Exception:  # a record whose arguments do not fit its format: shown as it is
+            text = message
+        if _about_lost_connection(text, exc):
+            return False
+        if message.startswith(WORKFLOW_EXCEPTION) and exc is not None:
             record.msg = f"a run segment failed: {type(exc).__name__}: {exc}"
             record.args = None
-            record.exc_info = None
             record.levelno, record.levelname = logging.WARNING, "WARNING"
+        elif exc is not None:
+            first = (str(exc).strip().splitlines() or [""])[0]
+            record.msg = f"{text} ({type(exc).__name__}: {first})"
+            record.args = None
+        record.exc_info = None
+        record.exc_text = None
+        record.stack_info = None
         return True
+
+
+def _about_lost_connection(message: str, exc: BaseException | None) -> bool:
+    from .._engine.outages import is_unreachable, unreachable_text
+
+    if message.startswith(DB_RETRY):
+        return True
+    if exc is not None and is_unreachable(exc):
+        return True
+    return unreachable_text(message)
 
 
 def _file_handler(path: str) -> logging.Handler:
@@ -106,7 +134,7 @@ def configure_worker(*, verbose: bool, log_file: str | None = None) -> None:
     terminal = logging.StreamHandler(sys.stderr)
     terminal.setFormatter(_SafeFormatter("%(asctime)s %(name)s %(message)s"))
     if not verbose:
-        terminal.addFilter(OneLineDBOS())
+        terminal.addFilter(QuietDependencies())
     handlers: list[logging.Handler] = [terminal]
     if log_file:
         handlers.append(_file_handler(log_file))

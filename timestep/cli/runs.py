@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from .common import Output
+from .common import Output, duration_arg
 from .render import StreamPrinter, duration, record_detail, runs_table, steps_table
 
 RUN_ID_HELP = "the run's id (`timestep runs list` shows them)"
@@ -120,25 +120,6 @@ async def runs_tail(args: argparse.Namespace, out: Output) -> int:
         if printer is not None:
             printer.close()
     return 0
-
-
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def duration_arg(text: str) -> float:
-    """`--older-than`'s value: seconds, or a number with s, m, h or d (`30d`, `12h`)."""
-    value, unit = text.strip(), "s"
-    if value and value[-1] in _UNITS:
-        value, unit = value[:-1], value[-1]
-    try:
-        seconds = float(value) * _UNITS[unit]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a duration: give seconds or a number with s, m, h or d (30d)"
-        ) from None
-    if not seconds >= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a duration >= 0")
-    return seconds
 
 
 async def runs_prune(args: argparse.Namespace, out: Output) -> int:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from ..worker import add_prune_option, add_wait_for_db
 from .common import Output
 
 
@@ -14,7 +15,7 @@ def worker(args: argparse.Namespace, out: Output) -> int:
     event loop."""
     from ..worker import run_worker
 
-    run_worker(args.app, args.executor_id)
+    run_worker(args.app, args.executor_id, args.wait_for_db, args.prune_older_than)
     return 0
 
 
@@ -38,4 +39,6 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--executor-id", help="stable DBOS executor id (default: $TIMESTEP_EXECUTOR_ID or new)"
     )
+    add_wait_for_db(parser)
+    add_prune_option(parser)
     parser.set_defaults(handler=worker, worker=True)

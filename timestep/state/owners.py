@@ -4,6 +4,10 @@ Every process that launches DBOS is an owner under its own executor id and keeps
 `timestep_owners`. A workflow of an owner whose lease ran out is taken over by exactly one live
 process: the taker inserts (or, when the previous taker died before finishing, re-claims with a
 compare-and-set on `epoch`) a row in `timestep_claims` before it moves the workflow anywhere.
+
+Times written here (heartbeats, claims) and the "now" every read carries come from the
+database's clock, so whether a lease ran out does not depend on the clock, or the age, of the
+process that asks.
 """
 
 from __future__ import annotations
@@ -44,16 +48,25 @@ class OwnerRecord:
     """How long after its last heartbeat the owner counts as dead."""
 
     started_at: float
-    """Seconds since the epoch when the process registered."""
+    """Seconds since the epoch (database clock) when the process registered."""
 
     heartbeat_at: float
-    """Seconds since the epoch of the last heartbeat."""
+    """Seconds since the epoch (database clock) of the last renewal of its lease: by the owner's
+    heartbeat, or by a peer that excused it after a database outage (`heartbeat`)."""
 
     stopped_at: float | None = None
     """Set by a clean shutdown."""
 
+    read_at: float | None = field(default=None, compare=False)
+    """The database's clock when this record was read (None for a record built here)."""
+
+    server_started_at: float | None = field(default=None, compare=False)
+    """When the PostgreSQL server started (read with the record; None on SQLite): nobody could
+    renew a lease while it was down, so a lease runs at least a whole lease past its start."""
+
     def lease_expired(self, now: float) -> bool:
-        return now - self.heartbeat_at > self.lease_seconds
+        renewed = max(self.heartbeat_at, self.server_started_at or 0.0)
+        return now - renewed > self.lease_seconds
 
 
 @dataclass(frozen=True)
@@ -68,6 +81,24 @@ class Claim:
     moved_to: str | None = field(default=None)
 
 
+def database_now(engine: sa.Engine) -> Any:
+    """SQL for the database's clock, in seconds since the epoch (a float, like `time.time()`)."""
+    if engine.dialect.name == "postgresql":
+        # clock_timestamp(), not now(): the time of the statement, not of its transaction.
+        return sa.cast(sa.extract("epoch", sa.func.clock_timestamp()), sa.Float)
+    # julianday('now') has millisecond precision; 2440587.5 is the Unix epoch's Julian day.
+    return (sa.func.julianday("now") - 2440587.5) * 86400.0
+
+
+def _with_now(engine: sa.Engine) -> Any:
+    if engine.dialect.name == "postgresql":
+        started = sa.cast(sa.extract("epoch", sa.func.pg_postmaster_start_time()), sa.Float)
+        return sa.select(
+            owners, database_now(engine).label("read_at"), started.label("server_started_at")
+        )
+    return sa.select(owners, database_now(engine).label("read_at"))
+
+
 def _owner(row: Any) -> OwnerRecord:
     return OwnerRecord(
         executor_id=row.executor_id,
@@ -80,13 +111,15 @@ def _owner(row: Any) -> OwnerRecord:
         started_at=row.started_at,
         heartbeat_at=row.heartbeat_at,
         stopped_at=row.stopped_at,
+        read_at=getattr(row, "read_at", None),
+        server_started_at=getattr(row, "server_started_at", None),
     )
 
 
 def get(engine: sa.Engine, executor_id: str) -> OwnerRecord | None:
     with engine.connect() as connection:
         row = connection.execute(
-            sa.select(owners).where(owners.c.executor_id == executor_id)
+            _with_now(engine).where(owners.c.executor_id == executor_id)
         ).first()
     return None if row is None else _owner(row)
 
@@ -96,7 +129,7 @@ def get_many(engine: sa.Engine, executor_ids: list[str]) -> dict[str, OwnerRecor
         return {}
     with engine.connect() as connection:
         rows = connection.execute(
-            sa.select(owners).where(owners.c.executor_id.in_(sorted(set(executor_ids))))
+            _with_now(engine).where(owners.c.executor_id.in_(sorted(set(executor_ids))))
         )
         return {row.executor_id: _owner(row) for row in rows}
 
@@ -104,7 +137,7 @@ def get_many(engine: sa.Engine, executor_ids: list[str]) -> dict[str, OwnerRecor
 def others(engine: sa.Engine, exclude: str) -> list[OwnerRecord]:
     """Every owner but `exclude` (dead ones stay until nothing of theirs is left)."""
     with engine.connect() as connection:
-        rows = connection.execute(sa.select(owners).where(owners.c.executor_id != exclude))
+        rows = connection.execute(_with_now(engine).where(owners.c.executor_id != exclude))
         return [_owner(row) for row in rows]
 
 
@@ -118,20 +151,18 @@ def forget(engine: sa.Engine, executor_id: str, instance: str) -> None:
         )
 
 
-def unexpired(engine: sa.Engine, now: float) -> list[OwnerRecord]:
-    """Owners whose lease still runs and that did not stop."""
+def unexpired(engine: sa.Engine, now: float | None = None) -> list[OwnerRecord]:
+    """Owners whose lease still runs at `now` (the database's clock when None) and that did
+    not stop."""
     with engine.connect() as connection:
-        rows = connection.execute(
-            sa.select(owners).where(
-                owners.c.heartbeat_at + owners.c.lease_seconds >= now,
-                owners.c.stopped_at.is_(None),
-            )
-        )
-        return [_owner(row) for row in rows]
+        rows = connection.execute(_with_now(engine).where(owners.c.stopped_at.is_(None)))
+        found = [_owner(row) for row in rows]
+    return [o for o in found if not o.lease_expired(now or o.read_at or time.time())]
 
 
-def register(engine: sa.Engine, owner: OwnerRecord) -> None:
-    """Write `owner` as the holder of its executor id (a new start replaces an old one)."""
+def register(engine: sa.Engine, owner: OwnerRecord) -> float:
+    """Write `owner` as the holder of its executor id (a new start replaces an old one); its
+    start and first heartbeat are the database's now, which is returned."""
     values = {
         "instance": owner.instance,
         "host": owner.host,
@@ -139,27 +170,65 @@ def register(engine: sa.Engine, owner: OwnerRecord) -> None:
         "identity": json.dumps(owner.identity),
         "agents": json.dumps(owner.agents),
         "lease_seconds": owner.lease_seconds,
-        "started_at": owner.started_at,
-        "heartbeat_at": owner.heartbeat_at,
+        "started_at": database_now(engine),
+        "heartbeat_at": database_now(engine),
         "stopped_at": None,
     }
     with engine.begin() as connection:
-        updated = connection.execute(
-            owners.update().where(owners.c.executor_id == owner.executor_id).values(**values)
-        ).rowcount
-        if not updated:
-            connection.execute(owners.insert().values(executor_id=owner.executor_id, **values))
+        written = connection.execute(
+            owners.update()
+            .where(owners.c.executor_id == owner.executor_id)
+            .values(**values)
+            .returning(owners.c.heartbeat_at)
+        ).scalar()
+        if written is None:
+            written = connection.execute(
+                owners.insert()
+                .values(executor_id=owner.executor_id, **values)
+                .returning(owners.c.heartbeat_at)
+            ).scalar_one()
+    return float(written)
 
 
-def heartbeat(engine: sa.Engine, executor_id: str, instance: str, agents: list[str]) -> bool:
-    """Renew the lease; False when another start of the same executor id holds it now."""
+def heartbeat(
+    engine: sa.Engine,
+    executor_id: str,
+    instance: str,
+    agents: list[str],
+    *,
+    excuse_since: float | None = None,
+) -> float | None:
+    """Renew the lease; the database's time of the renewal, or None when another start of the
+    same executor id holds it now.
+
+    `excuse_since` (the database's time of this owner's last renewal before it lost the
+    database) excuses, in the same transaction, every other owner that was alive then and has
+    not stopped: they were most likely cut off by the same outage. Their lease is moved on by
+    the time this owner was cut off (never past now), so they get as long to renew as if
+    the outage had not been; a dead one is still taken over, that much later (and one whose
+    process is known gone, at once: `liveness.judge`). Moving by the outage, not to now,
+    keeps a dead owner from living on while its peers keep losing the database."""
+    now = database_now(engine)
     with engine.begin() as connection:
-        updated = connection.execute(
+        renewed = connection.execute(
             owners.update()
             .where(owners.c.executor_id == executor_id, owners.c.instance == instance)
-            .values(heartbeat_at=time.time(), agents=json.dumps(agents))
-        ).rowcount
-    return bool(updated)
+            .values(heartbeat_at=now, agents=json.dumps(agents))
+            .returning(owners.c.heartbeat_at)
+        ).scalar()
+        if renewed is not None and excuse_since is not None:
+            moved_on = owners.c.heartbeat_at + (float(renewed) - excuse_since)
+            connection.execute(
+                owners.update()
+                .where(
+                    owners.c.executor_id != executor_id,
+                    owners.c.stopped_at.is_(None),
+                    owners.c.heartbeat_at + owners.c.lease_seconds >= excuse_since,
+                    owners.c.heartbeat_at < renewed,
+                )
+                .values(heartbeat_at=sa.case((moved_on > renewed, renewed), else_=moved_on))
+            )
+    return None if renewed is None else float(renewed)
 
 
 def mark_stopped(engine: sa.Engine, executor_id: str, instance: str) -> None:
@@ -167,7 +236,7 @@ def mark_stopped(engine: sa.Engine, executor_id: str, instance: str) -> None:
         connection.execute(
             owners.update()
             .where(owners.c.executor_id == executor_id, owners.c.instance == instance)
-            .values(stopped_at=time.time())
+            .values(stopped_at=database_now(engine))
         )
 
 
@@ -194,7 +263,7 @@ def claim(
     otherwise it replaces `seen`, a claim whose taker died before moving the workflow, and
     succeeds only if nobody replaced it first (compare-and-set on the epoch).
     """
-    now = time.time()
+    now = database_now(engine)
     try:
         with engine.begin() as connection:
             if seen is None:

@@ -20,8 +20,10 @@ logger = logging.getLogger("timestep")
 P = ParamSpec("P")
 T = TypeVar("T")
 
-INITIAL_BACKOFF_SECONDS = 0.5
-MAX_BACKOFF_SECONDS = 10.0
+INITIAL_BACKOFF_SECONDS = 0.25
+MAX_BACKOFF_SECONDS = 1.0
+"""As DBOS's own retries are bounded (`_engine.outages`): a run goes on within about a second
+of the database's return."""
 
 
 def is_connection_error(exc: BaseException) -> bool:
@@ -45,7 +47,8 @@ def until_reachable(function: Callable[P, T], *args: P.args, **kwargs: P.kwargs)
         except sa.exc.SQLAlchemyError as exc:
             if not is_connection_error(exc):
                 raise
-            logger.warning(
+            # DEBUG: the process's heartbeat says once that the database is lost, and when back.
+            logger.debug(
                 "timestep: database unreachable (%s); retrying in %.1f s",
                 str(exc).strip().splitlines()[0],
                 backoff,
