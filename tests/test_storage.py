@@ -3,10 +3,13 @@ as its change from the previous stop, and rebuilt exactly. SQLite and PostgreSQL
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
+import time
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from agents import Agent, function_tool
 
@@ -156,3 +159,27 @@ async def test_prune_deletes_finished_runs_and_everything_of_them_but_no_parked_
     await timestep.approve("parked")
     assert (await timestep.resume("parked")).final_output == "read"
     assert (await timestep.prune_runs(3600)).deleted == []  # nothing that old
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_a_worker_started_with_prune_older_than_prunes_finished_runs(
+    timestep_db: str, tmp_path: Any
+) -> None:
+    from .processes import env_for, start_worker, stop
+
+    await _read("old-1", 1, stops=False)
+    worker = start_worker(
+        env_for(timestep_db, tmp_path / "log.jsonl"),
+        "tests.apps.mail_app",
+        "--prune-older-than",
+        "0",
+    )
+    try:
+        deadline = time.time() + 60
+        while await timestep.list_runs():
+            assert time.time() < deadline, "the worker pruned nothing in 60 s"
+            await asyncio.sleep(0.2)
+    finally:
+        code, err = stop(worker)
+    assert code == 0, err
+    assert "pruned 1 finished run(s)" in err
