@@ -10,8 +10,8 @@ Layers, lowest first; a module may import from its own layer and the layers belo
 - `_engine`: DBOS workflows and steps around the SDK's runner.
 - `result`: the result classes the use cases return.
 - use cases: `run`, `runs`, `approvals`, `lifecycle`, `stream`, `tool`, `handover`, `store`,
-  `pglite`. They do not import one another (but the edges listed in USE_CASE_IMPORTS), and
-  enter the engine through its facade (`timestep._engine` itself) only.
+  `pglite`, `upgrade`. They do not import one another (but the edges listed in
+  USE_CASE_IMPORTS), and enter the engine through its facade (`timestep._engine` itself) only.
 - `cli`, `web`, `worker`, `demo` (the demo app), and the package itself (`timestep/__init__.py`,
   that module only).
 - `workflows/`: the entry point of `dbos start`; it imports `timestep.worker` and nothing else.
@@ -48,6 +48,7 @@ USE_CASES = (
     "timestep.handover",
     "timestep.store",
     "timestep.pglite",
+    "timestep.upgrade",
 )
 """The use-case modules: each holds public entry points."""
 

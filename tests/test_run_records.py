@@ -74,7 +74,14 @@ def test_a_forks_inherited_usage_is_kept_when_its_segment_records(timestep_db: s
         ),
     )
     original = records.get(engine, "orig")
-    assert records.create_fork(engine, original, "branch", None, from_segment=2)
+    assert records.create_fork(
+        engine,
+        original,
+        "branch",
+        None,
+        from_segment=2,
+        version=records.RunVersion(original.graph, original.fingerprint),
+    )
     records.write_outcome(
         engine,
         "branch",

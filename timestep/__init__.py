@@ -18,6 +18,7 @@ from .errors import (
     ContextStorageError,
     DatabaseUnavailableError,
     DecisionError,
+    IncompatibleVersionError,
     InterruptionException,
     InvalidArgumentError,
     InvalidRunIdError,
@@ -76,6 +77,10 @@ _LAZY: dict[str, str] = {
     "RunOverrides": ".state.records",
     "RunOwner": ".state.records",
     "RunRecord": ".state.records",
+    "VersionMove": ".state.records",
+    "UpgradeResult": ".upgrade",
+    "pin_run": ".upgrade",
+    "upgrade_runs": ".upgrade",
     "RunStateStore": ".store",
     "from_typescript_json": ".state.typescript",
     "to_typescript_json": ".state.typescript",
@@ -102,11 +107,12 @@ if TYPE_CHECKING:
     from .result import DurableRunResult, DurableRunResultStreaming
     from .run import consume_result, launch, run_agent, submit
     from .runs import get_run, list_runs
-    from .state.records import ModelUsage, RunOverrides, RunOwner, RunRecord
+    from .state.records import ModelUsage, RunOverrides, RunOwner, RunRecord, VersionMove
     from .state.typescript import from_typescript_json, to_typescript_json
     from .store import RunStateStore
     from .stream import stream_events
     from .tool import idempotency_key, uninterruptible, unrecorded
+    from .upgrade import UpgradeResult, pin_run, upgrade_runs
 
 
 def __getattr__(name: str) -> Any:
@@ -134,6 +140,7 @@ __all__ = [
     "DecisionError",
     "DurableRunResult",
     "DurableRunResultStreaming",
+    "IncompatibleVersionError",
     "InterruptionException",
     "InvalidArgumentError",
     "InvalidRunIdError",
@@ -171,6 +178,8 @@ __all__ = [
     "ToolOutputNotSerializableError",
     "UnknownModelPrefixError",
     "UnsupportedStateVersionError",
+    "UpgradeResult",
+    "VersionMove",
     "approve",
     "cancel",
     "configure",
@@ -181,6 +190,7 @@ __all__ = [
     "idempotency_key",
     "launch",
     "list_runs",
+    "pin_run",
     "register_agent",
     "reject",
     "resume",
@@ -191,4 +201,5 @@ __all__ = [
     "to_typescript_json",
     "uninterruptible",
     "unrecorded",
+    "upgrade_runs",
 ]

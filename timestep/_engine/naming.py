@@ -36,8 +36,20 @@ DECIDED_TOPIC = "timestep.decided"
 
 
 def queue_name(agent_name: str) -> str:
-    """The queue of continuations for `agent_name`, read by every process that has the agent."""
+    """The queue of continuations for `agent_name` whatever its version, read by every process
+    that has the agent: what was queued before runs had versions (`version_queue_name`)."""
     return QUEUE_PREFIX + agent_name
+
+
+VERSION_QUEUE_PREFIX = "timestep@"
+"""Queues of one version of an agent: `timestep@<version>:<agent name>` (disjoint from the
+agent queues, whatever an agent is named)."""
+
+
+def version_queue_name(agent_name: str, fingerprint: str) -> str:
+    """The queue of continuations for `agent_name` at graph `fingerprint`: read only by
+    processes that registered that very graph (the first 12 characters name the version)."""
+    return f"{VERSION_QUEUE_PREFIX}{fingerprint[:12]}:{agent_name}"
 
 
 def process_queue_name(executor_id: str) -> str:

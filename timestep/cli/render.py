@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.status import Status
 
-    from ..state.records import PendingApproval, RunRecord
+    from ..state.records import PendingApproval, RunRecord, VersionMove
 
 FINISHED = ("completed", "failed", "cancelled", "awaiting_approval")
 
@@ -112,6 +112,7 @@ def runs_table(found: list[RunRecord]) -> None:
         ("RUN", "left"),
         ("STATUS", "left"),
         ("AGENT", "left"),
+        ("VERSION", "left"),  # issue 23: the agent version the run is on
         ("MODEL", "left"),
         ("UPDATED", "left"),
         ("DURATION", "right"),
@@ -124,6 +125,7 @@ def runs_table(found: list[RunRecord]) -> None:
             cell(record.run_id),
             cell(record.status),
             cell(record.agent_name),
+            cell(record.version_label or record.version),
             cell(model_of(record)),
             when(record.updated_at),
             duration(run_duration(record)),
@@ -131,6 +133,21 @@ def runs_table(found: list[RunRecord]) -> None:
             cell(_detail(record)),
         )
     show(table)
+
+
+def version_line(record: RunRecord) -> str:
+    label = f" ({record.version_label})" if record.version_label else ""
+    return record.version + label + (", pinned" if record.pinned else "")
+
+
+def move_line(move: VersionMove) -> str:
+    def named(version: str, label: str | None) -> str:
+        return version[:12] + (f" ({label})" if label else "")
+
+    return (
+        f"from {named(move.from_version, move.from_label)} to "
+        f"{named(move.to_version, move.to_label)} at segment {move.segment}, {when(move.at)}"
+    )
 
 
 def record_detail(record: RunRecord) -> None:
@@ -143,6 +160,8 @@ def record_detail(record: RunRecord) -> None:
         ("run", record.run_id),
         ("status", record.status),
         ("agent", record.agent_name),
+        ("version", version_line(record)),  # issue 23: version, pin and moves
+        *(("", f"moved {move_line(move)}") for move in record.version_moves),
         ("model", model_of(record)),
         ("segments", str(record.segment)),
         ("created", when(record.created_at)),

@@ -1,10 +1,12 @@
-"""`timestep runs ...`: list, show, steps, tail (read only), cancel, retry, fork."""
+"""`timestep runs ...`: list, show, steps, tail (read only), cancel, retry, fork (and
+upgrade, pin: `cli/upgrade.py`)."""
 
 from __future__ import annotations
 
 import argparse
 from typing import Any
 
+from . import upgrade
 from .common import Output
 from .render import StreamPrinter, record_detail, runs_table, steps_table
 
@@ -175,3 +177,5 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     tail.add_argument("run_id", metavar="RUN", help=RUN_ID_HELP)
     tail.add_argument("--offset", type=int, default=0, help="first event to print (0)")
     tail.set_defaults(handler=runs_tail, read_only=True)
+
+    upgrade.register(runs, common)  # issue 23: runs upgrade, runs pin

@@ -109,6 +109,39 @@ class RunOwner:
         return dataclasses.asdict(self)
 
 
+@dataclass(frozen=True)
+class VersionMove:
+    """A run moved from one agent version to a newer, compatible one (`_engine/versions.py`)."""
+
+    from_version: str
+    """The graph fingerprint the run was on."""
+
+    to_version: str
+    """The graph fingerprint it went on with."""
+
+    segment: int
+    """The first segment run on the new version."""
+
+    at: float
+    """Seconds since the epoch when it moved."""
+
+    from_label: str | None = None
+    to_label: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "from": self.from_version[:12],
+            "to": self.to_version[:12],
+            "from_label": self.from_label,
+            "to_label": self.to_label,
+            "segment": self.segment,
+            "at": self.at,
+        }
+
+    def stored(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
 @dataclass
 class RunRecord:
     """One run as stored: what `get_run` and `list_runs` return."""
@@ -172,6 +205,28 @@ class RunRecord:
     note: str | None = None
     """What happens next, or what to do, when that is not obvious from the status."""
 
+    version_label: str | None = None
+    """The label of the agent version the run is on (`register_agent(agent, version=...)`)."""
+
+    version_moves: list[VersionMove] = field(default_factory=list)
+    """Each move of the run to a newer compatible version, oldest first."""
+
+    pinned: bool = False
+    """Kept on its version: never moved to another one (`timestep.pin_run`)."""
+
+    @property
+    def version(self) -> str:
+        """The agent version the run is on: the first 12 characters of its graph fingerprint."""
+        return self.fingerprint[:12]
+
+    def version_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.version,
+            "label": self.version_label,
+            "pinned": self.pinned,
+            "moves": [move.as_dict() for move in self.version_moves],
+        }
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "run_id": self.run_id,
@@ -189,6 +244,7 @@ class RunRecord:
             "overrides": None if self.overrides is None else self.overrides.as_dict(),
             "owner": None if self.owner is None else self.owner.as_dict(),
             "note": self.note,
+            "version": self.version_dict(),
         }
 
 
@@ -214,6 +270,9 @@ RECORD_COLUMNS = (
     "models",
     "model_usage",
     "input_hash",
+    "version_label",
+    "version_moves",
+    "pinned",
 )
 """The columns of `timestep_runs` a record is read from: all but the (large) RunState."""
 
@@ -238,6 +297,9 @@ def record_from_row(row: Any) -> RunRecord:
         overrides=RunOverrides(**json.loads(row.models)) if row.models else None,
         usage_by_model=usage_by_model(_loads(row.model_usage, {})),
         input_hash=row.input_hash,
+        version_label=row.version_label,
+        version_moves=[VersionMove(**move) for move in _loads(row.version_moves, [])],
+        pinned=bool(row.pinned),
     )
 
 

@@ -35,6 +35,9 @@ runs = sa.Table(
     sa.Column("models", sa.Text),  # JSON: the model names chosen when the run started
     sa.Column("input_hash", sa.String(64)),  # sha256 of the input the run was started with
     sa.Column("model_usage", sa.Text),  # JSON: {segment: {model name: usage}}
+    sa.Column("version_label", sa.Text),  # the label of the agent version the run is on
+    sa.Column("version_moves", sa.Text),  # JSON: [{from, to, segment, at, ...}] (versions.py)
+    sa.Column("pinned", sa.Boolean, nullable=False, server_default=sa.false()),
 )
 sa.Index("timestep_runs_status", runs.c.status, runs.c.updated_at)
 
@@ -122,12 +125,19 @@ def _v5_model_usage(connection: sa.Connection) -> None:
     _add_run_column(connection, "model_usage", "TEXT")
 
 
+def _v6_agent_versions(connection: sa.Connection) -> None:
+    _add_run_column(connection, "version_label", "TEXT")
+    _add_run_column(connection, "version_moves", "TEXT")
+    _add_run_column(connection, "pinned", "BOOLEAN NOT NULL DEFAULT FALSE")
+
+
 MIGRATIONS: list[tuple[int, Callable[[sa.Connection], None]]] = [
     (1, _v1_initial),
     (2, _v2_ownership),
     (3, _v3_run_models),
     (4, _v4_input_hash),
     (5, _v5_model_usage),
+    (6, _v6_agent_versions),
 ]
 """(version, apply) pairs in order. Append new ones; never edit an applied migration."""
 
