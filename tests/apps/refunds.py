@@ -8,7 +8,7 @@
 `refunds_v1`, `refunds_v2` and `refunds_v3` are the app modules (`--app`); this module also
 drives a run from a process of one version:
 
-    python -m tests.apps.refunds VERSION MODE RUN...   (MODE: start | approve-resume)
+    python -m tests.apps.refunds VERSION MODE RUN...   (MODE: start | approve | approve-resume)
 
 and prints one JSON line per run: {"run_id", "status", "output"} or {"run_id", "error",
 "message"}. Real executions go to the log TIMESTEP_TEST_LOG names, with the version and run.
@@ -75,6 +75,10 @@ async def _drive(version: str, mode: str, run_ids: list[str]) -> None:
         try:
             if mode == "start":
                 result = await timestep.run_agent(agent, "refund order o-1", run_id=run_id)
+            elif mode == "approve":  # a decider: the run goes on where its version is
+                await timestep.approve(run_id)
+                print(json.dumps({"run_id": run_id, "status": "approved"}), flush=True)
+                continue
             else:
                 await timestep.approve(run_id)
                 result = await timestep.resume(run_id)
