@@ -549,26 +549,7 @@ def move_version(
     the move, in one transaction with `on_move(connection)` (which moves its queued
     continuation, and returns False to undo everything); False when nothing moved: the run is
     pinned, is no longer on `from_fingerprint` (another caller moved it), or `on_move` said no."""
-    try:
-        return _move_version(engine, run_id, from_fingerprint, graph, fingerprint, label, on_move)
-    except _Undone:
-        return False
-
-
-class _Undone(Exception):
-    """Rolls back a move whose `on_move` refused."""
-
-
-def _move_version(
-    engine: sa.Engine,
-    run_id: str,
-    from_fingerprint: str,
-    graph: dict[str, Any],
-    fingerprint: str,
-    label: str | None,
-    on_move: Callable[[sa.Connection], bool] | None,
-) -> bool:
-    with engine.begin() as connection:
+    with engine.connect() as connection, connection.begin() as transaction:
         row = connection.execute(
             sa.select(runs.c.segment, runs.c.version_label, runs.c.version_moves).where(
                 runs.c.run_id == run_id,
@@ -598,10 +579,9 @@ def _move_version(
                 updated_at=move.at,
             )
         ).rowcount
-        if not moved:
+        if not moved or (on_move is not None and not on_move(connection)):
+            transaction.rollback()
             return False
-        if on_move is not None and not on_move(connection):
-            raise _Undone
         return True
 
 
