@@ -54,7 +54,7 @@ def _register(name: str, *, listen: bool, worker_concurrency: int | None = None)
     _registered.add(name)
 
 
-def _agent_queues() -> list[str]:
+def agent_queues() -> list[str]:
     """The queues of every registered agent: its legacy queue and its version's queue."""
     from . import registry  # (its context codecs import pydantic: deciders do not need it)
 
@@ -70,7 +70,7 @@ def _agent_queues() -> list[str]:
 def listen_for_registered_agents() -> None:
     """Register the queues of every registered agent (its version's and its legacy one), and
     listen to them when this process takes queued work (DBOS launched)."""
-    for name in _agent_queues():
+    for name in agent_queues():
         _register(
             name,
             listen=config.settings().take_queued_work,
@@ -79,7 +79,7 @@ def listen_for_registered_agents() -> None:
 
 
 async def listen_for_registered_agents_async() -> None:
-    if all(name in _registered for name in _agent_queues()):
+    if all(name in _registered for name in agent_queues()):
         return  # the common case, a run of a known agent: no thread hop
     # DBOS's synchronous calls refuse to run on a thread with a running event loop.
     await asyncio.to_thread(listen_for_registered_agents)

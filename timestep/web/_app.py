@@ -388,7 +388,8 @@ def openapi_schema() -> dict[str, Any]:
                     "type": "object",
                     "description": "RunRecord.as_dict(): run_id, agent, status, segment, "
                     "created_at, updated_at, usage, final_output, pending_approvals (call_id, "
-                    "tool_name, arguments, agent, decision, message), error, owner, note",
+                    "tool_name, arguments, agent, decision, message), error, owner, note, "
+                    "version (id, label, pinned, moves)",
                 },
             },
         },

@@ -108,7 +108,9 @@ async function decide(runId, callId, kind, message, always) {
 async function showRun(runId) {
   const run = await api("GET", runPath(runId));
   $("detail").hidden = false;
-  $("detail-title").textContent = visible(run.run_id + " (" + run.agent + ")");
+  // issue 23: the agent version the run is on (its label, else its fingerprint's start).
+  const version = run.version ? ", version " + (run.version.label || run.version.id) + (run.version.pinned ? ", pinned" : "") : "";
+  $("detail-title").textContent = visible(run.run_id + " (" + run.agent + version + ")");
   $("detail-status").textContent = visible("status: " + run.status + (run.note ? " — " + run.note : "") + (run.error ? " — " + run.error : ""));
   $("detail-status").dataset.status = run.status;
   // Re-render the calls only when they changed, so that a live refresh keeps a message being typed.
