@@ -16,14 +16,13 @@ from . import _engine as engine
 from .errors import InvalidArgumentError
 from .state import records, storage
 from .state.records import RunRecord
+from .state.run_record import version_id
 
 if TYPE_CHECKING:
     from agents import Agent
 
 MOVABLE = ("awaiting_approval", "running", "failed", "cancelled")
 """Statuses of runs that still have work ahead (a completed run stays on its version)."""
-
-_SHORT = 12
 
 
 @dataclass(frozen=True)
@@ -33,7 +32,7 @@ class UpgradeResult:
     run_id: str
     status: str
     version: str
-    """The version the run was on (the first 12 characters of its graph fingerprint)."""
+    """The version the run was on (the first characters of its graph fingerprint)."""
     label: str | None
     to_version: str
     to_label: str | None
@@ -81,9 +80,9 @@ def _upgrade_one(record: RunRecord, agent: Agent[Any], dry_run: bool) -> Upgrade
     return UpgradeResult(
         run_id=record.run_id,
         status=record.status,
-        version=verdict.version[:_SHORT],
+        version=version_id(verdict.version),
         label=verdict.label,
-        to_version=verdict.to_version[:_SHORT],
+        to_version=version_id(verdict.to_version),
         to_label=verdict.to_label,
         compatible=not verdict.problems,
         problems=verdict.problems,

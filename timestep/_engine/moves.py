@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import IncompatibleVersionError
 from ..state import records
-from ..state.run_record import RunRecord
+from ..state.run_record import RunRecord, version_id
 from ..state.storage import storage_engine
 from . import registry, versions
 from .naming import segment_workflow_id
@@ -29,7 +29,6 @@ class Verdict:
     """Whether run `run_id` may go on under another version of its agent, and why not."""
 
     run_id: str
-    agent: str
     status: str
     version: str
     """The run's graph fingerprint."""
@@ -55,8 +54,8 @@ class Verdict:
 
     def describe(self) -> str:
         """One line for a person: what would happen to the run, and why."""
-        here = _named(self.version, self.label)
-        there = _named(self.to_version, self.to_label)
+        here = version_id(self.version, self.label)
+        there = version_id(self.to_version, self.to_label)
         if self.same:
             return f"already on {here}"
         if self.problems:
@@ -70,16 +69,11 @@ class Verdict:
     def refusal(self) -> IncompatibleVersionError:
         return IncompatibleVersionError(
             self.run_id,
-            _named(self.version, self.label),
-            _named(self.to_version, self.to_label),
+            version_id(self.version, self.label),
+            version_id(self.to_version, self.to_label),
             self.problems,
             pinned=self.pinned,
         )
-
-
-def _named(fingerprint: str, label: str | None) -> str:
-    short = versions.short(fingerprint)
-    return f"{short} ({label})" if label else short
 
 
 def judge(record: RunRecord, agent: Agent[Any]) -> tuple[Verdict, dict[str, Any]]:
@@ -94,7 +88,6 @@ def judge(record: RunRecord, agent: Agent[Any]) -> tuple[Verdict, dict[str, Any]
     label = registry.version_of(agent.name)
     verdict = Verdict(
         run_id=record.run_id,
-        agent=record.agent_name,
         status=record.status,
         version=record.fingerprint,
         label=record.version_label,
@@ -140,7 +133,7 @@ def adopt_version(record: RunRecord, agent: Agent[Any]) -> RunRecord:
     incompatibility, with nothing changed.
     """
     verdict, graph = judge(record, agent)
-    if verdict.same or verdict.finished and not verdict.problems:
+    if verdict.same or (verdict.finished and not verdict.problems):
         return record
     if verdict.pinned or verdict.problems:
         raise verdict.refusal()

@@ -10,6 +10,7 @@ import re
 import uuid
 
 from ..errors import InvalidRunIdError
+from ..state.run_record import version_id
 
 QUEUE_PREFIX = "timestep:"
 PROCESS_QUEUE_PREFIX = "timestep-process:"
@@ -48,8 +49,8 @@ agent queues, whatever an agent is named)."""
 
 def version_queue_name(agent_name: str, fingerprint: str) -> str:
     """The queue of continuations for `agent_name` at graph `fingerprint`: read only by
-    processes that registered that very graph (the first 12 characters name the version)."""
-    return f"{VERSION_QUEUE_PREFIX}{fingerprint[:12]}:{agent_name}"
+    processes that registered that very graph."""
+    return f"{VERSION_QUEUE_PREFIX}{version_id(fingerprint)}:{agent_name}"
 
 
 def process_queue_name(executor_id: str) -> str:

@@ -22,14 +22,6 @@ from typing import Any
 
 from ..state.run_record import PendingApproval
 
-VERSION_CHARS = 12
-"""How much of the fingerprint names a version (in queue names and on screen)."""
-
-
-def short(fingerprint: str) -> str:
-    """The version id people and queue names see: the fingerprint's first characters."""
-    return fingerprint[:VERSION_CHARS]
-
 
 @dataclass(frozen=True)
 class ToolCall:
@@ -113,16 +105,18 @@ def _as_invoked(schema: dict[str, Any]) -> dict[str, Any]:
     return {**schema, "required": [name for name in required if not fillable(name)]}
 
 
-def _schema_problems(schema: dict[str, Any], call: ToolCall) -> list[str]:
-    """Why `call`'s recorded arguments fail `schema` (empty when they validate)."""
+def _validator(schema: dict[str, Any]) -> Any:
     import jsonschema
 
-    schema = _as_invoked(schema)
+    return jsonschema.Draft202012Validator(_as_invoked(schema))
+
+
+def _schema_problems(validator: Any, call: ToolCall) -> list[str]:
+    """Why `call`'s recorded arguments fail the tool's new schema (empty when they validate)."""
     try:
         arguments = json.loads(call.arguments or "{}")
     except json.JSONDecodeError:
         return []  # never valid JSON: the SDK gave the model an error, nothing new fails
-    validator = jsonschema.Draft202012Validator(schema)
     problems = []
     for error in sorted(validator.iter_errors(arguments), key=lambda e: list(e.path)):
         if error.validator == "required" and isinstance(error.instance, dict):
@@ -167,6 +161,7 @@ def incompatibilities(
     named, calls = history_calls(state)
     for name in sorted(named - set(new_agents)):
         problems.append(f"agent {name!r}, in the run's history, no longer exists")
+    validators: dict[tuple[str, str], Any] = {}  # one per tool, however often it was called
     waiting = pending_calls(pending)
     waiting_ids = {call.call_id for call in waiting}
     for call in [c for c in calls if c.call_id not in waiting_ids] + waiting:
@@ -184,5 +179,8 @@ def incompatibilities(
                 f"not a {old_tool.get('type')} ({call.where})"
             )
         elif isinstance(new_tool.get("parameters"), dict):
-            problems.extend(_schema_problems(new_tool["parameters"], call))
+            key = (call.agent, call.tool)
+            if key not in validators:
+                validators[key] = _validator(new_tool["parameters"])
+            problems.extend(_schema_problems(validators[key], call))
     return problems

@@ -26,6 +26,7 @@ from ..context import ContextStorage, declared_for, state_json, stored_context
 from ..errors import AgentMismatchError, TimestepError, wrapped
 from ..state import records
 from ..state.retry import until_reachable
+from ..state.run_record import version_id
 from ..state.storage import storage_engine
 from . import live, registry, requests
 from .continuations import deadline_wait, load_continuation, schedule_deadline
@@ -61,12 +62,11 @@ async def _wait_for_agent(run_id: str, name: str, record: records.RunRecord) -> 
                 registry.check_graph(run_id, record.graph, agent)
                 return agent
             except AgentMismatchError as exc:
-                label = f" ({record.version_label})" if record.version_label else ""
-                version = record.version + label
+                version = version_id(record.fingerprint, record.version_label)
                 here = registry.version_of(name)
                 reason = (
                     f"run {run_id!r} is on version {version} of agent {name!r} and this process "
-                    f"has version {here[0][:12] if here else '?'}: "
+                    f"has version {version_id(*here) if here else '?'}: "
                     + "; ".join(exc.differences)
                     + f". It waits for a process with version {record.version} of the agent"
                 )

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.status import Status
 
-    from ..state.records import PendingApproval, RunRecord, VersionMove
+    from ..state.records import PendingApproval, RunRecord
 
 FINISHED = ("completed", "failed", "cancelled", "awaiting_approval")
 
@@ -140,16 +140,6 @@ def version_line(record: RunRecord) -> str:
     return record.version + label + (", pinned" if record.pinned else "")
 
 
-def move_line(move: VersionMove) -> str:
-    def named(version: str, label: str | None) -> str:
-        return version[:12] + (f" ({label})" if label else "")
-
-    return (
-        f"from {named(move.from_version, move.from_label)} to "
-        f"{named(move.to_version, move.to_label)} at segment {move.segment}, {when(move.at)}"
-    )
-
-
 def record_detail(record: RunRecord) -> None:
     from rich.table import Table
 
@@ -161,7 +151,7 @@ def record_detail(record: RunRecord) -> None:
         ("status", record.status),
         ("agent", record.agent_name),
         ("version", version_line(record)),  # issue 23: version, pin and moves
-        *(("", f"moved {move_line(move)}") for move in record.version_moves),
+        *(("", f"moved {move.describe()}, {when(move.at)}") for move in record.version_moves),
         ("model", model_of(record)),
         ("segments", str(record.segment)),
         ("created", when(record.created_at)),

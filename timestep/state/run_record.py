@@ -109,6 +109,16 @@ class RunOwner:
         return dataclasses.asdict(self)
 
 
+VERSION_CHARS = 12
+"""How much of a graph fingerprint names an agent version (on screen and in queue names)."""
+
+
+def version_id(fingerprint: str, label: str | None = None) -> str:
+    """The version people see: the fingerprint's first characters, and the label if any."""
+    short = fingerprint[:VERSION_CHARS]
+    return f"{short} ({label})" if label else short
+
+
 @dataclass(frozen=True)
 class VersionMove:
     """A run moved from one agent version to a newer, compatible one (`_engine/versions.py`)."""
@@ -130,8 +140,8 @@ class VersionMove:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "from": self.from_version[:12],
-            "to": self.to_version[:12],
+            "from": version_id(self.from_version),
+            "to": version_id(self.to_version),
             "from_label": self.from_label,
             "to_label": self.to_label,
             "segment": self.segment,
@@ -140,6 +150,12 @@ class VersionMove:
 
     def stored(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    def describe(self) -> str:
+        return (
+            f"from {version_id(self.from_version, self.from_label)} to "
+            f"{version_id(self.to_version, self.to_label)} at segment {self.segment}"
+        )
 
 
 @dataclass
@@ -216,8 +232,8 @@ class RunRecord:
 
     @property
     def version(self) -> str:
-        """The agent version the run is on: the first 12 characters of its graph fingerprint."""
-        return self.fingerprint[:12]
+        """The agent version the run is on: the first characters of its graph fingerprint."""
+        return version_id(self.fingerprint)
 
     def version_dict(self) -> dict[str, Any]:
         return {
