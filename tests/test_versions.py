@@ -309,3 +309,22 @@ def test_two_versions_live_on_one_postgres_each_run_on_its_own(
         ("refund", "v1", "Ra:call_1_0"),
         ("refund", "v2", "Rb:call_1_0"),
     ]
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_fork_onto_the_new_graph_is_the_way_out(timestep_db: str) -> None:
+    """An incompatible run (v1, waiting on `refund`) forked at turn 1 onto v3: the new run
+    reuses the recorded first turn and goes on under v3's graph, on v3's queue."""
+    from tests.apps.refunds import build
+
+    v1, v3 = build("v1"), build("v3")
+    parked = await timestep.run_agent(v1, "refund order o-1", run_id="f-1")
+    assert parked.interruptions
+    with pytest.raises(timestep.IncompatibleVersionError, match="fork it onto the new code"):
+        await timestep.run_agent(v3, "refund order o-1", run_id="f-1")
+    forked = await timestep.fork("f-1", turn=1, new_run_id="f-2", agent=v3)
+    original = await timestep.get_run("f-1")
+    assert forked.version != original.version and original.status == "awaiting_approval"
+    result = await timestep.resume("f-2")
+    assert [i.raw_item.name for i in result.interruptions] == ["issue_refund"]  # type: ignore[union-attr]
+    assert (await timestep.get_run("f-2")).status == "awaiting_approval"
