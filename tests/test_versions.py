@@ -10,8 +10,6 @@ approval), v2 (compatible: instructions and `refund`'s body changed, `audit` add
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +22,7 @@ from timestep._engine.versions import incompatibilities
 from timestep.state.run_record import PendingApproval
 
 from .helpers import ExecutionLog, TurnModel
-from .processes import ROOT, cli, env_for, record_of, start_worker, stop, wait_for_status
+from .processes import cli, env_for, record_of, run_module, start_worker, stop, wait_for_status
 
 
 def _pending(tool: str, arguments: dict[str, Any], agent: str = "Refunder") -> PendingApproval:
@@ -134,14 +132,7 @@ def test_what_no_longer_exists_is_named() -> None:
 
 def _drive(env: dict[str, str], version: str, mode: str, *run_ids: str) -> dict[str, Any]:
     """`tests/apps/refunds.py` in a process of `version`: {run id: its outcome line}."""
-    done = subprocess.run(
-        [sys.executable, "-m", "tests.apps.refunds", version, mode, *run_ids],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = run_module(env, "tests.apps.refunds", version, mode, *run_ids)
     assert done.returncode == 0, done.stderr
     lines = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
     return {line["run_id"]: line for line in lines}
