@@ -10,7 +10,7 @@ Layers, lowest first; a module may import from its own layer and the layers belo
 - `_engine`: DBOS workflows and steps around the SDK's runner.
 - `result`: the result classes the use cases return.
 - use cases: `run`, `runs`, `approvals`, `lifecycle`, `stream`, `tool`, `handover`, `store`,
-  `pglite`, `retention`. They do not import one another (but the edges listed in
+  `pglite`, `retention`, `upgrade`. They do not import one another (but the edges listed in
   USE_CASE_IMPORTS), and enter the engine through its facade (`timestep._engine`) only.
 - `cli`, `web`, `worker`, `demo` (the demo app), and the package itself (`timestep/__init__.py`,
   that module only).
@@ -49,6 +49,7 @@ USE_CASES = (
     "timestep.store",
     "timestep.pglite",
     "timestep.retention",
+    "timestep.upgrade",
 )
 """The use-case modules: each holds public entry points."""
 

@@ -458,7 +458,9 @@ def test_runs_list_is_a_table_sorted_by_update_time(env: dict[str, str]) -> None
     cli(env, "approve", "first-parked")  # updated last
     lines = cli(env, "runs", "list").stdout.splitlines()
     header = lines[0].split()
-    assert header[:7] == ["RUN", "STATUS", "AGENT", "MODEL", "UPDATED", "DURATION", "USAGE"]
+    assert header[:8] == [
+        *("RUN", "STATUS", "AGENT", "VERSION", "MODEL", "UPDATED", "DURATION", "USAGE")
+    ]
     rows = [line for line in lines[2:] if line.strip()]
     assert [row.split()[0] for row in rows] == ["first-parked", "a-1"]
     status_column = lines[0].index("STATUS")

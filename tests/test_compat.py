@@ -272,6 +272,29 @@ async def test_dbos_instance_hooks(timestep_db: str) -> None:
     assert all(e.is_set() for e in events)
 
 
+def test_a_workflow_moves_to_another_queue_only_while_it_waits(timestep_db: str) -> None:
+    """`move_waiting_in` writes DBOS's workflow_status in the caller's transaction (its schema
+    on PostgreSQL), and leaves a workflow that is no longer queued."""
+    from dbos import EnqueueOptions
+
+    from timestep._engine import queues
+    from timestep.state.storage import storage_engine
+
+    client = queues.client()
+    options: EnqueueOptions = {"queue_name": "timestep.compat-a", "workflow_name": "nothing"}
+    workflow_id = client.enqueue(options).workflow_id
+
+    def move() -> bool:
+        with storage_engine().begin() as connection:
+            return dbos_compat.move_waiting_in(client, connection, workflow_id, "timestep.compat-b")
+
+    assert move()
+    (status,) = client.list_workflows(workflow_ids=[workflow_id], load_input=False)
+    assert (status.status, status.queue_name) == ("ENQUEUED", "timestep.compat-b")
+    client.cancel_workflow(workflow_id)
+    assert not move()
+
+
 async def test_agent_tools_run_the_agent_they_are_rebound_to() -> None:
     inner = Agent(name="Inner", model=TurnModel([], final="from the original"))
     replacement = Agent(name="Inner", model=TurnModel([], final="from the replacement"))

@@ -55,6 +55,7 @@ STATUS_AND_EXIT_CODE = {
     "RunNotFoundError": (404, 1),
     "InterruptionException": (500, cli_common.EXIT_AWAITING_APPROVAL),
     "LifecycleError": (409, 1),
+    "IncompatibleVersionError": (409, 1),
     "DecisionError": (409, 1),
     "NothingPendingError": (409, cli_common.EXIT_NOTHING_PENDING),
     "RejectionNotAppliedError": (409, 1),

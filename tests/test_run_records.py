@@ -74,7 +74,14 @@ def test_a_forks_inherited_usage_is_kept_when_its_segment_records(timestep_db: s
         ),
     )
     original = records.get(engine, "orig")
-    assert records.create_fork(engine, original, "branch", None, from_segment=2)
+    assert records.create_fork(
+        engine,
+        original,
+        "branch",
+        None,
+        from_segment=2,
+        version=records.RunVersion(original.graph, original.fingerprint),
+    )
     records.write_outcome(
         engine,
         "branch",
@@ -87,3 +94,31 @@ def test_a_forks_inherited_usage_is_kept_when_its_segment_records(timestep_db: s
         "m": records.ModelUsage(1, 1, 1, 2),
         "n": records.ModelUsage(1, 2, 3, 5),
     }
+
+
+def test_a_version_move_is_one_guarded_transaction(timestep_db: str) -> None:
+    """A run moves once from the version it is on, never when pinned, and not at all when its
+    queued continuation could not move with it (a process of its version took it)."""
+    engine = storage_engine()
+    records.create_or_find(
+        engine, "v-1", "Agent", {"start": "Agent"}, "a" * 64, version_label="one"
+    )
+    new_graph = {"start": "Agent", "agents": {}}
+    assert not records.move_version(
+        engine, "v-1", "a" * 64, new_graph, "b" * 64, "two", lambda c: False
+    )
+    assert records.get(engine, "v-1").fingerprint == "a" * 64
+    records.set_pinned(engine, "v-1", True)
+    assert not records.move_version(engine, "v-1", "a" * 64, new_graph, "b" * 64, "two")
+    records.set_pinned(engine, "v-1", False)
+    assert records.move_version(engine, "v-1", "a" * 64, new_graph, "b" * 64, "two", lambda c: True)
+    assert not records.move_version(engine, "v-1", "a" * 64, new_graph, "c" * 64, "three")
+    moved = records.get(engine, "v-1")
+    assert (moved.fingerprint, moved.graph, moved.version_label) == ("b" * 64, new_graph, "two")
+    (move,) = moved.version_moves
+    assert (move.from_version, move.from_label, move.to_label, move.segment) == (
+        "a" * 64,
+        "one",
+        "two",
+        1,
+    )

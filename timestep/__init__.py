@@ -18,6 +18,7 @@ from .errors import (
     ContextStorageError,
     DatabaseUnavailableError,
     DecisionError,
+    IncompatibleVersionError,
     InterruptionException,
     InvalidArgumentError,
     InvalidRunIdError,
@@ -78,6 +79,10 @@ _LAZY: dict[str, str] = {
     "RunOverrides": ".state.records",
     "RunOwner": ".state.records",
     "RunRecord": ".state.records",
+    "VersionMove": ".state.records",
+    "UpgradeResult": ".upgrade",
+    "pin_run": ".upgrade",
+    "upgrade_runs": ".upgrade",
     "RunStateStore": ".store",
     "from_typescript_json": ".state.typescript",
     "to_typescript_json": ".state.typescript",
@@ -105,11 +110,12 @@ if TYPE_CHECKING:
     from .retention import PruneReport, prune_runs
     from .run import consume_result, launch, run_agent, submit
     from .runs import get_run, list_runs
-    from .state.records import ModelUsage, RunOverrides, RunOwner, RunRecord
+    from .state.records import ModelUsage, RunOverrides, RunOwner, RunRecord, VersionMove
     from .state.typescript import from_typescript_json, to_typescript_json
     from .store import RunStateStore
     from .stream import stream_events
     from .tool import idempotency_key, uninterruptible, unrecorded
+    from .upgrade import UpgradeResult, pin_run, upgrade_runs
 
 
 def __getattr__(name: str) -> Any:
@@ -137,6 +143,7 @@ __all__ = [
     "DecisionError",
     "DurableRunResult",
     "DurableRunResultStreaming",
+    "IncompatibleVersionError",
     "InterruptionException",
     "InvalidArgumentError",
     "InvalidRunIdError",
@@ -175,6 +182,8 @@ __all__ = [
     "ToolOutputNotSerializableError",
     "UnknownModelPrefixError",
     "UnsupportedStateVersionError",
+    "UpgradeResult",
+    "VersionMove",
     "approve",
     "cancel",
     "configure",
@@ -185,6 +194,7 @@ __all__ = [
     "idempotency_key",
     "launch",
     "list_runs",
+    "pin_run",
     "prune_runs",
     "register_agent",
     "reject",
@@ -196,4 +206,5 @@ __all__ = [
     "to_typescript_json",
     "uninterruptible",
     "unrecorded",
+    "upgrade_runs",
 ]

@@ -183,6 +183,11 @@ async def resume(run_id: str) -> DurableRunResult:
     Needs the run's agent registered in this process (`register_agent`), to rebuild the SDK
     result. A run still awaiting decisions raises `DecisionError`, unless it has an approval
     deadline: then `resume` waits for the deadline to continue it.
+
+    When this process has another version of the agent than the run's, the run moves to this
+    version if its history and pending calls are valid here (and it is not pinned), and goes on
+    here; otherwise `IncompatibleVersionError` says at once what is incompatible, and the run
+    stays as it was for a process that has its version (see "Deploying new agent code").
     """
     from dbos import DBOS, WorkflowHandleAsync
 
@@ -193,23 +198,26 @@ async def resume(run_id: str) -> DurableRunResult:
         records.get_with_decisions, storage.storage_engine(), run_id
     )
     workflow_id = engine.segment_workflow_id(run_id, record.segment)
-    if record.status == "awaiting_approval":
-        undecided = engine.undecided(record.pending_approvals, decided)
-        if undecided and record.approval_timeout is None:
-            raise DecisionError(
-                f"run {run_id!r} still awaits decisions on "
-                + ", ".join(f"{p['call_id']} ({p['tool_name']})" for p in undecided)
-            )
-        if not undecided:
-            await asyncio.to_thread(_advance_and_enqueue, record)
-        # Otherwise the deadline's delayed segment continues the run.
-        workflow_id = engine.segment_workflow_id(run_id, record.segment + 1)
+    undecided = engine.undecided(record.pending_approvals, decided)
+    if record.status == "awaiting_approval" and undecided and record.approval_timeout is None:
+        raise DecisionError(
+            f"run {run_id!r} still awaits decisions on "
+            + ", ".join(f"{p['call_id']} ({p['tool_name']})" for p in undecided)
+        )
     agent = engine.get_agent(record.agent_name)
     if agent is None:
         raise AgentNotRegisteredError(
             f"resume({run_id!r}) needs agent {record.agent_name!r} registered in this process "
             "(timestep.register_agent); get_run() reads the run without it"
         )
+    # Another version of the agent here: the run moves to it if compatible (its queued
+    # continuation with it), else IncompatibleVersionError at once, the run unchanged.
+    record = await engine.adopt_version_async(record, agent)
+    if record.status == "awaiting_approval":
+        if not undecided:
+            await asyncio.to_thread(_advance_and_enqueue, record)
+        # Otherwise the deadline's delayed segment continues the run.
+        workflow_id = engine.segment_workflow_id(run_id, record.segment + 1)
     await asyncio.to_thread(engine.ensure_dbos)
     await engine.listen_for_registered_agents_async()
     handle: WorkflowHandleAsync[Any] = await DBOS.retrieve_workflow_async(workflow_id)

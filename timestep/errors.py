@@ -18,6 +18,7 @@ The hierarchy, with each class's `http_status` and `exit_code` where it sets its
   + ArgumentTypeError (also TypeError)
   + RunNotFoundError                                              404
   + AgentMismatchError
+    - IncompatibleVersionError                                    409
   + AgentNotRegisteredError
   + ToolOutputNotSerializableError
   + ReplayMismatchError
@@ -127,6 +128,42 @@ class AgentMismatchError(TimestepError):
         )
         self.run_id = run_id
         self.differences = differences
+
+
+class IncompatibleVersionError(AgentMismatchError):
+    """A run cannot go on under this process's version of its agent: what it recorded or
+    waits on does not exist or validate there (or the run is pinned to its version). Nothing
+    was changed: the run stays parked, or queued for a process with its version."""
+
+    http_status = 409
+
+    def __init__(
+        self,
+        run_id: str,
+        version: str,
+        this_version: str,
+        problems: list[str],
+        *,
+        pinned: bool = False,
+    ) -> None:
+        why = (
+            f"it is pinned to version {version}"
+            if pinned
+            else "; ".join(problems) or "its graph differs"
+        )
+        TimestepError.__init__(
+            self,
+            f"run {run_id!r} is on agent version {version} and cannot go on under this "
+            f"process's version {this_version}: {why}. The run is unchanged: a process that "
+            f"still runs version {version} (an old worker kept during the rollout) finishes "
+            f"it, or fork it onto the new code: `timestep.fork({run_id!r}, turn=N, "
+            "agent=<the new agent>)` with N before its first use of what changed",
+        )
+        self.run_id = run_id
+        self.differences = problems
+        self.version = version
+        self.this_version = this_version
+        self.pinned = pinned
 
 
 class AgentNotRegisteredError(TimestepError):

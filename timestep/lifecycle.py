@@ -8,12 +8,16 @@ happens wherever the run's agent is (a worker, or a process calling `resume`).
 from __future__ import annotations
 
 import asyncio
+from typing import TYPE_CHECKING, Any
 
 from . import _engine as engine
 from .errors import LifecycleError
 from .runs import get_run
 from .state import owners, records, storage
 from .state.records import RunOverrides, RunRecord
+
+if TYPE_CHECKING:  # `fork(agent=)` only: cancel and retry never load the Agents SDK
+    from agents import Agent
 
 ACTIVE = ("running", "awaiting_approval")
 
@@ -85,7 +89,9 @@ async def retry(run_id: str) -> RunRecord:
         if moved and has_deadline:
             # Its deadline segment waits out what is left of the deadline, or continues at once
             # with the undecided calls rejected if the deadline has passed meanwhile.
-            await engine.resume_segment(run_id, record.segment + 1, record.agent_name)
+            await engine.resume_segment(
+                run_id, record.segment + 1, record.agent_name, record.fingerprint
+            )
         return await get_run(run_id)
     if status is None:
         raise LifecycleError(f"run {run_id!r} has no recorded segment {record.segment} to retry")
@@ -108,7 +114,9 @@ async def retry(run_id: str) -> RunRecord:
         error=None,
     )
     if moved:
-        await engine.rewind_segment(run_id, record.segment, record.agent_name, start)
+        await engine.rewind_segment(
+            run_id, record.segment, record.agent_name, record.fingerprint, start
+        )
     return await get_run(run_id)
 
 
@@ -119,6 +127,7 @@ async def fork(
     new_run_id: str | None = None,
     model: str | None = None,
     instructions: str | None = None,
+    agent: Agent[Any] | None = None,
 ) -> RunRecord:
     """Start a new run that reuses `run_id`'s recorded turns before `turn` and goes live from it.
 
@@ -130,6 +139,11 @@ async def fork(
     starting agent. It goes on the agent's queue, like `retry`: a process with the agent runs
     it (`resume(new_run_id)` here). Returns the new run's record; its usage counts the reused
     turns under the model that made them.
+
+    With `agent` (the same starting agent, another version of its code: registered here), the
+    new run is on that agent's graph instead of the original's: the way out for a run that is
+    incompatible with new code (`IncompatibleVersionError`). Fork at a turn before the run
+    first used what no longer exists (`turn=0` starts over from its input).
 
     Runs with a session or with objects that cannot be stored (run config, hooks, non-JSON
     context) cannot be forked (`LifecycleError`), nor can a turn the run never reached.
@@ -161,13 +175,31 @@ async def fork(
         run_config=kept.run_config,
         instructions=instructions if instructions is not None else kept.instructions,
     )
+    graph, fingerprint, label = original.graph, original.fingerprint, original.version_label
+    if agent is not None:
+        if agent.name != original.agent_name:
+            raise LifecycleError(
+                f"run {run_id!r} starts with agent {original.agent_name!r}; fork it with another "
+                f"version of that agent, not {agent.name!r}"
+            )
+        engine.register_agent(agent)
+        graph = engine.describe_graph(agent)
+        fingerprint = engine.fingerprint(graph)
+        version = engine.version_of(agent.name)
+        label = version[1] if version is not None and version[0] == fingerprint else None
     created = await asyncio.to_thread(
-        records.create_fork, database, original, new_id, overrides, segment
+        records.create_fork,
+        database,
+        original,
+        new_id,
+        overrides,
+        segment,
+        records.RunVersion(graph, fingerprint, label),
     )
     if not created:
         raise LifecycleError(f"run {new_id!r} already exists; fork under another run id")
     # The fork's first segment is a copy of the original's segment `segment`, input included.
-    await engine.fork_segment(run_id, segment, step_id, new_id, original.agent_name)
+    await engine.fork_segment(run_id, segment, step_id, new_id, original.agent_name, fingerprint)
     return await get_run(new_id)
 
 

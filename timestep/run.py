@@ -146,6 +146,7 @@ async def _create_or_check(
         )
     graph = engine.describe_graph(agent)
     fingerprint = engine.fingerprint(graph)
+    version = engine.version_of(agent.name)
     record, created = await asyncio.to_thread(
         records.create_or_find,
         storage_engine(),
@@ -157,9 +158,14 @@ async def _create_or_check(
         streamed,
         models,
         input_hash,
+        version[1] if version is not None and version[0] == fingerprint else None,
     )
     if not created and record.fingerprint != fingerprint:
-        raise AgentMismatchError(run_id, engine.graph_differences(record.graph, graph))
+        if record.agent_name != agent.name:
+            raise AgentMismatchError(run_id, engine.graph_differences(record.graph, graph))
+        # Another version of the run's agent: the run goes on here if it is compatible
+        # (recorded as a move), else IncompatibleVersionError says why, changing nothing.
+        record = await engine.adopt_version_async(record, agent)
     return record, created
 
 
@@ -328,9 +334,13 @@ async def run_agent(
     Calling `run_agent` with the id of a finished run returns its stored result without running
     anything. Passing a `RunState` (timestep 2026.0.x's resume form: load, approve, run) with the
     `run_id` of a run parked for approval continues that run; without `run_id` it starts a new
-    run from the state. An existing id started with a different agent graph raises
-    `AgentMismatchError`. With `raise_on_interruption=True`, a run that stops for approval raises
-    `InterruptionException` instead of returning a result with `interruptions`.
+    run from the state. An existing id started with another version of the agent's graph
+    goes on under this one when its history and pending calls are valid here (the run records
+    the move; see "Deploying new agent code" in the README), else `IncompatibleVersionError`
+    (an `AgentMismatchError`) names every incompatibility and nothing changes; an id started
+    with another starting agent raises `AgentMismatchError`. With `raise_on_interruption=True`,
+    a run that stops for approval raises `InterruptionException` instead of returning a
+    result with `interruptions`.
 
     Reusing the id of an existing run with another input or model logs a warning and goes on
     with the recorded run; `on_existing="error"` raises `RunExistsError` instead.
@@ -473,7 +483,9 @@ async def submit(
         needs_attachments=False,
     )
     if record.segment == 1 and record.status == "running":
-        await engine.enqueue_segment(segment_workflow_id(run_id, 1), agent.name, request)
+        await engine.enqueue_segment(
+            segment_workflow_id(run_id, 1), agent.name, record.fingerprint, request
+        )
     return run_id
 
 

@@ -142,12 +142,23 @@ def _with_owners(found: list[RunRecord]) -> list[RunRecord]:
 def _queued_note(record: RunRecord, queue: str | None, live_agents: set[str]) -> str:
     if queue is not None and queue.startswith(engine.PROCESS_QUEUE_PREFIX):
         return "queued for the process that took it over"
-    if queue is None or queue == engine.queue_name(record.agent_name):
+    versioned = queue is not None and queue.startswith(engine.VERSION_QUEUE_PREFIX)
+    if queue is None or versioned or queue == engine.queue_name(record.agent_name):
+        # A version's queue is read only by processes with that version: the owners' heartbeat
+        # lists agent names, not versions, so a live process with the agent may still not
+        # have this version (issue 23: the fleet engineer adds versions to the heartbeat).
+        at = f" at version {record.version}" if versioned else ""
+        label = f" ({record.version_label})" if versioned and record.version_label else ""
         if record.agent_name in live_agents:
-            return f"queued for a process with agent {record.agent_name!r}"
+            return f"queued for a process with agent {record.agent_name!r}{at}{label}" + (
+                " (processes with another version leave it: `timestep runs upgrade` "
+                "moves it to new code if compatible)"
+                if versioned
+                else ""
+            )
         return (
-            f"queued for a process with agent {record.agent_name!r}, and no live process has "
-            "it: start a worker (`timestep worker --app MODULE`)"
+            f"queued for a process with agent {record.agent_name!r}{at}{label}, and no live "
+            "process has it: start a worker (`timestep worker --app MODULE`)"
         )
     return f"queued on {queue}"
 

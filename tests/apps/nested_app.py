@@ -1,6 +1,6 @@
 """An agent used as a tool whose own tool needs approval: the whole run parks on it.
 
-    python -m tests.apps.nested_app DB_URL LOG MODE     (MODE: run | approve | resume)
+python -m tests.apps.nested_app DB_URL LOG MODE     (MODE: run | approve | resume)
 """
 
 from __future__ import annotations

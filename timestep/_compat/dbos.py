@@ -10,6 +10,10 @@
 - Stopping the threads that dequeue work without destroying the instance (a stopping process).
 - DBOS's backoff when a database operation lost its connection (60 s at most), bounded so a
   step that finished during an outage is recorded soon after the database is back.
+- Moving a workflow that waits on a queue to another queue, only while it still waits, inside
+  the caller's transaction (`DBOSClient.resume_workflow(queue_name=)` also takes a workflow
+  another process is running): a run that moves to a newer agent version moves its queued
+  continuation with it.
 - Listening to a queue after launch: `DBOS.listen_queues` must be called before launch, but
   a process registers agents (and so their queues) whenever `run_agent` first sees them. DBOS's
   queue manager re-reads the listened list every second, so appending to it takes effect.
@@ -59,6 +63,24 @@ def listen_to_queue(dbos: DBOS, name: str) -> None:
     queues = listened_queues(dbos)
     if queues is not None and name not in queues:
         queues.append(name)
+
+
+def move_waiting_in(
+    client: Any, connection: sa.Connection, workflow_id: str, queue_name: str
+) -> bool:
+    """Put `workflow_id` on queue `queue_name` if it is still waiting on a queue (ENQUEUED, or
+    DELAYED), in the caller's transaction on the system database; False if a process dequeued
+    it already (or it never was queued). One guarded UPDATE: a dequeue races it on the row."""
+    sys_db = client._sys_db
+    sys_db._apply_caller_schema(connection)
+    table = sys_db.tables.workflow_status
+    moved = connection.execute(
+        sa.update(table)
+        .where(table.c.workflow_uuid == workflow_id, table.c.status.in_(("ENQUEUED", "DELAYED")))
+        .where(table.c.queue_name.is_not(None))
+        .values(queue_name=queue_name)
+    ).rowcount
+    return bool(moved)
 
 
 def stop_dequeuing(dbos: DBOS) -> None:

@@ -12,6 +12,9 @@ What each group guarantees:
   process's DBOS instance, under an executor id of its own, and its orderly stop.
 - Agents (`register_agent`, `describe_graph`, `fingerprint`, ...): the agents this process can
   run, and the graph a run records and is checked against.
+- Versions (`version_of`, `judge_version`, `move_to_version`, `adopt_version_async`): whether
+  a run recorded under one graph may go on under another, and its move there (recorded, its
+  queued continuation moved with it in one transaction).
 - Segments (`start_segment`, `enqueue_segment`, `cancel_segment`, `rewind_segment`,
   `fork_segment`, `segment_steps`, `segment_events`, ...): a run segment is a DBOS workflow under
   a deterministic id; every operation on it is idempotent under that id, and works through
@@ -44,6 +47,13 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "fingerprint": ("registry", "fingerprint"),
     "graph_differences": ("registry", "graph_differences"),
     "check_graph": ("registry", "check_graph"),
+    # versions
+    "version_of": ("registry", "version_of"),
+    "Verdict": ("moves", "Verdict"),
+    "judge_version": ("moves", "judge"),
+    "move_to_version": ("moves", "move"),
+    "adopt_version": ("moves", "adopt_version"),
+    "adopt_version_async": ("moves", "adopt_version_async"),
     # segments
     "PendingCallRef": ("requests", "PendingCallRef"),
     "RunInput": ("requests", "RunInput"),
@@ -88,6 +98,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "run_id_or_new": ("naming", "run_id_or_new"),
     "segment_workflow_id": ("naming", "segment_workflow_id"),
     "queue_name": ("naming", "queue_name"),
+    "VERSION_QUEUE_PREFIX": ("naming", "VERSION_QUEUE_PREFIX"),
     "MODEL_STEP_NAME": ("naming", "MODEL_STEP_NAME"),
     "TOOL_STEP_NAME": ("naming", "TOOL_STEP_NAME"),
     "PROCESS_QUEUE_PREFIX": ("naming", "PROCESS_QUEUE_PREFIX"),
@@ -129,9 +140,15 @@ if TYPE_CHECKING:  # the names above, for type checkers (`x as x`: re-exported)
     from .live import take_live_result as take_live_result
     from .live import take_live_stream as take_live_stream
     from .liveness import judge as judge_liveness  # noqa: F401  (re-exported)
+    from .moves import Verdict as Verdict
+    from .moves import adopt_version as adopt_version
+    from .moves import adopt_version_async as adopt_version_async
+    from .moves import judge as judge_version  # noqa: F401  (re-exported)
+    from .moves import move as move_to_version  # noqa: F401  (re-exported)
     from .naming import MODEL_STEP_NAME as MODEL_STEP_NAME
     from .naming import PROCESS_QUEUE_PREFIX as PROCESS_QUEUE_PREFIX
     from .naming import TOOL_STEP_NAME as TOOL_STEP_NAME
+    from .naming import VERSION_QUEUE_PREFIX as VERSION_QUEUE_PREFIX
     from .naming import queue_name as queue_name
     from .naming import run_id_or_new as run_id_or_new
     from .naming import segment_workflow_id as segment_workflow_id
@@ -146,6 +163,7 @@ if TYPE_CHECKING:  # the names above, for type checkers (`x as x`: re-exported)
     from .registry import graph_differences as graph_differences
     from .registry import register_agent as register_agent
     from .registry import register_module as register_module
+    from .registry import version_of as version_of
     from .requests import PendingCallRef as PendingCallRef
     from .requests import RunInput as RunInput
     from .requests import SegmentRequest as SegmentRequest

@@ -103,9 +103,12 @@ async def schedule_deadline(
     """
     from .queues import enqueue_segment
 
+    # On the queue of the version the run is on now (it may have moved since it started).
+    record = await asyncio.to_thread(until_reachable, records.get, storage_engine(), run_id)
     await enqueue_segment(
         segment_workflow_id(run_id, segment + 1),
         agent,
+        record.fingerprint,
         requests.continuation(
             run_id,
             segment + 1,

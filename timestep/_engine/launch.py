@@ -20,7 +20,6 @@ from ..state import storage
 from ..state.database import create_engine
 from . import liveness, outages, registry, stopping
 from .fleet import Fleet
-from .naming import queue_name
 
 logger = logging.getLogger("timestep")
 
@@ -121,10 +120,10 @@ def ensure_dbos() -> None:
             # workflows, which may be running now: they must not be moved.)
             owner.take_over_own_past()
         if restrict_queues:
-            # Dequeue only the queues of agents this process has (and its own, when used).
+            # Dequeue only the queues of the agent versions this process has (and its own,
+            # when used).
             takes_work = config.settings().take_queued_work
-            names = registry.registered_names() if takes_work else []
-            DBOS.listen_queues([queue_name(name) for name in names])
+            DBOS.listen_queues(queues.agent_queues() if takes_work else [])
         if not dbos_compat.is_launched(instance):
             DBOS.launch()
         _process.fleet = owner

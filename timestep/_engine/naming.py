@@ -10,6 +10,7 @@ import re
 import uuid
 
 from ..errors import InvalidRunIdError
+from ..state.run_record import version_id
 
 QUEUE_PREFIX = "timestep:"
 PROCESS_QUEUE_PREFIX = "timestep-process:"
@@ -36,8 +37,20 @@ DECIDED_TOPIC = "timestep.decided"
 
 
 def queue_name(agent_name: str) -> str:
-    """The queue of continuations for `agent_name`, read by every process that has the agent."""
+    """The queue of continuations for `agent_name` whatever its version, read by every process
+    that has the agent: what was queued before runs had versions (`version_queue_name`)."""
     return QUEUE_PREFIX + agent_name
+
+
+VERSION_QUEUE_PREFIX = "timestep@"
+"""Queues of one version of an agent: `timestep@<version>:<agent name>` (disjoint from the
+agent queues, whatever an agent is named)."""
+
+
+def version_queue_name(agent_name: str, fingerprint: str) -> str:
+    """The queue of continuations for `agent_name` at graph `fingerprint`: read only by
+    processes that registered that very graph."""
+    return f"{VERSION_QUEUE_PREFIX}{version_id(fingerprint)}:{agent_name}"
 
 
 def process_queue_name(executor_id: str) -> str:

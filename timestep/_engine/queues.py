@@ -1,7 +1,10 @@
-"""The DBOS queues that carry run continuations to workers that have the agent.
+"""The DBOS queues that carry run continuations to workers that can run them.
 
-Each starting agent has its own queue, and a process listens only to the queues of agents it
-has registered, so a process without an agent's code never takes that agent's work.
+Each version of a starting agent (its graph fingerprint) has its own queue, and a process
+listens only to the queues of the versions it has registered, so a process without a run's
+code, or with another version of it, never takes that run's work. Every process with an agent
+also listens to the agent's queue of before versions existed (`naming.queue_name`), so that
+what was queued there still runs.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from .naming import (
     process_queue_name,
     queue_name,
     segment_workflow_id,
+    version_queue_name,
 )
 from .requests import SegmentRequest
 
@@ -50,23 +54,32 @@ def _register(name: str, *, listen: bool, worker_concurrency: int | None = None)
     _registered.add(name)
 
 
-def listen_for_registered_agents() -> None:
-    """Register the queue of every registered agent, and listen to it when this process takes
-    queued work (DBOS launched)."""
+def agent_queues() -> list[str]:
+    """The queues of every registered agent: its legacy queue and its version's queue."""
     from . import registry  # (its context codecs import pydantic: deciders do not need it)
 
+    names: list[str] = []
     for name in registry.registered_names():
+        names.append(queue_name(name))
+        version = registry.version_of(name)
+        if version is not None:
+            names.append(version_queue_name(name, version[0]))
+    return names
+
+
+def listen_for_registered_agents() -> None:
+    """Register the queues of every registered agent (its version's and its legacy one), and
+    listen to them when this process takes queued work (DBOS launched)."""
+    for name in agent_queues():
         _register(
-            queue_name(name),
+            name,
             listen=config.settings().take_queued_work,
             worker_concurrency=config.worker_concurrency(),
         )
 
 
 async def listen_for_registered_agents_async() -> None:
-    from . import registry
-
-    if all(queue_name(name) in _registered for name in registry.registered_names()):
+    if all(name in _registered for name in agent_queues()):
         return  # the common case, a run of a known agent: no thread hop
     # DBOS's synchronous calls refuse to run on a thread with a running event loop.
     await asyncio.to_thread(listen_for_registered_agents)
@@ -122,10 +135,10 @@ def client(*, make_tables: bool = True) -> DBOSClient:
 
 
 def _options(
-    workflow_id: str, agent_name: str, delay_seconds: float | None = None
+    workflow_id: str, agent_name: str, fingerprint: str, delay_seconds: float | None = None
 ) -> EnqueueOptions:
     options: EnqueueOptions = {
-        "queue_name": queue_name(agent_name),
+        "queue_name": version_queue_name(agent_name, fingerprint),
         "workflow_name": SEGMENT_WORKFLOW,
         "workflow_id": workflow_id,
         "app_version": config.settings().application_version,
@@ -139,17 +152,22 @@ def _options(
 async def enqueue_segment(
     workflow_id: str,
     agent_name: str,
+    fingerprint: str,
     request: SegmentRequest,
     delay_seconds: float | None = None,
 ) -> None:
-    """Enqueue a run segment under `workflow_id`; a second enqueue of the same id is a no-op."""
-    await client().enqueue_async(_options(workflow_id, agent_name, delay_seconds), request)
+    """Enqueue a run segment under `workflow_id` on the queue of the run's version (graph
+    `fingerprint`); a second enqueue of the same id is a no-op."""
+    await client().enqueue_async(
+        _options(workflow_id, agent_name, fingerprint, delay_seconds), request
+    )
 
 
 def enqueue_segment_in(
     connection: sa.Connection,
     workflow_id: str,
     agent_name: str,
+    fingerprint: str,
     request: SegmentRequest,
     *,
     wake: bool = False,
@@ -158,7 +176,9 @@ def enqueue_segment_in(
     with the caller's writes, or not at all). With `wake`, also tell a segment that waits out
     an approval deadline that its calls are decided (`DECIDED_TOPIC`)."""
     decider = client(make_tables=False)
-    decider.enqueue_in_transaction(connection, _options(workflow_id, agent_name), request)
+    decider.enqueue_in_transaction(
+        connection, _options(workflow_id, agent_name, fingerprint), request
+    )
     if wake:
         decider.send_in_transaction(connection, workflow_id, True, DECIDED_TOPIC)
 
@@ -193,8 +213,28 @@ def continuation_enqueuer(record: RunRecord) -> Callable[[sa.Connection], None]:
             connection,
             next_id,
             record.agent_name,
+            record.fingerprint,
             request,
             wake=record.approval_timeout is not None,
         )
 
     return enqueue
+
+
+def queue_mover(
+    workflow_id: str, agent_name: str, fingerprint: str, *, required: bool
+) -> Callable[[sa.Connection], bool]:
+    """What moves a run's segment `workflow_id`, if it waits on a queue, to the queue of
+    version `fingerprint`, inside the transaction that records the run's move
+    (`records.move_version`). With `required` (the run is running: its segment exists), a
+    segment that a process took already is left to it and the move is undone (False): it runs
+    on the version it was taken with."""
+    mover = client(make_tables=False)  # made before the transaction: it holds a write lock
+
+    def move(connection: sa.Connection) -> bool:
+        moved = dbos_compat.move_waiting_in(
+            mover, connection, workflow_id, version_queue_name(agent_name, fingerprint)
+        )
+        return moved or not required
+
+    return move

@@ -20,6 +20,9 @@ from ..context import ContextStorage
 from ..errors import AgentMismatchError, ArgumentTypeError, InvalidArgumentError, TimestepError
 
 _agents: dict[str, Agent[Any]] = {}
+_labels: dict[str, str] = {}
+_versions: dict[str, str] = {}
+"""Fingerprint of each registered agent's graph, computed on first use after registration."""
 _lock = threading.Lock()
 
 
@@ -52,7 +55,12 @@ def walk_agents(agent: Agent[Any], *, through_agent_tools: bool = False) -> list
     return list(seen.values())
 
 
-def register_agent(agent: Agent[Any], *, context_storage: ContextStorage | None = None) -> None:
+def register_agent(
+    agent: Agent[Any],
+    *,
+    context_storage: ContextStorage | None = None,
+    version: str | None = None,
+) -> None:
     """Make `agent` and every agent it hands off to available to runs in this process.
 
     Registering another agent under a name already taken replaces it (a redefinition in a
@@ -61,6 +69,10 @@ def register_agent(agent: Agent[Any], *, context_storage: ContextStorage | None 
     `context_storage` declares how the context of runs starting with `agent` is stored
     (`timestep.ContextStorage`: secret fields never stored, a serializer and deserializer).
     Registering again without it keeps the declaration made before.
+
+    `version` labels this code of `agent` (a release name, a date): runs started or moved here
+    record it next to the graph fingerprint, which is what decides where a run may go on (see
+    "Deploying new agent code" in the README). Registering again without it keeps the label.
     """
     from agents import Agent
 
@@ -73,14 +85,33 @@ def register_agent(agent: Agent[Any], *, context_storage: ContextStorage | None 
             "context_storage must be a timestep.ContextStorage, not "
             f"{type(context_storage).__name__}"
         )
+    if version is not None and (not isinstance(version, str) or not version.strip()):
+        raise InvalidArgumentError(f"version must be a non-empty string, got {version!r}")
     from .mcp_servers import note_loops
 
     note_loops(walk_agents(agent, through_agent_tools=True))
     with _lock:
         for reachable in walk_agents(agent):
             _agents[reachable.name] = reachable
+            _versions.pop(reachable.name, None)
         if context_storage is not None:
             context.declare(agent.name, context_storage)
+        if version is not None:
+            _labels[agent.name] = version
+
+
+def version_of(name: str) -> tuple[str, str | None] | None:
+    """(graph fingerprint, label) of the agent registered as `name`; None if there is none."""
+    agent = _agents.get(name)
+    if agent is None:
+        return None
+    found = _versions.get(name)
+    if found is None:
+        found = fingerprint(describe_graph(agent))
+        with _lock:
+            if _agents.get(name) is agent:
+                _versions[name] = found
+    return found, _labels.get(name)
 
 
 def get_agent(name: str) -> Agent[Any] | None:

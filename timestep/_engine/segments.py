@@ -3,7 +3,7 @@
 Each segment of run R is the DBOS workflow `R:N` (`naming.segment_workflow_id`). These calls
 go through DBOS's client (`queues.client`), so they need no launched DBOS and no agent code:
 the CLI and HTTP handlers use them too. A segment that goes back on a queue goes on its
-agent's queue, where any process that has the agent runs it.
+queue of the run's version, where any process that has that version of the agent runs it.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from dbos import SetWorkflowID, StepInfo, WorkflowStatus
 from .. import config
 from . import queues
 from .events import STREAM_KEY, entry_events
-from .naming import MODEL_STEP_NAME, queue_name, segment_workflow_id
+from .naming import MODEL_STEP_NAME, segment_workflow_id, version_queue_name
 from .requests import SegmentRequest, from_workflow_input
 
 
@@ -73,35 +73,39 @@ async def cancel_segment(run_id: str, segment: int) -> bool:
     return True
 
 
-async def resume_segment(run_id: str, segment: int, agent_name: str) -> None:
-    """Put a cancelled segment back on its agent's queue, from where it stopped."""
+async def resume_segment(run_id: str, segment: int, agent_name: str, fingerprint: str) -> None:
+    """Put a cancelled segment back on the queue of its run's version (graph `fingerprint`),
+    from where it stopped."""
     await queues.client().resume_workflow_async(
-        segment_workflow_id(run_id, segment), queue_name=queue_name(agent_name)
+        segment_workflow_id(run_id, segment),
+        queue_name=version_queue_name(agent_name, fingerprint),
     )
 
 
-async def rewind_segment(run_id: str, segment: int, agent_name: str, start_step: int) -> None:
-    """Put the segment back on its agent's queue, running again from step `start_step` (the
-    steps before it are kept)."""
+async def rewind_segment(
+    run_id: str, segment: int, agent_name: str, fingerprint: str, start_step: int
+) -> None:
+    """Put the segment back on the queue of its run's version, running again from step
+    `start_step` (the steps before it are kept)."""
     await queues.client().rewind_workflow_async(
         segment_workflow_id(run_id, segment),
         start_step=start_step,
-        queue_name=queue_name(agent_name),
+        queue_name=version_queue_name(agent_name, fingerprint),
     )
 
 
 async def fork_segment(
-    run_id: str, segment: int, step_id: int, new_run_id: str, agent_name: str
+    run_id: str, segment: int, step_id: int, new_run_id: str, agent_name: str, fingerprint: str
 ) -> None:
     """Start run `new_run_id`'s first segment as a copy of the segment that replays its steps
-    before `step_id`, on the agent's queue."""
+    before `step_id`, on the queue of the new run's version (graph `fingerprint`)."""
     # The copy's workflow id (the new run's first segment) tells it which run it belongs to.
     with SetWorkflowID(segment_workflow_id(new_run_id, 1)):
         await queues.client().fork_workflow_async(
             segment_workflow_id(run_id, segment),
             step_id,
             application_version=config.settings().application_version,
-            queue_name=queue_name(agent_name),
+            queue_name=version_queue_name(agent_name, fingerprint),
         )
 
 

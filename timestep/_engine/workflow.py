@@ -26,6 +26,7 @@ from ..context import ContextStorage, declared_for, state_json, stored_context
 from ..errors import AgentMismatchError, TimestepError, wrapped
 from ..state import records
 from ..state.retry import until_reachable
+from ..state.run_record import version_id
 from ..state.storage import storage_engine
 from . import live, registry, requests
 from .continuations import deadline_wait, load_continuation, schedule_deadline
@@ -48,16 +49,27 @@ def default_model_provider() -> ModelProvider:
     return MultiModelProvider()
 
 
-async def _wait_for_agent(run_id: str, name: str, graph: dict[str, Any]) -> Agent[Any]:
+async def _wait_for_agent(run_id: str, name: str, record: records.RunRecord) -> Agent[Any]:
+    """The registered agent `name` once its graph is the run's; meanwhile the segment waits
+    (PENDING in the database, never failed), logging once what it waits for. A process takes
+    such a segment only from the queue of before versions, or when it takes over a dead
+    process's work: version queues bring a segment only to processes with its version."""
     logged = ""
     while True:
         agent = registry.get_agent(name)
         if agent is not None:
             try:
-                registry.check_graph(run_id, graph, agent)
+                registry.check_graph(run_id, record.graph, agent)
                 return agent
             except AgentMismatchError as exc:
-                reason = str(exc)
+                version = version_id(record.fingerprint, record.version_label)
+                here = registry.version_of(name)
+                reason = (
+                    f"run {run_id!r} is on version {version} of agent {name!r} and this process "
+                    f"has version {version_id(*here) if here else '?'}: "
+                    + "; ".join(exc.differences)
+                    + f". It waits for a process with version {record.version} of the agent"
+                )
         else:
             reason = (
                 f"run {run_id!r} waits for agent {name!r}, which this process has not "
@@ -100,7 +112,7 @@ async def _starting_agent(
     if attached is not None and attached.agent is not None:
         return attached.agent, None
     record = await asyncio.to_thread(until_reachable, records.get, storage_engine(), run_id)
-    agent = await _wait_for_agent(run_id, agent_name, record.graph)
+    agent = await _wait_for_agent(run_id, agent_name, record)
     overrides = record.overrides
     if overrides is not None:
         changes: dict[str, Any] = {}

@@ -117,6 +117,7 @@ def runs_table(found: list[RunRecord]) -> None:
         ("RUN", "left"),
         ("STATUS", "left"),
         ("AGENT", "left"),
+        ("VERSION", "left"),  # issue 23: the agent version the run is on
         ("MODEL", "left"),
         ("UPDATED", "left"),
         ("DURATION", "right"),
@@ -129,6 +130,7 @@ def runs_table(found: list[RunRecord]) -> None:
             cell(record.run_id),
             cell(record.status),
             cell(record.agent_name),
+            cell(record.version_label or record.version),
             cell(model_of(record)),
             when(record.updated_at),
             duration(run_duration(record)),
@@ -136,6 +138,11 @@ def runs_table(found: list[RunRecord]) -> None:
             cell(_detail(record)),
         )
     show(table)
+
+
+def version_line(record: RunRecord) -> str:
+    label = f" ({record.version_label})" if record.version_label else ""
+    return record.version + label + (", pinned" if record.pinned else "")
 
 
 def record_detail(record: RunRecord) -> None:
@@ -148,6 +155,8 @@ def record_detail(record: RunRecord) -> None:
         ("run", record.run_id),
         ("status", record.status),
         ("agent", record.agent_name),
+        ("version", version_line(record)),  # issue 23: version, pin and moves
+        *(("", f"moved {move.describe()}, {when(move.at)}") for move in record.version_moves),
         ("model", model_of(record)),
         ("segments", str(record.segment)),
         ("created", when(record.created_at)),

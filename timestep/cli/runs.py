@@ -1,10 +1,12 @@
-"""`timestep runs ...`: list, show, steps, tail (read only), cancel, retry, fork."""
+"""`timestep runs ...`: list, show, steps, tail (read only), cancel, retry, fork (and
+upgrade, pin: `cli/upgrade.py`)."""
 
 from __future__ import annotations
 
 import argparse
 from typing import Any
 
+from . import upgrade
 from .common import Output, duration_arg
 from .render import StreamPrinter, duration, record_detail, runs_table, steps_table
 
@@ -248,3 +250,4 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     )
     prune.add_argument("--dry-run", action="store_true", help="list what would be deleted")
     prune.set_defaults(handler=runs_prune)
+    upgrade.register(runs, common)  # issue 23: runs upgrade, runs pin

@@ -27,6 +27,7 @@ from .run_record import (
     RunOwner,
     RunRecord,
     RunStatus,
+    VersionMove,
     record_from_row,
     usage_by_model,
 )
@@ -42,6 +43,7 @@ __all__ = [  # the record types, defined with no database code, are also read fr
     "RunOwner",
     "RunRecord",
     "RunStatus",
+    "VersionMove",
     "usage_by_model",
 ]
 
@@ -111,6 +113,7 @@ def create_or_find(
     streamed: bool = False,
     overrides: RunOverrides | None = None,
     input_hash: str | None = None,
+    version_label: str | None = None,
 ) -> tuple[RunRecord, bool]:
     """Insert a new run, or return the existing one (whose `fingerprint` the caller checks).
 
@@ -123,6 +126,7 @@ def create_or_find(
         streamed=streamed,
         models=None if overrides is None else json.dumps(overrides.as_dict()),
         input_hash=input_hash,
+        version_label=version_label,
     )
     # Each statement alone is atomic: the insert wins or finds the run, then the run is read.
     with autocommit(engine) as connection:
@@ -142,11 +146,21 @@ def create_or_find(
                     fingerprint=fingerprint,
                     overrides=overrides,
                     input_hash=input_hash,
+                    version_label=version_label,
                 ),
                 True,
             )
         row = connection.execute(sa.select(*_RUN_COLUMNS).where(runs.c.run_id == run_id)).one()
     return record_from_row(row), False
+
+
+@dataclass(frozen=True)
+class RunVersion:
+    """The agent version a run is on: its graph, the graph's fingerprint, and a label."""
+
+    graph: dict[str, Any]
+    fingerprint: str
+    label: str | None = None
 
 
 def create_fork(
@@ -155,10 +169,11 @@ def create_fork(
     run_id: str,
     overrides: RunOverrides | None,
     from_segment: int,
+    version: RunVersion,
 ) -> bool:
-    """Insert run `run_id` as a fork of `original` (same agent graph) from its segment
-    `from_segment`; False if it exists. The usage of the original's earlier segments is kept
-    as the fork's (their turns are part of its conversation)."""
+    """Insert run `run_id` as a fork of `original` from its segment `from_segment`, on agent
+    version `version`; False if it exists. The usage of the original's earlier segments is
+    kept as the fork's (their turns are part of its conversation)."""
     with engine.begin() as connection:
         model_usage = connection.execute(
             sa.select(runs.c.model_usage).where(runs.c.run_id == original.run_id)
@@ -175,11 +190,12 @@ def create_fork(
                 **_new_run(
                     run_id,
                     original.agent_name,
-                    original.graph,
-                    original.fingerprint,
+                    version.graph,
+                    version.fingerprint,
                     "running",
                     time.time(),
                 ),
+                version_label=version.label,
                 approval_timeout=original.approval_timeout,
                 streamed=original.streamed,
                 models=None if overrides is None else json.dumps(overrides.as_dict()),
@@ -660,3 +676,62 @@ def delete_finished(
             connection.execute(decisions.delete().where(decisions.c.run_id.in_(deleted)))
             connection.execute(parked_states.delete().where(parked_states.c.run_id.in_(deleted)))
     return deleted
+
+
+def move_version(
+    engine: sa.Engine,
+    run_id: str,
+    from_fingerprint: str,
+    graph: dict[str, Any],
+    fingerprint: str,
+    label: str | None,
+    on_move: Callable[[sa.Connection], bool] | None = None,
+) -> bool:
+    """Move an unpinned run from version `from_fingerprint` to the graph `graph` and record
+    the move, in one transaction with `on_move(connection)` (which moves its queued
+    continuation, and returns False to undo everything); False when nothing moved: the run is
+    pinned, is no longer on `from_fingerprint` (another caller moved it), or `on_move` said no."""
+    with engine.connect() as connection, connection.begin() as transaction:
+        row = connection.execute(
+            sa.select(runs.c.segment, runs.c.version_label, runs.c.version_moves).where(
+                runs.c.run_id == run_id,
+                runs.c.fingerprint == from_fingerprint,
+                runs.c.pinned == sa.false(),
+            )
+        ).first()
+        if row is None:
+            return False
+        move = VersionMove(
+            from_version=from_fingerprint,
+            to_version=fingerprint,
+            segment=row.segment,
+            at=time.time(),
+            from_label=row.version_label,
+            to_label=label,
+        )
+        moves = [*json.loads(row.version_moves or "[]"), move.stored()]
+        moved = connection.execute(
+            runs.update()
+            .where(runs.c.run_id == run_id, runs.c.fingerprint == from_fingerprint)
+            .values(
+                graph=json.dumps(graph),
+                fingerprint=fingerprint,
+                version_label=label,
+                version_moves=json.dumps(moves),
+                updated_at=move.at,
+            )
+        ).rowcount
+        if not moved or (on_move is not None and not on_move(connection)):
+            transaction.rollback()
+            return False
+        return True
+
+
+def set_pinned(engine: sa.Engine, run_id: str, pinned: bool) -> None:
+    """Keep the run on its version (or let it move again)."""
+    with engine.begin() as connection:
+        changed = connection.execute(
+            runs.update().where(runs.c.run_id == run_id).values(pinned=pinned)
+        ).rowcount
+    if not changed:
+        raise RunNotFoundError(run_id)

@@ -109,6 +109,55 @@ class RunOwner:
         return dataclasses.asdict(self)
 
 
+VERSION_CHARS = 12
+"""How much of a graph fingerprint names an agent version (on screen and in queue names)."""
+
+
+def version_id(fingerprint: str, label: str | None = None) -> str:
+    """The version people see: the fingerprint's first characters, and the label if any."""
+    short = fingerprint[:VERSION_CHARS]
+    return f"{short} ({label})" if label else short
+
+
+@dataclass(frozen=True)
+class VersionMove:
+    """A run moved from one agent version to a newer, compatible one (`_engine/versions.py`)."""
+
+    from_version: str
+    """The graph fingerprint the run was on."""
+
+    to_version: str
+    """The graph fingerprint it went on with."""
+
+    segment: int
+    """The first segment run on the new version."""
+
+    at: float
+    """Seconds since the epoch when it moved."""
+
+    from_label: str | None = None
+    to_label: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "from": version_id(self.from_version),
+            "to": version_id(self.to_version),
+            "from_label": self.from_label,
+            "to_label": self.to_label,
+            "segment": self.segment,
+            "at": self.at,
+        }
+
+    def stored(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def describe(self) -> str:
+        return (
+            f"from {version_id(self.from_version, self.from_label)} to "
+            f"{version_id(self.to_version, self.to_label)} at segment {self.segment}"
+        )
+
+
 @dataclass
 class RunRecord:
     """One run as stored: what `get_run` and `list_runs` return."""
@@ -172,6 +221,28 @@ class RunRecord:
     note: str | None = None
     """What happens next, or what to do, when that is not obvious from the status."""
 
+    version_label: str | None = None
+    """The label of the agent version the run is on (`register_agent(agent, version=...)`)."""
+
+    version_moves: list[VersionMove] = field(default_factory=list)
+    """Each move of the run to a newer compatible version, oldest first."""
+
+    pinned: bool = False
+    """Kept on its version: never moved to another one (`timestep.pin_run`)."""
+
+    @property
+    def version(self) -> str:
+        """The agent version the run is on: the first characters of its graph fingerprint."""
+        return version_id(self.fingerprint)
+
+    def version_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.version,
+            "label": self.version_label,
+            "pinned": self.pinned,
+            "moves": [move.as_dict() for move in self.version_moves],
+        }
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "run_id": self.run_id,
@@ -189,6 +260,7 @@ class RunRecord:
             "overrides": None if self.overrides is None else self.overrides.as_dict(),
             "owner": None if self.owner is None else self.owner.as_dict(),
             "note": self.note,
+            "version": self.version_dict(),
         }
 
 
@@ -214,6 +286,9 @@ RECORD_COLUMNS = (
     "models",
     "model_usage",
     "input_hash",
+    "version_label",
+    "version_moves",
+    "pinned",
 )
 """The columns of `timestep_runs` a record is read from: all but the (large) RunState."""
 
@@ -238,6 +313,9 @@ def record_from_row(row: Any) -> RunRecord:
         overrides=RunOverrides(**json.loads(row.models)) if row.models else None,
         usage_by_model=usage_by_model(_loads(row.model_usage, {})),
         input_hash=row.input_hash,
+        version_label=row.version_label,
+        version_moves=[VersionMove(**move) for move in _loads(row.version_moves, [])],
+        pinned=bool(row.pinned),
     )
 
 

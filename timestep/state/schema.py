@@ -35,6 +35,9 @@ runs = sa.Table(
     sa.Column("models", sa.Text),  # JSON: the model names chosen when the run started
     sa.Column("input_hash", sa.String(64)),  # sha256 of the input the run was started with
     sa.Column("model_usage", sa.Text),  # JSON: {segment: {model name: usage}}
+    sa.Column("version_label", sa.Text),  # the label of the agent version the run is on
+    sa.Column("version_moves", sa.Text),  # JSON: [{from, to, segment, at, ...}] (versions.py)
+    sa.Column("pinned", sa.Boolean, nullable=False, server_default=sa.false()),
 )
 sa.Index("timestep_runs_status", runs.c.status, runs.c.updated_at)
 
@@ -137,6 +140,12 @@ def _v6_parked_states(connection: sa.Connection) -> None:
     metadata.create_all(connection, tables=[parked_states])
 
 
+def _v7_agent_versions(connection: sa.Connection) -> None:
+    _add_run_column(connection, "version_label", "TEXT")
+    _add_run_column(connection, "version_moves", "TEXT")
+    _add_run_column(connection, "pinned", "BOOLEAN NOT NULL DEFAULT FALSE")
+
+
 MIGRATIONS: list[tuple[int, Callable[[sa.Connection], None]]] = [
     (1, _v1_initial),
     (2, _v2_ownership),
@@ -144,6 +153,7 @@ MIGRATIONS: list[tuple[int, Callable[[sa.Connection], None]]] = [
     (4, _v4_input_hash),
     (5, _v5_model_usage),
     (6, _v6_parked_states),
+    (7, _v7_agent_versions),
 ]
 """(version, apply) pairs in order. Append new ones; never edit an applied migration."""
 

@@ -564,7 +564,7 @@ def openapi_schema() -> dict[str, Any]:
                     "description": "RunRecord.as_dict(): run_id, agent, status, segment, "
                     "created_at, updated_at, usage, usage_by_model, final_output, "
                     "pending_approvals (call_id, tool_name, arguments, agent, decision, "
-                    "message), error, owner, note",
+                    "message), error, owner, note, version (id, label, pinned, moves)",
                 },
                 "InboxView": _inbox.SCHEMA,
             },

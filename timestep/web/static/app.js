@@ -415,6 +415,8 @@ function showFacts(run) {
     ["updated", timeNode(run.updated_at)],
     ["segments", String(run.segment)],
   ];
+  // The agent version the run is on: its label, else the start of its graph's fingerprint.
+  if (run.version) facts.push(["version", (run.version.label || run.version.id) + (run.version.pinned ? " (pinned)" : "")]);
   const models = Object.entries(run.usage_by_model || {});
   for (const [model, used] of models) {
     facts.push(["model " + model, used.requests + " call" + (used.requests === 1 ? "" : "s") + ", " +

@@ -1,0 +1,7 @@
+"""Version v2 of the `Refunder` agent (`tests/apps/refunds.py`), an app module."""
+
+import timestep
+from tests.apps.refunds import build
+
+refunder = build("v2")
+timestep.register_agent(refunder, version="v2")
