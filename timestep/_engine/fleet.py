@@ -37,10 +37,17 @@ import sqlalchemy as sa
 from dbos import DBOSClient
 
 from ..errors import ConfigurationError
-from ..state import owners
+from ..state import owners, records
 from ..state.owners import OwnerRecord
-from . import liveness, requests
-from .naming import PROCESS_QUEUE_PREFIX, SEGMENT_WORKFLOW, process_queue_name, queue_name
+from . import liveness, registry, requests
+from .naming import (
+    PROCESS_QUEUE_PREFIX,
+    SEGMENT_WORKFLOW,
+    parse_segment_workflow_id,
+    process_queue_name,
+    queue_name,
+    version_queue_name,
+)
 from .outages import Outages, is_unreachable
 
 logger = logging.getLogger("timestep")
@@ -304,17 +311,27 @@ class Fleet:
         return moved
 
     def _destination(self, status: Any, bring_here: frozenset[str]) -> str | None:
-        """The queue a stranded workflow goes on; None to leave it where it is."""
-        if status.workflow_id in bring_here:
-            return process_queue_name(self.executor_id)
+        """The queue a stranded workflow goes on; None to leave it where it is.
+
+        A run segment goes to a process with the run's agent at the run's version (its graph
+        fingerprint): here when this process was asked to bring it and has that version, else
+        the version's queue, which only processes with that very graph read.
+        """
         if status.name != SEGMENT_WORKFLOW:
-            return ""  # DBOS's internal queue
+            return process_queue_name(self.executor_id) if status.workflow_id in bring_here else ""
         request = requests.from_workflow_input(status.input)
         if request is None:
-            return ""
+            return process_queue_name(self.executor_id) if status.workflow_id in bring_here else ""
+        agent = request["agent"]
+        run_id, _ = parse_segment_workflow_id(status.workflow_id)
+        record = records.find(self.engine, run_id)
+        version = record.fingerprint if record is not None else None
+        here = registry.version_of(agent)
+        if status.workflow_id in bring_here and (version is None or (here and here[0] == version)):
+            return process_queue_name(self.executor_id)
         if request.get("needs_attachments"):
             return None
-        return queue_name(request["agent"])
+        return version_queue_name(agent, version) if version else queue_name(agent)
 
     def _claim_and_move(self, client: DBOSClient, workflow_id: str, dead: str, target: str) -> bool:
         seen = owners.find_claim(self.engine, workflow_id, dead)
