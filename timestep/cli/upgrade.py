@@ -79,6 +79,9 @@ def register(runs: Any, common: argparse.ArgumentParser) -> None:
         "pin",
         parents=[common],
         help="keep a run on its agent version (never moved to new code)",
+        description="Keep a run on the agent version it runs on: `runs upgrade`, `resume` and "
+        "`run_agent` in a process with newer code never move it (only a process with its "
+        "version continues it). --unpin lets it move again.",
     )
     pin.add_argument("run_id", metavar="RUN", help="the run's id")
     pin.add_argument("--unpin", action="store_true", help="let the run move again")
