@@ -197,6 +197,7 @@ def test_parked_runs_survive_two_deploys(tmp_path: Path) -> None:
     assert shown["note"].startswith(
         f"queued for a process with agent 'Refunder' at version {v1['id']} (v1)"
     )
+    assert "no live process has it" in shown["note"]  # no process of any version is up
 
     # 4. A v1 worker finishes R2 with v1's code.
     worker = start_worker(env, "tests.apps.refunds_v1")

@@ -144,17 +144,18 @@ def _queued_note(record: RunRecord, queue: str | None, live_agents: set[str]) ->
         return "queued for the process that took it over"
     versioned = queue is not None and queue.startswith(engine.VERSION_QUEUE_PREFIX)
     if queue is None or versioned or queue == engine.queue_name(record.agent_name):
-        # A version's queue is read only by processes with that version: the owners' heartbeat
-        # lists agent names, not versions, so a live process with the agent may still not
-        # have this version (issue 23: the fleet engineer adds versions to the heartbeat).
+        # A version's queue is read only by processes with that version; heartbeats list
+        # `name@version` for each agent a process has (`registry.advertised_names`).
         at = f" at version {record.version}" if versioned else ""
         label = f" ({record.version_label})" if versioned and record.version_label else ""
-        if record.agent_name in live_agents:
-            return f"queued for a process with agent {record.agent_name!r}{at}{label}" + (
-                " (processes with another version leave it: `timestep runs upgrade` "
-                "moves it to new code if compatible)"
-                if versioned
-                else ""
+        wanted = f"{record.agent_name}@{record.version}" if versioned else record.agent_name
+        if wanted in live_agents:
+            return f"queued for a process with agent {record.agent_name!r}{at}{label}"
+        if versioned and record.agent_name in live_agents:
+            return (
+                f"queued for a process with agent {record.agent_name!r}{at}{label}; the live "
+                "processes with the agent have another version: `timestep runs upgrade` moves "
+                "it to their code if compatible, or start a worker with this version"
             )
         return (
             f"queued for a process with agent {record.agent_name!r}{at}{label}, and no live "

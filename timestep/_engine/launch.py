@@ -110,7 +110,7 @@ def ensure_dbos() -> None:
             client=queues.client,
             executor_id=DBOS.executor_id,
             lease_seconds=config.lease_seconds(),
-            agents=registry.registered_names,
+            agents=registry.advertised_names,
             on_own_queue=queues.listen_to_own_queue,
         )
         owner.register()

@@ -18,6 +18,7 @@ if TYPE_CHECKING:  # imported where used: deciders and inspectors never load the
 from .. import context
 from ..context import ContextStorage
 from ..errors import AgentMismatchError, ArgumentTypeError, InvalidArgumentError, TimestepError
+from ..state.run_record import version_id
 
 _agents: dict[str, Agent[Any]] = {}
 _labels: dict[str, str] = {}
@@ -125,6 +126,19 @@ def registered_agents() -> list[Agent[Any]]:
 
 def registered_names() -> list[str]:
     return sorted(_agents)
+
+
+def advertised_names() -> list[str]:
+    """What this process's heartbeat lists: each registered agent's name, and `name@version`
+    (`run_record.version_id` of its graph's fingerprint), so that peers and `runs list` know
+    which versions a live process can run."""
+    names = registered_names()
+    versions = []
+    for name in names:
+        found = version_of(name)
+        if found is not None:
+            versions.append(f"{name}@{version_id(found[0])}")
+    return [*names, *versions]
 
 
 def _tool_description(tool: Any) -> dict[str, Any]:

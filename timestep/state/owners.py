@@ -42,7 +42,8 @@ class OwnerRecord:
     """What a peer on the same host compares to tell whether the pid is still this process."""
 
     agents: list[str]
-    """Names of the agents registered in the process at its last heartbeat."""
+    """Names of the agents registered in the process at its last heartbeat, and `name@version`
+    of each (the version its graph is at)."""
 
     lease_seconds: float
     """How long after its last heartbeat the owner counts as dead."""
