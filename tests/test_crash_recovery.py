@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -91,12 +92,16 @@ def test_crash_then_rerun_finishes_exactly_once(
     ]
 
 
+MOVED_TO_VERSION_QUEUE = re.compile(r"job-1 -> timestep@[0-9a-f]+:Worker")
+"""The takeover's log line: the run's segment goes to the queue of its agent's version."""
+
+
 def test_restarted_process_recovers_by_itself(database_url: str, tmp_path: Path) -> None:
     code, _, err = finish(start(database_url, tmp_path, "run", "tool_recorded", "sigkill"))
     assert code == -9, err
 
-    # A process without the agent takes the dead owner's run over onto the agent's queue (it
-    # does not run it: it has no agent) and says so.
+    # A process without the agent takes the dead owner's run over onto the queue of the run's
+    # agent version (it does not run it: it has no agent) and says so.
     waiting = start(database_url, tmp_path, "recover-without-agent")
     deadline = time.time() + 60
     stderr_lines: list[str] = []
@@ -104,9 +109,9 @@ def test_restarted_process_recovers_by_itself(database_url: str, tmp_path: Path)
     while time.time() < deadline:
         line = waiting.stderr.readline()
         stderr_lines.append(line)
-        if "job-1 -> timestep:Worker" in line:
+        if MOVED_TO_VERSION_QUEUE.search(line):
             break
-    assert any("job-1 -> timestep:Worker" in line for line in stderr_lines), "".join(stderr_lines)
+    assert any(MOVED_TO_VERSION_QUEUE.search(line) for line in stderr_lines), "".join(stderr_lines)
     waiting.kill()
     waiting.communicate()
     log = ExecutionLog(tmp_path / "log.jsonl")
