@@ -642,9 +642,13 @@ def test_hints_name_the_module_and_one_worker_command(env: dict[str, str]) -> No
     tail = cli(env, "runs", "tail", "h-1")
     assert_one_error_line(tail, "not started with streaming", "timestep runs steps h-1")
     approved = cli(env, "approve", "h-1")
-    assert approved.returncode == 0 and "timestep worker --app" in approved.stderr
-    shown = cli(env, "runs", "show", "h-1")
-    assert "timestep worker --app" in shown.stdout
+    assert approved.returncode == 0, approved.stderr
+    # The run recorded the module its agent came from: the hints after a decision name it.
+    assert "timestep worker --app timestep.demo" in approved.stderr
+    assert "timestep resume h-1 --app timestep.demo" in approved.stderr
+    shown = cli(env, "runs", "show", "h-1", "--json")
+    assert json.loads(shown.stdout)["app_module"] == "timestep.demo"
+    assert "timestep worker --app timestep.demo" in json.loads(shown.stdout)["note"]
     for done in (first, approved, shown):
         assert "python -m workflows" not in done.stdout + done.stderr
 
