@@ -668,6 +668,25 @@ def test_database_errors_name_where_the_url_came_from(env: dict[str, str], tmp_p
     assert not typo.exists()
 
 
+def test_serve_refuses_a_postgres_database_that_does_not_exist(
+    env: dict[str, str], postgres_url: str
+) -> None:
+    import sqlalchemy as sa
+
+    missing = postgres_url.rsplit("/", 1)[0] + "/timestep_tpyo"
+    served = cli(env, "serve", "--db", missing, "--port", "1")
+    assert_one_error_line(served, "'timestep_tpyo'", "--create")
+    admin = sa.create_engine(postgres_url)
+    try:
+        with admin.connect() as connection:
+            found = connection.execute(
+                sa.text("SELECT 1 FROM pg_database WHERE datname = 'timestep_tpyo'")
+            ).first()
+    finally:
+        admin.dispose()
+    assert found is None  # nothing was created
+
+
 def test_an_imported_run_says_no_model_was_called_yet() -> None:
     from timestep.cli.render import NO_MODEL_YET, model_of
     from timestep.state.run_record import ModelUsage, RunRecord
