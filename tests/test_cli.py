@@ -642,9 +642,13 @@ def test_hints_name_the_module_and_one_worker_command(env: dict[str, str]) -> No
     tail = cli(env, "runs", "tail", "h-1")
     assert_one_error_line(tail, "not started with streaming", "timestep runs steps h-1")
     approved = cli(env, "approve", "h-1")
-    assert approved.returncode == 0 and "timestep worker --app" in approved.stderr
-    shown = cli(env, "runs", "show", "h-1")
-    assert "timestep worker --app" in shown.stdout
+    assert approved.returncode == 0, approved.stderr
+    # The run recorded the module its agent came from: the hints after a decision name it.
+    assert "timestep worker --app timestep.demo" in approved.stderr
+    assert "timestep resume h-1 --app timestep.demo" in approved.stderr
+    shown = cli(env, "runs", "show", "h-1", "--json")
+    assert json.loads(shown.stdout)["app_module"] == "timestep.demo"
+    assert "timestep worker --app timestep.demo" in json.loads(shown.stdout)["note"]
     for done in (first, approved, shown):
         assert "python -m workflows" not in done.stdout + done.stderr
 
@@ -662,6 +666,25 @@ def test_database_errors_name_where_the_url_came_from(env: dict[str, str], tmp_p
     served = cli(env, "serve", "--db", f"sqlite:///{typo}", "--port", "1")
     assert_one_error_line(served, str(typo), "--create")
     assert not typo.exists()
+
+
+def test_serve_refuses_a_postgres_database_that_does_not_exist(
+    env: dict[str, str], postgres_url: str
+) -> None:
+    import sqlalchemy as sa
+
+    missing = postgres_url.rsplit("/", 1)[0] + "/timestep_tpyo"
+    served = cli(env, "serve", "--db", missing, "--port", "1")
+    assert_one_error_line(served, "'timestep_tpyo'", "--create")
+    admin = sa.create_engine(postgres_url)
+    try:
+        with admin.connect() as connection:
+            found = connection.execute(
+                sa.text("SELECT 1 FROM pg_database WHERE datname = 'timestep_tpyo'")
+            ).first()
+    finally:
+        admin.dispose()
+    assert found is None  # nothing was created
 
 
 def test_an_imported_run_says_no_model_was_called_yet() -> None:

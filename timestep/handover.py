@@ -206,6 +206,7 @@ async def import_run_state(
         pending=pending,
         usage=serialize_usage(context.usage) if context else {},
         decided=decided,
+        app_module=app or engine.app_module_of(agent.name),
     )
     await continue_if_decided(record)
     return await asyncio.to_thread(records.get, database, run_id)

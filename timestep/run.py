@@ -159,6 +159,7 @@ async def _create_or_check(
         models,
         input_hash,
         version[1] if version is not None and version[0] == fingerprint else None,
+        engine.app_module_of(agent.name),
     )
     if not created and record.fingerprint != fingerprint:
         if record.agent_name != agent.name:

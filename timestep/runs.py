@@ -132,11 +132,16 @@ def _with_owners(found: list[RunRecord]) -> list[RunRecord]:
                 note = (
                     f"its owner {owner.executor_id} is dead ({owner.reason}); a live process "
                     f"with agent {record.agent_name!r} takes it over: a worker "
-                    f"(`timestep worker --app MODULE`) or "
+                    f"(`timestep worker --app {_module(record)}`) or "
                     f"`run_agent(..., run_id={record.run_id!r})`"
                 )
         described[record.run_id] = dataclasses.replace(record, owner=owner, note=note)
     return [described.get(r.run_id, r) for r in found]
+
+
+def _module(record: RunRecord) -> str:
+    """The app module to name in a hint: the one the run's agent came from, when known."""
+    return record.app_module or "MODULE"
 
 
 def _queued_note(record: RunRecord, queue: str | None, live_agents: set[str]) -> str:
@@ -159,7 +164,7 @@ def _queued_note(record: RunRecord, queue: str | None, live_agents: set[str]) ->
             )
         return (
             f"queued for a process with agent {record.agent_name!r}{at}{label}, and no live "
-            "process has it: start a worker (`timestep worker --app MODULE`)"
+            f"process has it: start a worker (`timestep worker --app {_module(record)}`)"
         )
     return f"queued on {queue}"
 

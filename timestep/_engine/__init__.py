@@ -43,6 +43,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "register_agent": ("registry", "register_agent"),
     "register_module": ("registry", "register_module"),
     "get_agent": ("registry", "get_agent"),
+    "app_module_of": ("registry", "module_of"),
     "describe_graph": ("registry", "describe_graph"),
     "fingerprint": ("registry", "fingerprint"),
     "graph_differences": ("registry", "graph_differences"),
@@ -161,6 +162,7 @@ if TYPE_CHECKING:  # the names above, for type checkers (`x as x`: re-exported)
     from .registry import fingerprint as fingerprint
     from .registry import get_agent as get_agent
     from .registry import graph_differences as graph_differences
+    from .registry import module_of as app_module_of  # noqa: F401  (re-exported)
     from .registry import register_agent as register_agent
     from .registry import register_module as register_module
     from .registry import version_of as version_of

@@ -21,6 +21,8 @@ from ..errors import AgentMismatchError, ArgumentTypeError, InvalidArgumentError
 from ..state.run_record import version_id
 
 _agents: dict[str, Agent[Any]] = {}
+_modules: dict[str, str] = {}
+"""The module each agent was registered from, when `register_module` registered it."""
 _labels: dict[str, str] = {}
 _versions: dict[str, str] = {}
 """Fingerprint of each registered agent's graph, computed on first use after registration."""
@@ -113,6 +115,12 @@ def version_of(name: str) -> tuple[str, str | None] | None:
             if _agents.get(name) is agent:
                 _versions[name] = found
     return found, _labels.get(name)
+
+
+def module_of(name: str) -> str | None:
+    """The module agent `name` was registered from by `register_module` (None: registered by
+    `register_agent` directly, which does not know it)."""
+    return _modules.get(name)
 
 
 def get_agent(name: str) -> Agent[Any] | None:
@@ -244,6 +252,9 @@ def register_module(module_name: str) -> list[Agent[Any]]:
     found = [value for value in vars(module).values() if isinstance(value, Agent)]
     for agent in found:
         register_agent(agent)
+    with _lock:
+        for name in set(_agents) - before | {a.name for a in found}:
+            _modules.setdefault(name, module_name)
     if not found and set(_agents) == before:
         raise TimestepError(
             f"module {module_name!r} defines no Agent at its top level and registers none"

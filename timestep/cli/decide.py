@@ -44,11 +44,11 @@ async def decide(args: argparse.Namespace, out: Output) -> int:
     record = await asyncio.to_thread(records.get, storage.storage_engine(), args.run_id)
     out.text(f"{what} {target} of run {args.run_id}; run is now {record.status}")
     if record.status == "running":
-        # The run records its agent's name, not the module that defines it: the hint says so.
+        # The module its agent came from, when the process that started the run knew it.
+        module = record.app_module or f"<the module that defines {record.agent_name!r}>"
         out.note(
             f"a worker with agent {record.agent_name!r} continues it (timestep worker --app "
-            f"<the module that defines {record.agent_name!r}>), or run it here: timestep "
-            f"resume {args.run_id} --app <that module>"
+            f"{module}), or run it here: timestep resume {args.run_id} --app {module}"
         )
     return EXIT_OK
 

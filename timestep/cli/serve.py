@@ -65,11 +65,16 @@ def _listen(host: str, port: int) -> socket.socket:
 
 
 def _check_database_exists(create: bool) -> None:
-    """Refuse a SQLite file that does not exist (a mistyped --db would otherwise serve a new,
-    empty database and an empty inbox) unless `--create` asks for one."""
+    """Refuse a SQLite file or a PostgreSQL database that does not exist (a mistyped --db would
+    otherwise serve a new, empty database and an empty inbox) unless `--create` asks for one."""
     from .. import config
     from ..state import storage
+    from ..state.database import ensure_postgres_database, parse_database_url
 
+    target = parse_database_url(config.database_url())
+    if not target.is_sqlite:
+        ensure_postgres_database(target, create=create)  # before anything opens (creates) it
+        return
     missing = storage.missing_sqlite_file()
     if missing is None or create:
         return

@@ -135,8 +135,9 @@ def check_connection(engine: sa.Engine, target: DatabaseTarget) -> None:
         ) from exc
 
 
-def ensure_postgres_database(target: DatabaseTarget) -> None:
-    """Create the PostgreSQL database named in `target` if the server lacks it.
+def ensure_postgres_database(target: DatabaseTarget, *, create: bool = True) -> None:
+    """Create the PostgreSQL database named in `target` if the server lacks it (without
+    `create`: raise `DatabaseUnavailableError` instead).
 
     DBOS does the same for its own engine; doing it first lets us report an unreachable server
     with its address before DBOS starts.
@@ -153,6 +154,12 @@ def ensure_postgres_database(target: DatabaseTarget) -> None:
                 sa.text("SELECT 1 FROM pg_database WHERE datname = :name"),
                 {"name": url.database},
             ).scalar()
+            if not exists and not create:
+                raise DatabaseUnavailableError(
+                    f"no database {url.database!r} on the PostgreSQL server at {target.where} "
+                    f"(from {config.database_url_source()}): nothing has run with it yet, or the "
+                    "name is mistyped; --create makes a new, empty one"
+                )
             if not exists:
                 # A quoted identifier: the name comes from the URL, and a quote in it must not
                 # change the statement.

@@ -114,6 +114,7 @@ def create_or_find(
     overrides: RunOverrides | None = None,
     input_hash: str | None = None,
     version_label: str | None = None,
+    app_module: str | None = None,
 ) -> tuple[RunRecord, bool]:
     """Insert a new run, or return the existing one (whose `fingerprint` the caller checks).
 
@@ -127,6 +128,7 @@ def create_or_find(
         models=None if overrides is None else json.dumps(overrides.as_dict()),
         input_hash=input_hash,
         version_label=version_label,
+        app_module=app_module,
     )
     # Each statement alone is atomic: the insert wins or finds the run, then the run is read.
     with autocommit(engine) as connection:
@@ -147,6 +149,7 @@ def create_or_find(
                     overrides=overrides,
                     input_hash=input_hash,
                     version_label=version_label,
+                    app_module=app_module,
                 ),
                 True,
             )
@@ -200,6 +203,7 @@ def create_fork(
                 streamed=original.streamed,
                 models=None if overrides is None else json.dumps(overrides.as_dict()),
                 model_usage=json.dumps(inherited) if inherited else None,
+                app_module=original.app_module,
             )
             .on_conflict_do_nothing()
             .returning(runs.c.run_id)
@@ -596,6 +600,7 @@ def insert_parked(
     pending: list[PendingApproval],
     usage: dict[str, Any],
     decided: list[Decision],
+    app_module: str | None = None,
 ) -> RunRecord:
     """Create a run that starts out parked for approval (an imported state), with the
     decisions it already carries, in one transaction: all of it or nothing."""
@@ -610,6 +615,7 @@ def insert_parked(
                     state=json.dumps(compact.pack(state)),
                     pending=json.dumps(pending),
                     usage=json.dumps(usage),
+                    app_module=app_module,
                 )
             )
             connection.execute(

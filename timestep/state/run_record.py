@@ -230,6 +230,10 @@ class RunRecord:
     pinned: bool = False
     """Kept on its version: never moved to another one (`timestep.pin_run`)."""
 
+    app_module: str | None = None
+    """The module its agent was registered from (`--app MODULE`, `timestep run MODULE:AGENT`),
+    when the starting process knew it: hints name it (`timestep worker --app ...`)."""
+
     @property
     def version(self) -> str:
         """The agent version the run is on: the first characters of its graph fingerprint."""
@@ -261,6 +265,7 @@ class RunRecord:
             "owner": None if self.owner is None else self.owner.as_dict(),
             "note": self.note,
             "version": self.version_dict(),
+            "app_module": self.app_module,
         }
 
 
@@ -289,6 +294,7 @@ RECORD_COLUMNS = (
     "version_label",
     "version_moves",
     "pinned",
+    "app_module",
 )
 """The columns of `timestep_runs` a record is read from: all but the (large) RunState."""
 
@@ -316,6 +322,7 @@ def record_from_row(row: Any) -> RunRecord:
         version_label=row.version_label,
         version_moves=[VersionMove(**move) for move in _loads(row.version_moves, [])],
         pinned=bool(row.pinned),
+        app_module=row.app_module,
     )
 
 

@@ -38,6 +38,7 @@ runs = sa.Table(
     sa.Column("version_label", sa.Text),  # the label of the agent version the run is on
     sa.Column("version_moves", sa.Text),  # JSON: [{from, to, segment, at, ...}] (versions.py)
     sa.Column("pinned", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("app_module", sa.Text),  # the module the agent was registered from, if known
 )
 sa.Index("timestep_runs_status", runs.c.status, runs.c.updated_at)
 
@@ -146,6 +147,10 @@ def _v7_agent_versions(connection: sa.Connection) -> None:
     _add_run_column(connection, "pinned", "BOOLEAN NOT NULL DEFAULT FALSE")
 
 
+def _v8_app_module(connection: sa.Connection) -> None:
+    _add_run_column(connection, "app_module", "TEXT")
+
+
 MIGRATIONS: list[tuple[int, Callable[[sa.Connection], None]]] = [
     (1, _v1_initial),
     (2, _v2_ownership),
@@ -154,6 +159,7 @@ MIGRATIONS: list[tuple[int, Callable[[sa.Connection], None]]] = [
     (5, _v5_model_usage),
     (6, _v6_parked_states),
     (7, _v7_agent_versions),
+    (8, _v8_app_module),
 ]
 """(version, apply) pairs in order. Append new ones; never edit an applied migration."""
 

@@ -20,7 +20,7 @@ from urllib.parse import quote
 from ..errors import RunNotFoundError
 from .run_record import RECORD_COLUMNS, Decision, RunRecord, RunStatus, record_from_row
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 """The schema version these queries read (`schema.MIGRATIONS[-1]`; a test checks they agree)."""
 
 _RECORD = f"SELECT {', '.join(RECORD_COLUMNS)} FROM timestep_runs"
