@@ -1,10 +1,10 @@
 """The durable engine, entered through this module: the operations the use cases need.
 
 The use-case modules (`timestep.run`, `approvals`, `lifecycle`, `runs`, `stream`, `tool`,
-`handover`, `store`, `pglite`) import the engine only from here; the submodules are its
-internals, free to change. Names are loaded on first use (as `agents.extensions.memory` loads
-its sessions): importing the facade costs nothing, so a decider that only touches the database
-never imports DBOS or the Agents SDK.
+`handover`, `store`, `pglite`, `retention`, `upgrade`) import the engine only from here; the
+submodules are its internals, free to change. Names are loaded on first use (as
+`agents.extensions.memory` loads its sessions): importing the facade costs nothing, so a
+decider that only touches the database never imports DBOS or the Agents SDK.
 
 What each group guarantees:
 
