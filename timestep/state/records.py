@@ -287,19 +287,17 @@ def _keep_parked_state(
 ) -> None:
     """Store the state segment `segment` parked with as its change from the state the run
     parked with in the segment before (which the run's row still holds), once."""
-    exists = connection.execute(
-        sa.select(parked_states.c.segment).where(
-            parked_states.c.run_id == run_id, parked_states.c.segment == segment
-        )
-    ).first()
-    if exists is not None:
+    kept = set(
+        connection.execute(
+            sa.select(parked_states.c.segment).where(
+                parked_states.c.run_id == run_id,
+                parked_states.c.segment.in_((segment - 1, segment)),
+            )
+        ).scalars()
+    )
+    if segment in kept:
         return  # a replay of the segment: it parked with the same state
-    base = connection.execute(
-        sa.select(parked_states.c.segment).where(
-            parked_states.c.run_id == run_id, parked_states.c.segment == segment - 1
-        )
-    ).first()
-    if base is not None and previous_text:
+    if segment - 1 in kept and previous_text:
         change = compact.diff(compact.pack(json.loads(previous_text)), packed)
         base_segment: int | None = segment - 1
     else:  # the run's first stop (or one parked before Timestep kept parked states)
